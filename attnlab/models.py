@@ -1,0 +1,215 @@
+"""
+TinyTransformer: a small encoder whose every attention weight can be read, changed and differentiated.
+
+Shapes used throughout: B batch, T tokens, D d_model, H heads, Dh = D // H, L layers, V vocabulary.
+
+- Attention is written out (softmax(QK^T / sqrt(Dh)) with the padding mask), never a fused kernel,
+  because interpretability needs the (B, H, T, T) probability tensor itself.
+- Pre-LayerNorm blocks: x = x + attn(ln1(x)); x = x + mlp(ln2(x)).
+- Two heads: "cls" classifies from the [CLS] token at position 0; "token" predicts a token at every
+  position (masked language modelling, or next-token prediction with causal=True).
+- Every tensor a lesson needs passes through a named HookPoint (see hooks.py):
+  hook_embed, blocks.{l}.attn.hook_scores, blocks.{l}.attn.hook_pattern, blocks.{l}.attn.hook_z,
+  blocks.{l}.hook_attn_out, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post.
+Style after minGPT (Karpathy) and TransformerLens (Nanda et al.).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.hooks import HookedModule, HookPoint
+
+PAD_ID = 0  # every vocabulary in attnlab.tasks puts [PAD] at 0 and [CLS] at 1
+
+
+@dataclass(frozen=True)
+class TinyTransformerConfig:
+    vocab_size: int
+    max_len: int  # longest sequence, [CLS] included
+    d_model: int = 32
+    n_heads: int = 2
+    n_layers: int = 2
+    d_mlp: int = 64
+    head: str = "cls"  # "cls": classify from position 0; "token": predict a token at every position
+    n_classes: int = 2  # used by head="cls"
+    causal: bool = False  # True: position i sees only positions <= i (next-token LM)
+    pad_id: int = PAD_ID
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.head not in ("cls", "token"):
+            raise ValueError(f"head must be 'cls' or 'token', got {self.head!r}")
+        for field in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_mlp", "n_classes"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Named sizes. A preset fixes the architecture; the task fills in vocab_size, max_len and the head.
+PRESETS: dict[str, dict] = {
+    "one-layer": dict(n_layers=1, n_heads=2, d_model=32, d_mlp=64),
+    "nano": dict(n_layers=2, n_heads=2, d_model=32, d_mlp=64),
+    "micro": dict(n_layers=3, n_heads=4, d_model=48, d_mlp=96),
+}
+
+
+def preset(name: str, **task_fields) -> TinyTransformerConfig:
+    """A config from a named size, e.g. preset("nano", vocab_size=40, max_len=16)."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return TinyTransformerConfig(**{**PRESETS[name], **task_fields})
+
+
+@dataclass
+class TransformerOutput:
+    logits: torch.Tensor  # (B, n_classes) for head="cls", (B, T, V) for head="token"
+    attentions: torch.Tensor  # (L, B, H, T, T), rows sum to 1 over non-padding keys
+    hidden_states: torch.Tensor  # (L+1, B, T, D); index 0 is the embeddings
+    attention_list: tuple[torch.Tensor, ...]  # the L (B, H, T, T) tensors the forward pass used
+    mask: torch.Tensor  # (B, T) bool, True on real tokens
+
+    # `attentions` is a stacked copy; the logits were computed from `attention_list`. To differentiate
+    # with respect to the attention weights use: torch.autograd.grad(y, out.attention_list).
+
+
+# -----------------------------------------------------------------------------
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TinyTransformerConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.d_head = cfg.d_model // cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.hook_scores = HookPoint()  # (B, H, T, T) before softmax
+        self.hook_pattern = HookPoint()  # (B, H, T, T) attention probabilities
+        self.hook_z = HookPoint()  # (B, H, T, Dh) each head's weighted sum of values
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)  # each (B, T, D)
+        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        k = k.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        v = v.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, T)
+        scores = scores.masked_fill(~key_mask, float("-inf"))  # key_mask (B, 1, T|1, T)
+        scores = self.hook_scores(scores)
+        pattern = self.hook_pattern(F.softmax(scores, dim=-1))  # (B, H, T, T)
+        z = self.hook_z(pattern @ v)  # (B, H, T, T) x (B, H, T, Dh) -> (B, H, T, Dh)
+        z = z.transpose(1, 2).reshape(B, T, D)  # heads side by side again
+        return self.out(z), pattern
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TinyTransformerConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.d_mlp)
+        self.proj = nn.Linear(cfg.d_mlp, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TinyTransformerConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+        self.hook_attn_out = HookPoint()  # (B, T, D)
+        self.hook_mlp_out = HookPoint()  # (B, T, D)
+        self.hook_resid_post = HookPoint()  # (B, T, D)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attn_out, pattern = self.attn(self.ln1(x), key_mask)
+        x = x + self.hook_attn_out(attn_out)
+        x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
+        return self.hook_resid_post(x), pattern
+
+
+class TinyTransformer(HookedModule):
+    """Encoder with learned positions, pre-LN blocks and a [CLS] or per-token head.
+
+    >>> cfg = preset("nano", vocab_size=20, max_len=8)
+    >>> model = TinyTransformer(cfg)
+    >>> out = model(torch.tensor([[1, 5, 6, 7]]))
+    >>> out.logits.shape, out.attentions.shape, out.hidden_states.shape
+    (torch.Size([1, 2]), torch.Size([2, 1, 2, 4, 4]), torch.Size([3, 1, 4, 32]))
+    """
+
+    def __init__(self, cfg: TinyTransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.hook_embed = HookPoint()  # (B, T, D)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        n_out = cfg.n_classes if cfg.head == "cls" else cfg.vocab_size
+        self.head = nn.Linear(cfg.d_model, n_out)
+        self.setup_hooks()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def validate_tokens(self, tokens: torch.Tensor) -> None:
+        """Raise a ValueError that says what is wrong with a batch of token ids."""
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.Tensor of token ids, got {type(tokens).__name__}")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"tokens must hold integer ids (torch.long), got dtype {tokens.dtype}")
+        if tokens.dim() != 2:
+            raise ValueError(f"tokens must have shape (batch, tokens), got {tuple(tokens.shape)}")
+        if tokens.shape[0] == 0 or tokens.shape[1] == 0:
+            raise ValueError(f"empty batch: tokens has shape {tuple(tokens.shape)}")
+        if tokens.shape[1] > self.cfg.max_len:
+            raise ValueError(f"sequence of {tokens.shape[1]} tokens is longer than max_len={self.cfg.max_len}")
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= self.cfg.vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"token id {bad} is out of the vocabulary (ids 0..{self.cfg.vocab_size - 1})")
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
+        """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
+        self.validate_tokens(tokens)
+        B, T = tokens.shape
+        if mask is None:
+            mask = tokens != self.cfg.pad_id
+        elif mask.shape != tokens.shape:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match tokens shape {tuple(tokens.shape)}")
+        mask = mask.bool()
+        if not mask.any(dim=1).all():
+            raise ValueError("every sequence needs at least one non-padding token")
+
+        key_mask = mask[:, None, None, :]  # (B, 1, 1, T): which keys may be attended to
+        if self.cfg.causal:
+            causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # (T, T)
+            key_mask = key_mask & causal  # (B, 1, T, T)
+
+        positions = torch.arange(T, device=tokens.device)
+        x = self.hook_embed(self.tok_emb(tokens) + self.pos_emb(positions))  # (B, T, D)
+        hidden, patterns = [x], []
+        for block in self.blocks:
+            x, pattern = block(x, key_mask)
+            hidden.append(x)
+            patterns.append(pattern)
+        x = self.ln_f(x)
+        logits = self.head(x[:, 0] if self.cfg.head == "cls" else x)  # (B, C) or (B, T, V)
+        return TransformerOutput(
+            logits=logits,
+            attentions=torch.stack(patterns),  # (L, B, H, T, T)
+            hidden_states=torch.stack(hidden),  # (L+1, B, T, D)
+            attention_list=tuple(patterns),
+            mask=mask,
+        )
