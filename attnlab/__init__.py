@@ -1,0 +1,13 @@
+"""attnlab: the library behind the attention-interpretability course.
+
+models        TinyTransformer with hook points (explicit attention, (L, B, H, T, T) attentions)
+interventions replace or permute attention, mask heads, hide keys, erase tokens
+tasks         seeded synthetic data with known ground truth (rationale task, toy language)
+train         deterministic, cached training of the course's mini-models
+attribution   one score per token, one API across methods
+checks        exercise checks that explain what is wrong
+"""
+
+from attnlab.models import PRESETS, TinyTransformer, TinyTransformerConfig, TransformerOutput, preset
+
+__all__ = ["PRESETS", "TinyTransformer", "TinyTransformerConfig", "TransformerOutput", "preset"]

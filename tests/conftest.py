@@ -1,0 +1,22 @@
+"""Shared fixtures: the course's trained models (trained once, then loaded from the on-disk cache)."""
+
+import pytest
+import torch
+
+from attnlab.train import TrainedModel, rationale_model, toy_language_model
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    # Many torch initialisations are random; a fixed seed keeps every test deterministic.
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def rationale() -> TrainedModel:
+    return rationale_model()
+
+
+@pytest.fixture(scope="session")
+def toy_language() -> TrainedModel:
+    return toy_language_model()
