@@ -1,0 +1,100 @@
+"""
+Figures of attention and of token scores, with the words on the axes.
+
+- plot_attention_maps: one heat map per layer and head of a single example, query words on the
+  rows, key words on the columns.
+- plot_token_scores: a sentence with each word coloured by a score, one row per method, the gold
+  rationale underlined; the picture every attribution lesson ends on.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+
+
+def _as_numpy(x: torch.Tensor):
+    return x.detach().float().cpu().numpy()
+
+
+def plot_attention_maps(
+    attentions: torch.Tensor,
+    words: Sequence[str],
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    title: str | None = None,
+    cell_size: float = 2.6,
+) -> Figure:
+    """attentions: (L, H, T, T) for one example (or (L, 1, H, T, T)); words: its T' <= T words.
+
+    Rows of each map are queries ("who looks"), columns are keys ("at whom"); only the first
+    len(words) positions are drawn, so padding is left out.
+    """
+    if attentions.dim() == 5:
+        if attentions.shape[1] != 1:
+            raise ValueError("pass the attentions of one example: (L, H, T, T) or (L, 1, H, T, T)")
+        attentions = attentions[:, 0]
+    if attentions.dim() != 4:
+        raise ValueError(f"attentions must be (layers, heads, T, T), got {tuple(attentions.shape)}")
+    n = len(words)
+    if n > attentions.shape[-1]:
+        raise ValueError(f"{n} words but only {attentions.shape[-1]} positions")
+    layers = list(range(attentions.shape[0])) if layers is None else list(layers)
+    heads = list(range(attentions.shape[1])) if heads is None else list(heads)
+    fig, axes = plt.subplots(
+        len(layers), len(heads), figsize=(cell_size * len(heads) + 0.8, cell_size * len(layers) + 0.6), squeeze=False
+    )
+    for r, l in enumerate(layers):
+        for c, h in enumerate(heads):
+            ax = axes[r][c]
+            ax.imshow(_as_numpy(attentions[l, h, :n, :n]), cmap="Blues", vmin=0, vmax=1)
+            ax.set_xticks(range(n), words, rotation=90, fontsize=7)
+            ax.set_yticks(range(n), words if c == 0 else [""] * n, fontsize=7)
+            ax.set_title(f"layer {l}, head {h}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_token_scores(
+    words: Sequence[str],
+    scores: torch.Tensor | Mapping[str, torch.Tensor],
+    gold: torch.Tensor | Sequence[bool] | None = None,
+    title: str | None = None,
+    normalise: bool = True,
+) -> Figure:
+    """Colour each word by its score; one row per method when `scores` is a dict {name: (T,)}.
+
+    normalise: divide each row by its largest absolute value, so methods on different scales compare.
+    Negative scores are drawn red, positive blue. gold: (T,) bool, the words of the gold rationale,
+    drawn underlined and bold.
+    """
+    rows = dict(scores) if isinstance(scores, Mapping) else {"score": scores}
+    n = len(words)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * n + 2.0), 0.5 * len(rows) + 0.9))
+    cmap = plt.get_cmap("RdBu")
+    for r, (name, row) in enumerate(rows.items()):
+        values = _as_numpy(torch.as_tensor(row))[:n]
+        if len(values) < n:
+            raise ValueError(f"{name}: {len(values)} scores for {n} words")
+        scale = max(abs(values).max(), 1e-12) if normalise else 1.0
+        for i, (word, v) in enumerate(zip(words, values)):
+            ax.text(
+                i, -r, word, ha="center", va="center", fontsize=9,
+                fontweight="bold" if gold is not None and bool(gold[i]) else "normal",
+                bbox=dict(boxstyle="round,pad=0.25", fc=cmap(0.5 + 0.5 * v / scale), ec="none"),
+            )  # fmt: skip
+            if gold is not None and bool(gold[i]):
+                ax.plot([i - 0.35, i + 0.35], [-r - 0.3, -r - 0.3], color="black", lw=1.2)
+        ax.text(-0.8, -r, name, ha="right", va="center", fontsize=9)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(-len(rows) + 0.4, 0.6)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
