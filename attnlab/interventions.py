@@ -28,7 +28,7 @@ MASK_ID = 2  # every vocabulary in attnlab.tasks puts [MASK] at 2
 
 def _layers(model: TinyTransformer, layers: Sequence[int] | None) -> list[int]:
     n = model.cfg.n_layers
-    chosen = list(range(n)) if layers is None else [l % n if -n <= l < n else l for l in layers]
+    chosen = list(range(n)) if layers is None else [l + n if l < 0 else l for l in layers]  # -1: last layer
     for l in chosen:
         if not 0 <= l < n:
             raise ValueError(f"layer {l} does not exist; the model has layers 0..{n - 1}")
