@@ -1,0 +1,103 @@
+"""
+`python -m autograder build`: the course's single sources -> an nbgrader course -> student versions.
+
+    quizzes/bank.toml --quiz_notebook--> solutions/quiz.ipynb
+    solutions/<id>.ipynb --(+ generated header)--> COURSE/source/<id>/<id>.ipynb
+        --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/quiz.ipynb
+
+Lessons get nbgrader's default stub (`raise NotImplementedError()`), so an unfinished exercise says
+so when run; the quiz gets a comment, so an unanswered quiz runs without errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder import nbgrader_api
+from autograder.config import CourseConfig, CourseError
+from autograder.notebooks import with_header, write_notebook
+from autograder.quiz_notebook import ANSWER_STUB, QUIZ_ID, quiz_notebook
+from autograder.quizbank import load_bank
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str  # nbgrader assignment id; the notebook inside is <id>.ipynb
+    source: Path  # instructor version in solutions/
+    student_version: Path  # relative to the repository root: lessons/<id>.ipynb or quizzes/quiz.ipynb
+
+    @property
+    def is_quiz(self) -> bool:
+        return self.id == QUIZ_ID
+
+    @property
+    def notebook_name(self) -> str:
+        return f"{self.id}.ipynb"
+
+
+def assignments(course: CourseConfig) -> list[Assignment]:
+    """Every lesson in solutions/ (NN_<name>.ipynb), then the quiz."""
+    lessons = sorted(p for p in course.solutions_dir.glob("[0-9][0-9]_*.ipynb"))
+    found = [Assignment(p.stem, p, Path("lessons") / p.name) for p in lessons]
+    quiz = Assignment(QUIZ_ID, course.solutions_dir / "quiz.ipynb", Path("quizzes") / "quiz.ipynb")
+    return found + [quiz]
+
+
+def write_quiz_source(course: CourseConfig, dest_root: Path) -> Path:
+    """solutions/quiz.ipynb, generated from the quiz bank."""
+    bank = course.quiz_bank.relative_to(course.root).as_posix()
+    nb = quiz_notebook(load_bank(course.quiz_bank, course.shuffle_seed), bank)
+    path = dest_root / "solutions" / "quiz.ipynb"
+    write_notebook(nb, path)
+    return path
+
+
+def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path]) -> list[Assignment]:
+    """Copy the sources into COURSE/source and release them with nbgrader; returns the assignments."""
+    todo = [a for a in assignments(course)]
+    for assignment in todo:
+        source = sources.get(assignment.id, assignment.source)
+        if not source.exists():
+            raise CourseError(f"missing source notebook {source}")
+        nb = nbformat.read(source, as_version=4)
+        header_source = assignment.source.relative_to(course.root).as_posix()
+        target = course_dir / "source" / assignment.id / assignment.notebook_name
+        shutil.rmtree(target.parent, ignore_errors=True)
+        write_notebook(with_header(nb, header_source), target)
+    nbgrader_api.write_config_file(course, course_dir, db_url)
+    lesson_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url))
+    quiz_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=ANSWER_STUB))
+    for assignment in todo:
+        use = quiz_api if assignment.is_quiz else lesson_api
+        nbgrader_api.run(use.generate_assignment(assignment.id), f"release {assignment.id}")
+    return todo
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    written: list[Path]
+    seconds: float
+
+
+def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path | None = None) -> BuildReport:
+    """Regenerate solutions/quiz.ipynb, lessons/ and quizzes/quiz.ipynb under dest_root (default: the repo)."""
+    start = time.perf_counter()
+    dest_root = dest_root or course.root
+    course_dir = course_dir or course.root / "build" / "course"
+    shutil.rmtree(course_dir, ignore_errors=True)
+    quiz_source = write_quiz_source(course, dest_root)
+    db_url = nbgrader_api.sqlite_url(course_dir / "gradebook.db")
+    course_dir.mkdir(parents=True, exist_ok=True)
+    done = prepare_course(course, course_dir, db_url, {QUIZ_ID: quiz_source})
+    written = [quiz_source]
+    for assignment in done:
+        release = course_dir / "release" / assignment.id / assignment.notebook_name
+        target = dest_root / assignment.student_version
+        write_notebook(nbformat.read(release, as_version=4), target)
+        written.append(target)
+    return BuildReport(written, time.perf_counter() - start)

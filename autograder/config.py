@@ -1,0 +1,68 @@
+"""The course configuration (autograder/course.toml) and where things live in the repository."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class CourseError(Exception):
+    """A problem the user can fix (a wrong path, a broken bank entry); printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    root: Path  # the repository: solutions/, lessons/, quizzes/ live here
+    course_id: str
+    quiz_bank: Path
+    shuffle_seed: int
+    timeout: int  # seconds per cell
+    max_output_chars: int
+
+    @property
+    def solutions_dir(self) -> Path:
+        return self.root / "solutions"
+
+    @property
+    def lessons_dir(self) -> Path:
+        return self.root / "lessons"
+
+    @property
+    def quizzes_dir(self) -> Path:
+        return self.root / "quizzes"
+
+    @property
+    def examples_dir(self) -> Path:
+        return PACKAGE_DIR / "examples"
+
+
+def find_root(explicit: Path | None = None) -> Path:
+    """The repository root: the one given, else the current directory, else the package's parent."""
+    candidates = [explicit] if explicit else [Path.cwd(), PACKAGE_DIR.parent]
+    for candidate in candidates:
+        if (candidate / "solutions").is_dir():
+            return candidate.resolve()
+    where = explicit or "the current directory"
+    raise CourseError(f"no solutions/ folder in {where}: run this from the course repository (or pass --root)")
+
+
+def load_config(root: Path | None = None, config_file: Path = PACKAGE_DIR / "course.toml") -> CourseConfig:
+    root = find_root(root)
+    try:
+        raw = tomllib.loads(config_file.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise CourseError(f"cannot read the course configuration {config_file}: {error}") from None
+    try:
+        return CourseConfig(
+            root=root,
+            course_id=raw["course"]["id"],
+            quiz_bank=root / raw["quiz"]["bank"],
+            shuffle_seed=int(raw["quiz"]["shuffle_seed"]),
+            timeout=int(raw["grading"]["timeout"]),
+            max_output_chars=int(raw["grading"]["max_output_chars"]),
+        )
+    except (KeyError, ValueError) as error:
+        raise CourseError(f"{config_file} is missing or has a bad value for {error}") from None

@@ -1,0 +1,92 @@
+"""
+The one place that configures and calls nbgrader, so build, grade and the tests agree on how.
+
+nbgrader's Python API is used in-process (one ~4 s import instead of one per CLI call); its methods
+never raise, they return {"success": bool, "log": str, "error": str}, so `run` turns failures into
+NbgraderFailed. A course directory gets an `nbgrader_config.py` too, so an instructor can drive it
+with the `nbgrader` command (formgrader, export) directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from traitlets.config import Config
+
+from autograder.config import CourseConfig, CourseError
+
+
+
+class NbgraderFailed(CourseError):
+    pass
+
+
+def _venv_on_path() -> None:
+    # nbgrader runs the `alembic` executable when it creates a gradebook; it lives next to this Python.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def course_config(
+    course: CourseConfig, course_dir: Path, db_url: str, *, code_stub: str | None = None, timeout: int | None = None
+) -> Config:
+    """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
+    from autograder import preprocessors as pp  # imports nbgrader: keep `python -m autograder --help` fast
+
+    c = Config()
+    c.CourseDirectory.root = str(course_dir.resolve())
+    c.CourseDirectory.course_id = course.course_id
+    c.CourseDirectory.db_url = db_url
+    if code_stub is not None:
+        c.ClearSolutions.code_stub = {"python": code_stub}
+    c.Execute.timeout = timeout or course.timeout
+    c.Autograde.sanitize_preprocessors = pp.SANITIZE
+    c.Autograde.autograde_preprocessors = pp.AUTOGRADE
+    c.TruncateOutputs.max_chars = course.max_output_chars
+    # A test cell's score must not depend on warnings: drop every stderr stream before grading.
+    c.IgnorePattern.enabled = True
+    c.IgnorePattern.pattern = r"[\s\S]"
+    return c
+
+
+def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> None:
+    """nbgrader_config.py for instructors who drive the course dir with the nbgrader command."""
+    course_dir.mkdir(parents=True, exist_ok=True)
+    (course_dir / "nbgrader_config.py").write_text(
+        "# Written by `python -m autograder`; lets `nbgrader ...` run in this folder with the course's pipeline.\n"
+        "from autograder import preprocessors as pp\n\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {course.course_id!r}\n"
+        f"c.CourseDirectory.db_url = {db_url!r}\n"
+        f"c.Execute.timeout = {course.timeout}\n"
+        "c.Autograde.sanitize_preprocessors = pp.SANITIZE\n"
+        "c.Autograde.autograde_preprocessors = pp.AUTOGRADE\n"
+        f"c.TruncateOutputs.max_chars = {course.max_output_chars}\n"
+        "c.IgnorePattern.enabled = True\n"
+        "c.IgnorePattern.pattern = r'[\\s\\S]'\n"
+    )
+
+
+def api(config: Config):
+    """An NbGraderAPI for the configured course directory, with nbgrader's log noise kept out of the way."""
+    _venv_on_path()
+    from nbgrader.apps import NbGraderAPI
+
+    for noisy in ("traitlets", "nbgrader", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    return NbGraderAPI(config=config)
+
+
+def run(result: dict, what: str) -> dict:
+    if not result.get("success"):
+        detail = (result.get("error") or result.get("log") or "no details").strip().splitlines()[-12:]
+        raise NbgraderFailed(f"nbgrader failed to {what}:\n" + "\n".join(detail))
+    return result

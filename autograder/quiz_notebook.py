@@ -1,0 +1,73 @@
+"""The quiz bank as an nbgrader notebook (the instructor version, solutions/quiz.ipynb)."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.notebooks import KERNELSPEC, generated_header, nbgrader_metadata
+from autograder.quizbank import LETTERS, Question
+
+QUIZ_ID = "quiz"
+# nbgrader puts this where the solution was; the line above it in the answer cell stays.
+ANSWER_STUB = "# YOUR ANSWER HERE"
+
+INTRO = """# Quiz: attention interpretability
+
+Eight questions, one point each. For each question, set the variable in the answer cell to the
+letter of your choice, **in quotes**, for example `ANSWER_1 = "B"`. Case, spaces and a trailing
+`)` do not matter (`" b) "` counts as `B`). Only a letter written in the answer cell counts: an
+answer computed when the notebook runs scores 0.
+
+Run the cell under each answer to check its format. For an instant verdict with explanations, run
+`python -m autograder check quizzes/quiz.ipynb` in a terminal."""
+
+
+def _question_markdown(question: Question) -> str:
+    options = "\n\n".join(f"{letter}) {option.text}" for letter, option in zip(LETTERS, question.options))
+    return (f"## Question {question.number}\n\n{question.prompt}\n\n{options}\n\n"
+            f"*(Taught in lesson {question.lesson[:2]}, `lessons/{question.lesson}.ipynb`.)*")
+
+
+def _answer_source(question: Question) -> str:
+    v = question.variable
+    return (f'{v} = None  # replace None with your letter in quotes, e.g. {v} = "A"\n'
+            f'### BEGIN SOLUTION\n{v} = "{question.answer}"\n### END SOLUTION')
+
+
+def _test_source(question: Question) -> str:
+    v = question.variable
+    letters = ", ".join(f'"{letter}"' for letter in LETTERS)
+    normalized = f'{v}.strip().removesuffix(")").strip().upper()'
+    return (
+        f"# Checks that {v} is one of the letters; whether it is the right one is checked when graded.\n"
+        f"assert type({v}) is str and {normalized} in ({letters}), \\\n"
+        f"    '{v} must be one letter in quotes, like {v} = \"B\"'\n"
+        f'print("{v} is a valid choice.")\n'
+        "### BEGIN HIDDEN TESTS\n"
+        f'assert {normalized} == "{question.answer}", "{v} is not the correct option"\n'
+        "### END HIDDEN TESTS"
+    )
+
+
+def _cell(kind: str, source: str, cell_id: str, **meta) -> NotebookNode:
+    cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+    cell.id = cell_id.replace("_", "-")  # stable ids: regenerating gives no diff
+    cell.metadata["nbgrader"] = nbgrader_metadata(cell_id, **meta)
+    return cell
+
+
+def quiz_notebook(questions: list[Question], bank_name: str) -> NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
+    intro = nbformat.v4.new_markdown_cell(INTRO)
+    intro.id = "quiz-intro"
+    nb.cells = [generated_header(bank_name), intro]
+    for question in questions:
+        nb.cells += [
+            _cell("markdown", _question_markdown(question), question.text_id, locked=True),
+            _cell("code", _answer_source(question), question.answer_id, solution=True),
+            _cell("code", _test_source(question), question.test_id, grade=True, locked=True, points=1),
+        ]
+    return nb
