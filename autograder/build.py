@@ -20,9 +20,13 @@ import nbformat
 
 from autograder import nbgrader_api
 from autograder.config import CourseConfig, CourseError
+from autograder.example_submissions import write_examples
 from autograder.notebooks import with_header, write_notebook
 from autograder.quiz_notebook import ANSWER_STUB, QUIZ_ID, quiz_notebook
 from autograder.quizbank import load_bank
+
+
+EXAMPLES_DIR = Path("autograder") / "examples"
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,15 @@ def write_quiz_source(course: CourseConfig, dest_root: Path) -> Path:
     return path
 
 
+def sources_of(assignment: Assignment, overrides: dict[str, Path]) -> Path:
+    return overrides.get(assignment.id, assignment.source)
+
+
 def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path]) -> list[Assignment]:
     """Copy the sources into COURSE/source and release them with nbgrader; returns the assignments."""
-    todo = [a for a in assignments(course)]
+    todo = assignments(course)
     for assignment in todo:
-        source = sources.get(assignment.id, assignment.source)
+        source = sources_of(assignment, sources)
         if not source.exists():
             raise CourseError(f"missing source notebook {source}")
         nb = nbformat.read(source, as_version=4)
@@ -85,7 +93,7 @@ class BuildReport:
 
 
 def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path | None = None) -> BuildReport:
-    """Regenerate solutions/quiz.ipynb, lessons/ and quizzes/quiz.ipynb under dest_root (default: the repo)."""
+    """Regenerate solutions/quiz.ipynb, lessons/, quizzes/quiz.ipynb and the example class under dest_root (default: the repo)."""
     start = time.perf_counter()
     dest_root = dest_root or course.root
     course_dir = course_dir or course.root / "build" / "course"
@@ -95,9 +103,13 @@ def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path 
     course_dir.mkdir(parents=True, exist_ok=True)
     done = prepare_course(course, course_dir, db_url, {QUIZ_ID: quiz_source})
     written = [quiz_source]
+    releases, solutions = {}, {}
     for assignment in done:
-        release = course_dir / "release" / assignment.id / assignment.notebook_name
+        releases[assignment.id] = nbformat.read(course_dir / "release" / assignment.id / assignment.notebook_name, as_version=4)
+        solutions[assignment.id] = nbformat.read(sources_of(assignment, {QUIZ_ID: quiz_source}), as_version=4)
         target = dest_root / assignment.student_version
-        write_notebook(nbformat.read(release, as_version=4), target)
+        write_notebook(releases[assignment.id], target)
         written.append(target)
+    questions = load_bank(course.quiz_bank, course.shuffle_seed)
+    written += write_examples(dest_root / EXAMPLES_DIR, releases, solutions, questions)
     return BuildReport(written, time.perf_counter() - start)

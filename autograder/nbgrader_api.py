@@ -10,6 +10,7 @@ with the `nbgrader` command (formgrader, export) directly.
 from __future__ import annotations
 
 import logging
+import warnings
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,8 @@ def api(config: Config):
 
     for noisy in ("traitlets", "nbgrader", "alembic"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # nbgrader 0.9.6 trips over its own session on every first submission; the warning is harmless.
+    warnings.filterwarnings("ignore", message=".*not in session.*")
     return NbGraderAPI(config=config)
 
 

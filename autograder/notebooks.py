@@ -37,6 +37,7 @@ def generated_header(source: str, how: str = "python -m autograder build") -> No
 def with_header(nb: NotebookNode, source: str) -> NotebookNode:
     """A copy of nb whose first cell is the generated header (replacing an older one)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)  # every course notebook runs on the course's Python
     nb.cells = [generated_header(source)] + [cell for cell in nb.cells if cell.get("id") != HEADER_ID]
     return nb
 
@@ -50,27 +51,49 @@ def write_notebook(nb: NotebookNode, path: Path) -> None:
 class NotANotebook(Exception):
     """The file exists but is not a readable notebook; str(error) says why, for a student."""
 
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status  # "not_json" or "not_a_notebook"
 
-def read_notebook(path: Path) -> NotebookNode:
-    """Read a notebook a student submitted, turning every way it can be broken into NotANotebook."""
+
+def unique_cell_ids(nb: NotebookNode) -> list[str]:
+    """Give every cell a unique id (nbformat would pick random ones); returns the ids that were repeated."""
+    seen: set[str] = set()
+    repeated = []
+    for index, cell in enumerate(nb.cells):
+        cell_id = cell.get("id")
+        if cell_id is not None and cell_id in seen:
+            repeated.append(cell_id)
+        if cell_id is None or cell_id in seen:
+            cell_id = f"cell-{index}"
+            while cell_id in seen:
+                cell_id += "-x"
+            cell.id = cell_id
+        seen.add(cell_id)
+    return repeated
+
+
+def read_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
+    """
+    Read a notebook a student submitted: (notebook, cell ids that were repeated and have been renamed).
+    Every way the file can be broken becomes NotANotebook, with a status and a message.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise NotANotebook("the file is not text (is it really a .ipynb notebook?)") from None
+        raise NotANotebook("not_a_notebook", "the file is not text (is it really a .ipynb notebook?)") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise NotANotebook(f"the file is not valid JSON (line {error.lineno}: {error.msg}); "
+        raise NotANotebook("not_json", f"the file is not valid JSON (line {error.lineno}: {error.msg}); "
                            "it was probably damaged while editing or uploading") from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
-        raise NotANotebook("the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
+        raise NotANotebook("not_a_notebook", "the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
     try:
-        return nbformat.reads(text, as_version=4)
+        nb = nbformat.from_dict(raw) if raw["nbformat"] == 4 else nbformat.reads(text, as_version=4)
+        nb.nbformat_minor = max(nb.get("nbformat_minor", 0), 5)  # cell ids exist from 4.5 on
+        repeated = unique_cell_ids(nb)
+        nbformat.validate(nb)
     except Exception as error:  # nbformat raises several unrelated types for malformed notebooks
-        raise NotANotebook(f"the notebook is malformed: {error}") from None
-
-
-def code_cells_with_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
-    """grade_id -> cell for every nbgrader cell (the last one wins, as in nbgrader's DeduplicateIds)."""
-    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in nb.cells
-            if cell.metadata.get("nbgrader", {}).get("grade_id")}
+        raise NotANotebook("not_a_notebook", f"the notebook is malformed: {str(error).splitlines()[0]}") from None
+    return nb, repeated

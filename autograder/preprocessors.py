@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import copy
 import re
+import subprocess
 from dataclasses import dataclass
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -40,6 +41,10 @@ from traitlets import Integer
 ANSWER_CELL = re.compile(r"answer_(\d+)")
 TEST_CELL = re.compile(r"q(\d+)")
 PIN_MARK = "# pinned by the autograder"
+# The kernel process's own stderr carries only start-up noise ("running over TCP without
+# encryption"); what a cell prints reaches the notebook through the messaging channels instead.
+KERNEL_OUTPUT = {"stderr": subprocess.DEVNULL}
+TRUNCATED = "output truncated by the autograder"
 STOPPED = "CellTimeoutError"
 DIED = "DeadKernelError"
 
@@ -116,7 +121,7 @@ class RobustExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.shutdown_kernel = "immediate"  # a hung kernel will not answer a polite shutdown
-        with self.setup_kernel():
+        with self.setup_kernel(**KERNEL_OUTPUT):
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]
             finished: list[int] = []  # cells that ran to completion, to replay after a restart
@@ -147,7 +152,7 @@ class RobustExecute(Execute):
         self._cleanup_kernel()
         self.km, self.kc = None, None
         self.km = self.create_kernel_manager()
-        self.start_new_kernel()
+        self.start_new_kernel(**KERNEL_OUTPUT)
         self.start_new_kernel_client()
         for index in finished:
             # Replayed on a copy: the graded outputs stay those of the first run.
@@ -166,7 +171,7 @@ class TruncateOutputs(NbGraderPreprocessor):
     def _cut(self, text: str) -> str:
         if len(text) <= self.max_chars:
             return text
-        return text[: self.max_chars] + f"\n... output truncated by the autograder ({len(text)} characters) ..."
+        return text[: self.max_chars] + f"\n... {TRUNCATED} ({len(text)} characters) ..."
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         for output in cell.get("outputs", []):
