@@ -1,0 +1,206 @@
+"""
+Probes: small classifiers trained to read a property off frozen features.
+
+- `LinearProbe`: logistic regression. On a word's vector it predicts a class (POS); on a pair's
+  feature vector (e.g. the attention weights of every head between i and j) it gives the pair one
+  score, and a softmax over the candidates j picks the answer (Clark et al., 2019's attention probe).
+- `BilinearProbe`: the linear probe for pairs of word vectors, score(i, j) = h_i^T W h_j. (A linear
+  score of the concatenation [h_i; h_j] cannot relate i to j: the h_i part is the same for every
+  candidate and cancels in the softmax.) Hewitt & Liang (2019) probe edges this way.
+- `MLPProbe` / `PairMLPProbe`: one hidden ReLU layer, the more powerful family.
+
+Every probe is trained full-batch with Adam for a fixed number of steps on standardised features,
+from a seeded initialisation, so the same inputs always give the same probe. Accuracy is measured on
+a held-out split the probe never saw.
+
+Shapes: M words asked about, C candidates per word (= T), D / F feature size, K classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.probing.tasks import ProbingTask
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    kind: str = "linear"  # "linear" (bilinear for pairs of word vectors) or "mlp" (one hidden layer)
+    hidden: int = 64  # width of the MLP probes' hidden layer
+    steps: int = 150  # full-batch Adam steps
+    lr: float = 0.05
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("linear", "mlp"):
+            raise ValueError(f"kind must be 'linear' or 'mlp', got {self.kind!r}")
+
+
+# -----------------------------------------------------------------------------
+# the probe families
+
+
+class LinearProbe(nn.Module):
+    """x (M, D) -> class logits (M, K); or pair features (M, C, F) -> pair scores (M, C) when n_out=1."""
+
+    def __init__(self, d_in: int, n_out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x)
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+
+class MLPProbe(nn.Module):
+    """Like LinearProbe with one hidden ReLU layer in between."""
+
+    def __init__(self, d_in: int, n_out: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+
+class BilinearProbe(nn.Module):
+    """score(i, j) = h_i^T W h_j + b^T h_j: query (M, D), candidates (M, C, D) -> scores (M, C)."""
+
+    def __init__(self, d_in: int) -> None:
+        super().__init__()
+        self.W = nn.Linear(d_in, d_in, bias=False)
+        self.b = nn.Linear(d_in, 1, bias=False)  # how likely j is a head at all, whoever asks
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        q = self.W(query)  # (M, D)
+        return (keys @ q[:, :, None])[..., 0] + self.b(keys)[..., 0]  # (M, C, D) x (M, D, 1) -> (M, C)
+
+
+class PairMLPProbe(nn.Module):
+    """score(i, j) = w^T relu(A h_i + B h_j + c): query (M, D), candidates (M, C, D) -> scores (M, C)."""
+
+    def __init__(self, d_in: int, hidden: int) -> None:
+        super().__init__()
+        self.A = nn.Linear(d_in, hidden)
+        self.B = nn.Linear(d_in, hidden, bias=False)
+        self.w = nn.Linear(hidden, 1)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.A(query)[:, None, :] + self.B(keys))  # (M, C, hidden)
+        return self.w(h)[..., 0]  # (M, C)
+
+
+def make_probe(cfg: ProbeConfig, d_in: int, n_out: int, pairs_of_vectors: bool) -> nn.Module:
+    if pairs_of_vectors:
+        return BilinearProbe(d_in) if cfg.kind == "linear" else PairMLPProbe(d_in, cfg.hidden)
+    return LinearProbe(d_in, n_out) if cfg.kind == "linear" else MLPProbe(d_in, n_out, cfg.hidden)
+
+
+# -----------------------------------------------------------------------------
+# from features and a task to probe inputs
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    inputs: tuple[torch.Tensor, ...]  # (x (M, D),) | (pair features (M, C, F),) | (query (M, D), keys (M, C, D))
+    labels: torch.Tensor  # (M,) a class, or the index of the gold candidate
+    allowed: torch.Tensor | None  # (M, C) bool for pair tasks: the candidates
+
+    @property
+    def n_features(self) -> int:
+        return self.inputs[-1].shape[-1]
+
+
+def probe_data(features: torch.Tensor, task: ProbingTask) -> ProbeData:
+    """Gather the probe's inputs for every word the task asks about.
+
+    features: (N, T, D) word vectors (e.g. one layer's hidden states), or (N, T, T, F) pair features
+    (e.g. attention_pair_features). Pair features only make sense for pair tasks.
+    """
+    b, i = task.queries()  # (M,), (M,)
+    labels = task.labels[b, i]
+    if not task.is_pair:
+        if features.dim() != 3:
+            raise ValueError(f"a token task needs word vectors (N, T, D), got shape {tuple(features.shape)}")
+        return ProbeData((features[b, i],), labels, None)
+    allowed = task.candidates[b, i]  # (M, C)
+    if features.dim() == 4:
+        return ProbeData((features[b, i],), labels, allowed)  # (M, C, F)
+    return ProbeData((features[b, i], features[b]), labels, allowed)  # (M, D), (M, C, D)
+
+
+# -----------------------------------------------------------------------------
+# training and evaluation
+
+
+@dataclass
+class FittedProbe:
+    module: nn.Module
+    mean: torch.Tensor  # (F,) feature means on the training words, subtracted before the probe
+    std: torch.Tensor  # (F,)
+
+    @torch.no_grad()
+    def predict(self, data: ProbeData) -> torch.Tensor:
+        """(M,) predicted class or candidate position."""
+        return _scores(self.module, _standardise(self, data)).argmax(-1)
+
+    def accuracy(self, data: ProbeData) -> float:
+        return (self.predict(data) == data.labels).float().mean().item()
+
+
+def _standardise(probe: FittedProbe, data: ProbeData) -> ProbeData:
+    return ProbeData(tuple((x - probe.mean) / probe.std for x in data.inputs), data.labels, data.allowed)
+
+
+def _scores(module: nn.Module, data: ProbeData) -> torch.Tensor:
+    scores = module(*data.inputs)  # (M, K) or (M, C)
+    if data.allowed is not None:
+        scores = scores.masked_fill(~data.allowed, float("-inf"))  # only candidates compete
+    return scores
+
+
+def fit_probe(data: ProbeData, n_classes: int = 0, cfg: ProbeConfig = ProbeConfig()) -> FittedProbe:
+    """Train a probe on `data` (n_classes for token tasks; ignored for pair tasks)."""
+    pair = data.allowed is not None
+    x = data.inputs[-1]
+    rows = x[data.allowed] if pair and x.dim() == 3 else x.reshape(-1, x.shape[-1])  # real entries only
+    mean, std = rows.mean(0), rows.std(0) + 1e-5  # standardising makes one learning rate fit every layer
+    with torch.random.fork_rng():  # a seeded init that leaves the caller's random stream alone
+        torch.manual_seed(cfg.seed)
+        module = make_probe(cfg, data.n_features, 1 if pair else n_classes, pairs_of_vectors=len(data.inputs) == 2)
+    probe = FittedProbe(module, mean, std)
+    data = _standardise(probe, data)  # once, not at every step
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.steps):
+        loss = F.cross_entropy(_scores(module, data), data.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    module.eval()
+    return probe
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    accuracy: float  # on the held-out words
+    train_accuracy: float  # on the words it was trained on; a large gap means memorising
+    probe: FittedProbe
+
+
+def train_and_evaluate(
+    train_features: torch.Tensor,
+    train_task: ProbingTask,
+    test_features: torch.Tensor,
+    test_task: ProbingTask,
+    cfg: ProbeConfig = ProbeConfig(),
+) -> ProbeResult:
+    """Fit a probe on the training split and score it on the held-out split."""
+    train, test = probe_data(train_features, train_task), probe_data(test_features, test_task)
+    probe = fit_probe(train, train_task.n_classes, cfg)
+    return ProbeResult(probe.accuracy(test), probe.accuracy(train), probe)

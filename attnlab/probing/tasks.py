@@ -1,0 +1,162 @@
+"""
+Probing tasks built from the toy language's gold annotations, and their control tasks.
+
+Two kinds of task:
+- a **token task** gives each word a class (part of speech): the probe classifies one vector;
+- a **pair task** asks, for some words i, which word j it points to (its dependency head, or a
+  pronoun's antecedent): the probe scores every candidate j of the same sentence and the highest
+  score wins. `candidates[n, i, j]` says which j may be chosen.
+
+Control tasks (Hewitt & Liang, 2019) keep the shape of a task but make its answer a fixed random
+function of the word type, so a probe can only solve them by memorising word types. Selectivity =
+task accuracy - control accuracy: a probe that does as well on the control is too powerful for its
+success to say much about the representation. Our controls:
+- POS: each word type gets a fixed tag drawn from the empirical tag distribution (as in the paper);
+- arcs: each word type always attaches to itself, to the first word or to the last word of its
+  sentence, chosen at random per type (the paper's CorruptedEdgePositionTask);
+- coreference: each pronoun type always picks the earliest or the nearest earlier noun, chosen at
+  random per type (our adaptation: the candidates stay the nouns before the pronoun).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from attnlab.tasks.toy_language import NO_LABEL, POS_TAGS, ToyLanguageData
+
+NOUN = POS_TAGS.index("NOUN")
+
+
+@dataclass(frozen=True)
+class ProbingTask:
+    name: str
+    labels: torch.Tensor  # (N, T) class (token task) or gold position j (pair task); NO_LABEL: not asked
+    n_classes: int = 0  # token tasks: number of classes; 0 for pair tasks
+    candidates: torch.Tensor | None = None  # pair tasks: (N, T, T) bool, which j may answer for word i
+
+    @property
+    def is_pair(self) -> bool:
+        return self.candidates is not None
+
+    def queries(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sentence index (M,), position (M,)) of every word the task asks about."""
+        return (self.labels != NO_LABEL).nonzero(as_tuple=True)
+
+
+# -----------------------------------------------------------------------------
+# the linguistic tasks
+
+
+def pos_task(data: ToyLanguageData) -> ProbingTask:
+    """Part of speech of every word."""
+    return ProbingTask("pos", data.pos, n_classes=len(POS_TAGS))
+
+
+def arc_task(data: ToyLanguageData) -> ProbingTask:
+    """For every word, the position of its dependency head; [CLS] (position 0) stands for the root.
+
+    Candidates: every real token of the sentence, [CLS] and the word itself included (the control
+    task attaches some words to themselves, and both tasks must offer the same choices).
+    """
+    real = data.mask  # (N, T)
+    candidates = real[:, None, :] & real[:, :, None]  # (N, T, T)
+    return ProbingTask("arc", data.heads, candidates=candidates)
+
+
+def coref_task(data: ToyLanguageData, min_candidates: int = 2) -> ProbingTask:
+    """For every pronoun, the position of its antecedent; candidates are the nouns before it.
+
+    A pronoun with a single noun before it is a free point for any method, so by default only
+    pronouns with at least `min_candidates` nouns before them are asked about.
+    """
+    T = data.tokens.shape[1]
+    before = torch.ones(T, T, dtype=torch.bool).tril(-1)  # (T, T): j < i
+    is_noun = data.pos == NOUN  # (N, T)
+    candidates = before[None] & is_noun[:, None, :]  # (N, T, T)
+    enough = candidates.sum(-1) >= min_candidates  # (N, T)
+    return ProbingTask("coref", torch.where(enough, data.antecedent, NO_LABEL), candidates=candidates)
+
+
+# -----------------------------------------------------------------------------
+# control tasks: the answer depends on the word type only
+
+
+def type_labels(n_types: int, probs: torch.Tensor, seed: int) -> torch.Tensor:
+    """(n_types,) a label per word type, drawn once from `probs`; same seed, same labels."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.multinomial(probs.double(), n_types, replacement=True, generator=generator)
+
+
+def pos_distribution(data: ToyLanguageData) -> torch.Tensor:
+    """(n_tags,) the share of each tag among the words of `data`."""
+    tags = data.pos[data.pos != NO_LABEL]
+    return torch.bincount(tags, minlength=len(POS_TAGS)).double() / len(tags)
+
+
+def control_pos(data: ToyLanguageData, seed: int = 0, probs: torch.Tensor | None = None) -> ProbingTask:
+    """Each word type gets a fixed random tag. Pass the same `probs` for every split, so train and
+    test share the type -> tag map (the default, the split's own tag distribution, may differ slightly)."""
+    probs = pos_distribution(data) if probs is None else probs
+    table = type_labels(len(data.vocab), probs, seed)  # (V,)
+    labels = torch.where(data.pos != NO_LABEL, table[data.tokens], NO_LABEL)  # (N, T)
+    return ProbingTask("control_pos", labels, n_classes=len(POS_TAGS))
+
+
+def control_arc(data: ToyLanguageData, seed: int = 0) -> ProbingTask:
+    """Each word type always attaches to itself (0), the first word (1) or the last word (2)."""
+    behaviour = type_labels(len(data.vocab), torch.ones(3), seed)[data.tokens]  # (N, T)
+    T = data.tokens.shape[1]
+    position = torch.arange(T).expand_as(data.tokens)  # (N, T)
+    last = (data.mask.sum(1, keepdim=True) - 1).expand_as(data.tokens)  # (N, T) position of the last word
+    target = torch.stack([position, torch.ones_like(position), last], -1)  # (N, T, 3)
+    labels = target.gather(-1, behaviour[..., None])[..., 0]  # (N, T)
+    task = arc_task(data)
+    return ProbingTask("control_arc", torch.where(data.heads != NO_LABEL, labels, NO_LABEL), candidates=task.candidates)
+
+
+def control_coref(data: ToyLanguageData, seed: int = 0) -> ProbingTask:
+    """Each pronoun type always picks the earliest (0) or the nearest (1) noun before it."""
+    task = coref_task(data)
+    behaviour = type_labels(len(data.vocab), torch.ones(2), seed)[data.tokens]  # (N, T)
+    T = data.tokens.shape[1]
+    position = torch.arange(T).float()
+    # Among the candidates of row i: earliest = smallest position, nearest = largest position.
+    earliest = torch.where(task.candidates, -position, -float("inf")).argmax(-1)  # (N, T)
+    nearest = torch.where(task.candidates, position, -float("inf")).argmax(-1)  # (N, T)
+    labels = torch.where(behaviour == 0, earliest, nearest)
+    return ProbingTask("control_coref", torch.where(task.labels != NO_LABEL, labels, NO_LABEL), candidates=task.candidates)
+
+
+def probing_tasks(data: ToyLanguageData, seed: int = 0, pos_probs: torch.Tensor | None = None) -> dict[str, tuple[ProbingTask, ProbingTask]]:
+    """{property: (task, its control task)} for "pos", "arc" and "coref"."""
+    return {
+        "pos": (pos_task(data), control_pos(data, seed, pos_probs)),
+        "arc": (arc_task(data), control_arc(data, seed)),
+        "coref": (coref_task(data), control_coref(data, seed)),
+    }
+
+
+# -----------------------------------------------------------------------------
+# probing a word the model cannot see
+
+
+def mask_one_word(data: ToyLanguageData, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hide one random word per sentence behind [MASK], as in masked-LM training.
+
+    Returns (masked tokens (N, T), hidden (N, T) bool, True at the masked word). The representation at
+    a masked word can only know about that word what the model inferred from the context, so the
+    word's identity no longer gives its properties away.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    lengths = data.mask.sum(1)  # (N,) real tokens, [CLS] included
+    position = 1 + (torch.rand(len(data), generator=generator) * (lengths - 1)).long()  # (N,) a word each
+    hidden = torch.zeros_like(data.mask)
+    hidden[torch.arange(len(data)), position] = True
+    return data.tokens.masked_fill(hidden, data.vocab.mask_id), hidden
+
+
+def only_at(task: ProbingTask, where: torch.Tensor) -> ProbingTask:
+    """The same task asked only at the positions where `where` (N, T) is True."""
+    return ProbingTask(task.name, torch.where(where, task.labels, NO_LABEL), task.n_classes, task.candidates)

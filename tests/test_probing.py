@@ -1,0 +1,257 @@
+"""Probing: probes recover planted properties and only those, control tasks depend on word type only,
+selectivity is task minus control, single heads are scored on hand-made attention maps."""
+
+import matplotlib
+import pytest
+import torch
+
+from attnlab.models import TinyTransformer, preset
+from attnlab.probing import (
+    LayerRow,
+    ProbeConfig,
+    ProbingTask,
+    ablation_effects,
+    arc_task,
+    attention_pair_features,
+    best_heads,
+    control_arc,
+    control_coref,
+    control_pos,
+    coref_task,
+    extract_features,
+    format_table,
+    head_accuracy,
+    mask_one_word,
+    only_at,
+    pos_task,
+    probe_by_layer,
+    pronoun_agreement,
+    random_model_like,
+    selectivity,
+    train_and_evaluate,
+)
+from attnlab.probing.tasks import pos_distribution
+from attnlab.tasks.toy_language import NO_LABEL, make_toy_language
+
+matplotlib.use("Agg")
+
+N_CLASSES = 4
+
+
+def planted_token_task(n: int, seed: int, shuffle: bool = False) -> tuple[torch.Tensor, ProbingTask]:
+    """(n, 5, 16) random word vectors with the class written along a fixed random direction per class."""
+    g = torch.Generator().manual_seed(seed)
+    directions = torch.randn(N_CLASSES, 16, generator=torch.Generator().manual_seed(99))  # same for every split
+    labels = torch.randint(N_CLASSES, (n, 5), generator=g)
+    x = torch.randn(n, 5, 16, generator=g) + 3 * directions[labels]  # (n, 5, 16)
+    if shuffle:  # labels no longer belong to their vectors
+        labels = labels.flatten()[torch.randperm(n * 5, generator=g)].view(n, 5)
+    return x, ProbingTask("planted", labels, n_classes=N_CLASSES)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_probe_recovers_a_planted_property(kind: str) -> None:
+    x_train, train = planted_token_task(200, seed=0)
+    x_test, test = planted_token_task(100, seed=1)
+    result = train_and_evaluate(x_train, train, x_test, test, ProbeConfig(kind=kind))
+    assert result.accuracy > 0.95
+
+
+def test_probe_fails_on_shuffled_labels() -> None:
+    x_train, train = planted_token_task(200, seed=0, shuffle=True)
+    x_test, test = planted_token_task(100, seed=1, shuffle=True)
+    result = train_and_evaluate(x_train, train, x_test, test, ProbeConfig(kind="mlp"))
+    assert result.accuracy < 1 / N_CLASSES + 0.1  # chance on held-out words...
+    assert result.train_accuracy > result.accuracy + 0.1  # ...though it memorised some training words
+
+
+def planted_pair_task(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, ProbingTask]:
+    """Word i points to a random other word j; pair feature 0 is high exactly at (i, gold j), and word
+    vectors carry a code that a bilinear probe can match (word j's key equals word i's query)."""
+    g = torch.Generator().manual_seed(seed)
+    T = 6
+    gold = torch.stack([torch.randperm(T, generator=g) for _ in range(n)])  # (n, T) a permutation: j for each i
+    pairs = torch.rand(n, T, T, 3, generator=g)  # noise features
+    pairs[..., 0] *= 0.3
+    pairs[torch.arange(n)[:, None], torch.arange(T)[None], gold, 0] += 1.0  # planted at the gold pair
+    codes = torch.randn(n, T, 8, generator=g)  # a random code per word
+    vectors = torch.cat([codes, torch.zeros(n, T, 8)], -1)  # (n, T, 16): [own code, code of my target]
+    vectors[..., 8:] = codes.gather(1, gold[..., None].expand(-1, -1, 8))
+    candidates = torch.ones(n, T, T, dtype=torch.bool)
+    return pairs, vectors, ProbingTask("planted_pairs", gold, candidates=candidates)
+
+
+def test_pair_probes_recover_planted_pairs() -> None:
+    pairs_train, vectors_train, train = planted_pair_task(300, seed=0)
+    pairs_test, vectors_test, test = planted_pair_task(100, seed=1)
+    assert train_and_evaluate(pairs_train, train, pairs_test, test).accuracy > 0.95  # linear on pair features
+    bilinear = train_and_evaluate(vectors_train, train, vectors_test, test, ProbeConfig(steps=300))
+    assert bilinear.accuracy > 0.9  # h_i^T W h_j matches "my target's code" with "your own code"
+
+
+def test_probes_are_seeded() -> None:
+    x_train, train = planted_token_task(100, seed=0, shuffle=True)
+    x_test, test = planted_token_task(50, seed=1)
+    first = train_and_evaluate(x_train, train, x_test, test, ProbeConfig(kind="mlp", steps=20))
+    state = torch.random.get_rng_state()
+    second = train_and_evaluate(x_train, train, x_test, test, ProbeConfig(kind="mlp", steps=20))
+    assert first.accuracy == second.accuracy
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's random stream is untouched
+
+
+# -----------------------------------------------------------------------------
+# tasks and control tasks
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_toy_language(300, seed=5)
+
+
+def test_linguistic_tasks_follow_the_gold_annotations(data) -> None:
+    assert torch.equal(pos_task(data).labels, data.pos)
+    arcs = arc_task(data)
+    b, i = arcs.queries()
+    assert arcs.candidates[b, i, data.heads[b, i]].all()  # the gold head is always a candidate
+    coref = coref_task(data)
+    b, i = coref.queries()
+    assert (coref.candidates[b, i].sum(-1) >= 2).all()  # only pronouns with a real choice
+    assert coref.candidates[b, i, data.antecedent[b, i]].all()
+    nouns = coref.candidates[b, i].nonzero()
+    assert (nouns[:, 1] < i[nouns[:, 0]]).all()  # candidates come before the pronoun
+
+
+def test_control_labels_depend_on_word_type_only(data) -> None:
+    train, test = data.split(200)
+    probs = pos_distribution(train)
+    for part in (train, test):
+        control = control_pos(part, seed=3, probs=probs)
+        b, i = control.queries()
+        words, labels = part.tokens[b, i], control.labels[b, i]
+        for w in words.unique():
+            assert labels[words == w].unique().numel() == 1  # one label per word type
+    # the same type -> label map on both splits
+    table = {}
+    for part in (train, test):
+        control = control_pos(part, seed=3, probs=probs)
+        b, i = control.queries()
+        for w, y in zip(part.tokens[b, i].tolist(), control.labels[b, i].tolist()):
+            assert table.setdefault(w, y) == y
+    assert len(set(table.values())) > 1  # not a constant
+
+
+def test_control_arcs_and_coref_follow_a_fixed_rule_per_word_type(data) -> None:
+    arcs = control_arc(data, seed=1)
+    b, i = arcs.queries()
+    last = data.mask.sum(1)[b] - 1
+    target = arcs.labels[b, i]
+    behaviour = torch.where(target == i, 0, torch.where(target == 1, 1, 2))  # self, first word, last word
+    assert ((target == i) | (target == 1) | (target == last)).all()
+    for w in data.tokens[b, i].unique():
+        # a word type may satisfy several rules at once (the first word attaching to itself), but one
+        # rule must explain every occurrence of the type
+        mine = data.tokens[b, i] == w
+        fits = [bool(((target == i) | ~mine).all()), bool(((target == 1) | ~mine).all()), bool(((target == last) | ~mine).all())]
+        assert any(fits), data.vocab.words[w]
+    assert behaviour.unique().numel() == 3
+    coref = control_coref(data, seed=1)
+    task = coref_task(data)
+    assert torch.equal(coref.labels != NO_LABEL, task.labels != NO_LABEL)
+    b, i = coref.queries()
+    picked = coref.labels[b, i]
+    earliest = torch.where(task.candidates[b, i], -torch.arange(24.0), -1e9).argmax(-1)
+    nearest = torch.where(task.candidates[b, i], torch.arange(24.0), -1e9).argmax(-1)
+    for w in data.tokens[b, i].unique():
+        mine = data.tokens[b, i] == w
+        assert bool((picked[mine] == earliest[mine]).all()) or bool((picked[mine] == nearest[mine]).all())
+
+
+def test_mask_one_word_hides_exactly_one_word(data) -> None:
+    tokens, hidden = mask_one_word(data, seed=0)
+    assert (hidden.sum(1) == 1).all()
+    assert (hidden & ~data.mask).sum() == 0 and not hidden[:, 0].any()  # never [CLS] or padding
+    assert (tokens[hidden] == data.vocab.mask_id).all()
+    assert torch.equal(tokens[~hidden], data.tokens[~hidden])
+    task = only_at(pos_task(data), hidden)
+    assert len(task.queries()[0]) == len(data)
+
+
+# -----------------------------------------------------------------------------
+# selectivity, single heads, features
+
+
+def test_selectivity_is_task_minus_control() -> None:
+    row = LayerRow("trained", "pos", "hidden", 2, accuracy=0.9, control=0.55)
+    assert row.selectivity == pytest.approx(0.35)
+    assert selectivity(0.6, 0.7) == pytest.approx(-0.1)
+    table = format_table([row, LayerRow("random", "pos", "hidden", 2, 0.5, 0.4)])
+    assert "+35.0%" in table and "+10.0%" in table
+
+
+def test_single_head_accuracy_on_a_hand_made_map() -> None:
+    # one sentence, 4 tokens ([CLS] w1 w2 w3); gold heads: w1 -> w2, w2 -> 0 (root), w3 -> w2
+    heads = torch.tensor([[NO_LABEL, 2, 0, 2]])
+    task = ProbingTask("arc", heads, candidates=torch.ones(1, 4, 4, dtype=torch.bool))
+    A = torch.zeros(1, 1, 2, 4, 4)  # (L=1, N=1, H=2, T, T)
+    A[0, 0, 0] = torch.tensor([[1, 0, 0, 0], [0, 0.9, 0.1, 0], [1, 0, 0, 0], [0, 0, 0.4, 0.6]])  # head 0
+    A[0, 0, 1] = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]])  # head 1
+    acc = head_accuracy(A, task)
+    # head 0: w1 attends most to itself (dropped) then w2: right; w2 -> [CLS]: right; w3 -> itself, then w2: right
+    assert acc.tolist() == [[1.0, pytest.approx(1 / 3)]]
+    # transposed, head 1: who attends most to w_i? to w1: w2 (right), to w2: w3 (wrong), to w3: w1 (wrong)
+    assert head_accuracy(A, task, transpose=True)[0, 1].item() == pytest.approx(1 / 3)
+    assert best_heads(acc, k=1) == [(0, 0, 1.0)]
+
+
+def test_attention_pair_features_hold_both_directions() -> None:
+    A = torch.rand(2, 3, 4, 5, 5)  # (L, N, H, T, T)
+    f = attention_pair_features(A)
+    assert f.shape == (3, 5, 5, 16)
+    assert f[1, 2, 4, 1 * 4 + 3] == A[1, 1, 3, 2, 4]  # layer 1, head 3, i=2 -> j=4
+    assert f[1, 2, 4, 8 + 1 * 4 + 3] == A[1, 1, 3, 4, 2]  # the other direction
+    assert attention_pair_features(A, [1]).shape == (3, 5, 5, 8)
+
+
+def test_random_model_has_the_same_shape_and_is_seeded() -> None:
+    model = TinyTransformer(preset("nano", vocab_size=20, max_len=8, head="token"))
+    a, b = random_model_like(model, seed=1), random_model_like(model, seed=1)
+    assert a.cfg == model.cfg
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.tok_emb.weight, random_model_like(model, seed=2).tok_emb.weight)
+    f = extract_features(a, torch.tensor([[1, 5, 6, 7, 0]]))
+    assert f.hidden.shape == (3, 1, 5, 32) and f.attentions.shape == (2, 1, 2, 5, 5)
+
+
+# -----------------------------------------------------------------------------
+# on the trained toy-language model
+
+
+def test_probe_by_layer_on_the_trained_model(toy_language) -> None:
+    train, test = toy_language.train.subset(slice(0, 300)), toy_language.test.subset(slice(0, 200))
+    rows = probe_by_layer(toy_language.model, train, test, properties=("pos",), cfg=ProbeConfig(steps=60))
+    assert [r.layer for r in rows] == [0, 1, 2, 3]
+    assert rows[-1].accuracy > 0.9 and rows[-1].selectivity > 0.2  # a masked word's POS is in the context
+    attention = probe_by_layer(toy_language.model, train, test, properties=("pos", "arc"), features="attention",
+                               cfg=ProbeConfig(steps=30))
+    assert {r.property for r in attention} == {"arc"} and len(attention) == 3  # POS has no pair features
+
+
+def test_causal_ablation_restores_the_model(toy_language) -> None:
+    test = toy_language.test.subset(slice(0, 300))
+    intact = pronoun_agreement(toy_language.model, test)
+    assert intact > 0.8
+    effects = ablation_effects(toy_language.model, test, [(2, 1), (0, 0)])
+    assert set(effects) == {None, (2, 1), (0, 0)}
+    assert effects[None]["pronoun_agreement_all"] == intact
+    assert pronoun_agreement(toy_language.model, test) == intact  # the hooks are gone afterwards
+
+
+def test_probing_figures() -> None:
+    from attnlab.plots import plot_head_map, plot_probe_accuracy
+
+    rows = [LayerRow(m, "pos", "hidden", l, 0.5 + 0.1 * l, 0.3) for m in ("trained", "random") for l in range(3)]
+    fig = plot_probe_accuracy(rows)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4
+    fig = plot_head_map(torch.rand(3, 4), "coref", baseline=0.4)
+    assert "40%" in fig.axes[0].get_title()
+    matplotlib.pyplot.close("all")
