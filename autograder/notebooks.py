@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.v4.rwbase import rejoin_lines
 
 NBGRADER_SCHEMA_VERSION = 3
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -90,7 +91,8 @@ def read_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise NotANotebook("not_a_notebook", "the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
     try:
-        nb = nbformat.from_dict(raw) if raw["nbformat"] == 4 else nbformat.reads(text, as_version=4)
+        # from_dict rather than reads: reads would silently give repeated cell ids random new ones.
+        nb = rejoin_lines(nbformat.from_dict(raw)) if raw["nbformat"] == 4 else nbformat.reads(text, as_version=4)
         nb.nbformat_minor = max(nb.get("nbformat_minor", 0), 5)  # cell ids exist from 4.5 on
         repeated = unique_cell_ids(nb)
         nbformat.validate(nb)

@@ -1,0 +1,50 @@
+"""
+`python -m autograder demo` (what `make demo` runs): the whole course, end to end, on this machine.
+
+1. build the student versions with nbgrader;
+2. run every lesson (instructor version) headless, with every check and hidden test, and time it;
+   the executed notebooks, figures included, are saved under OUT/lessons/;
+3. grade the bundled example class (autograder/examples/) and print the class table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder.build import assignments, build
+from autograder.check import check
+from autograder.config import CourseConfig
+from autograder.example_submissions import EXAMPLES
+from autograder.grade import grade, print_summary
+from autograder.notebooks import write_notebook
+
+# Example students include an endless loop; a short limit keeps the demo quick (lessons need < 10 s a cell).
+DEMO_TIMEOUT = 15
+
+
+def demo(course: CourseConfig, out: Path) -> int:
+    print("== 1. build the course (solutions/ -> lessons/, quiz bank -> quizzes/quiz.ipynb) ==", flush=True)
+    report = build(course)
+    print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
+
+    print("== 2. run every lesson headless, with its hidden tests ==", flush=True)
+    failures = 0
+    for assignment in assignments(course):
+        result = check(course, assignment.source, timeout=course.timeout)
+        write_notebook(result.executed, out / "lessons" / assignment.notebook_name)
+        passed = sum(v.passed for v in result.verdicts)
+        failures += passed != len(result.verdicts)
+        status = "ok" if passed == len(result.verdicts) else "FAILED"
+        print(f"  {assignment.id:<30} {result.seconds:5.1f} s   {passed}/{len(result.verdicts)} graded cells pass   {status}",
+              flush=True)
+    print(f"executed notebooks with their figures: {out / 'lessons'}\n")
+
+    print("== 3. grade the example class (autograder/examples/) ==")
+    for example in EXAMPLES:
+        print(f"  {example.student:<5} {example.assignment:<30} {example.what}")
+    print(flush=True)
+    graded = grade(course, course.examples_dir, out / "grading", timeout=DEMO_TIMEOUT, progress=print)
+    print_summary(graded)
+    if failures:
+        print(f"\n{failures} lesson(s) failed their own checks: see above.")
+    return 1 if failures else 0
