@@ -25,6 +25,7 @@ def plot_probe_accuracy(rows: Sequence, properties: Sequence[str] | None = None,
             ax.plot(layers, [r.control for r in mine], "--x", color=f"C{c}", label=f"{m}: control")
         kind = next((r.features for r in rows if r.property == prop), "")
         ax.set_xlabel("hidden states after layer (0 = embeddings)" if kind == "hidden" else "attention of layer")
+        ax.set_xticks(sorted({r.layer for r in rows if r.property == prop}))
         ax.set_ylim(0, 1.02)
         ax.set_title(prop, fontsize=10)
         ax.grid(alpha=0.3)
