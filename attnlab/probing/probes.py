@@ -168,8 +168,10 @@ def _scores(module: nn.Module, data: ProbeData) -> torch.Tensor:
 def fit_probe(data: ProbeData, n_classes: int = 0, cfg: ProbeConfig = ProbeConfig()) -> FittedProbe:
     """Train a probe on `data` (n_classes for token tasks; ignored for pair tasks)."""
     pair = data.allowed is not None
-    x = data.inputs[-1]
-    rows = x[data.allowed] if pair and x.dim() == 3 else x.reshape(-1, x.shape[-1])  # real entries only
+    if not pair and n_classes < 2:
+        raise ValueError(f"a token task needs n_classes >= 2, got {n_classes}")
+    x = data.inputs[-1]  # (M, D) words, or (M, C, F) candidates
+    rows = x[data.allowed] if pair else x  # (rows, F): real candidates only, not padding
     mean, std = rows.mean(0), rows.std(0) + 1e-5  # standardising makes one learning rate fit every layer
     with torch.random.fork_rng():  # a seeded init that leaves the caller's random stream alone
         torch.manual_seed(cfg.seed)
