@@ -31,7 +31,8 @@ lab: setup
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
 
 test: setup
-	$(BIN)/python -m pytest -n 2
+	# Two workers on two cores: one torch thread each, or notebooks run several times slower.
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf build demo-output .pytest_cache

@@ -33,7 +33,6 @@ class CheckResult:
     seconds: float
     executed: NotebookNode  # the graded copy, outputs included
 
-
     @property
     def score(self) -> float:
         return sum(v.score for v in self.verdicts)

@@ -46,7 +46,7 @@ def _wrong(question: Question) -> str:
     return next(letter for letter in LETTERS if letter != question.answer)
 
 
-def _solved(release: NotebookNode, solution: NotebookNode) -> NotebookNode:
+def solved_copy(release: NotebookNode, solution: NotebookNode) -> NotebookNode:
     """The release with every exercise answered by the instructor's solution (markers removed)."""
     nb = copy.deepcopy(release)
     for cell in nb.cells:
@@ -124,7 +124,7 @@ def _gus_quiz(ctx: dict, questions: list[Question]) -> bytes:
 def _lesson(assignment: str, change: Callable[[NotebookNode], None] | None = None, solved: bool = True) -> Callable:
     def make(ctx: dict, questions: list[Question]) -> NotebookNode:
         release = ctx["release"][assignment]
-        nb = _solved(release, ctx["solution"][assignment]) if solved else copy.deepcopy(release)
+        nb = solved_copy(release, ctx["solution"][assignment]) if solved else copy.deepcopy(release)
         if change:
             change(nb)
         return nb

@@ -4,7 +4,8 @@ Our additions to nbgrader's autograde pipeline, each one step, like nbgrader's o
 PinChoiceAnswers   grade a multiple-choice answer from the letter written in its answer cell
 RobustExecute      nbgrader's Execute, but a cell that hangs past the timeout (even ignoring
                    interrupts) or kills the kernel no longer fails the whole submission: the kernel
-                   is restarted, the cells that ran before are run again, and grading goes on
+                   is restarted, the cells that ran before are run again, and grading goes on; a
+                   cell interrupted at the timeout is marked as stopped, so the student learns why
 TruncateOutputs    cap the characters of every output, so a runaway print cannot flood the gradebook
 RestoreSourceCells for self-checks without a gradebook: put the instructor's test cells (hidden
                    tests included) back in place, as nbgrader's OverwriteCells does from the gradebook
@@ -77,7 +78,7 @@ def written_answer(source: str, variable: str) -> WrittenAnswer:
         return WrittenAnswer(None)
     if isinstance(last, ast.Constant) and isinstance(last.value, str):
         return WrittenAnswer(last.value)
-    return WrittenAnswer(None, f"{variable} must be a letter in quotes, like {variable} = \"B\"; "
+    return WrittenAnswer(None, f"{variable} must be a letter in quotes (A, B, C or D); "
                                "an answer computed when the notebook runs is not graded")
 
 
@@ -126,26 +127,34 @@ class RobustExecute(Execute):
             self.nb.metadata["language_info"] = info["content"]["language_info"]
             finished: list[int] = []  # cells that ran to completion, to replay after a restart
             for index, cell in enumerate(self.nb.cells):
+                self._timed_out = False
                 try:
                     self.preprocess_cell(cell, resources, index)
                 except (CellTimeoutError, DeadKernelError) as error:
-                    self._record_stop(cell, error)
+                    died = isinstance(error, DeadKernelError)
+                    self._record_stop(cell, DIED if died else STOPPED, (
+                        "the kernel died while running this cell (os._exit, a crash or running out of memory); "
+                        "it was restarted and the cells before this one were run again" if died else
+                        f"this cell did not finish within {self.timeout} s and ignored the interrupt; it was "
+                        "stopped, the kernel restarted and the cells before it run again"))
                     self._restart_and_replay(finished)
                     continue
-                if not any(out.get("ename") == STOPPED for out in cell.get("outputs", [])):
+                if self._timed_out:  # interrupted at the timeout, the kernel and its variables intact
+                    self._record_stop(cell, STOPPED, f"this cell did not finish within {self.timeout} s and was "
+                                                     "interrupted; the cells after it still ran")
+                else:
                     finished.append(index)
         self.set_widgets_metadata()
         return self.nb, self.resources
 
-    def _record_stop(self, cell: NotebookNode, error: Exception) -> None:
-        if isinstance(error, DeadKernelError):
-            ename, evalue = DIED, ("the kernel died while running this cell (os._exit, a crash or running out "
-                                   "of memory); it was restarted and the cells before this one were run again")
-        else:
-            ename, evalue = STOPPED, (f"this cell did not finish within {self.timeout} s and ignored the interrupt; "
-                                      "it was stopped, the kernel restarted and the cells before it run again")
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
+        # nbgrader interrupts a cell at the timeout and goes on; remember it, so the student is told why.
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _record_stop(self, cell: NotebookNode, ename: str, evalue: str) -> None:
         self.log.warning("%s: %s", ename, evalue)
-        cell.outputs = [o for o in cell.get("outputs", []) if o.get("ename") != STOPPED]
+        cell.outputs = [o for o in cell.get("outputs", []) if o.get("ename") not in (STOPPED, "KeyboardInterrupt")]
         cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
 
     def _restart_and_replay(self, finished: list[int]) -> None:

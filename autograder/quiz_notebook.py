@@ -15,8 +15,8 @@ ANSWER_STUB = "# YOUR ANSWER HERE"
 INTRO = """# Quiz: attention interpretability
 
 Eight questions, one point each. For each question, set the variable in the answer cell to the
-letter of your choice, **in quotes**, for example `ANSWER_1 = "B"`. Case, spaces and a trailing
-`)` do not matter (`" b) "` counts as `B`). Only a letter written in the answer cell counts: an
+letter of your choice, **in quotes**: `ANSWER_N = "<letter>"`. Case, spaces and a trailing `)`
+do not matter (`" b) "` counts as `B`). Only a letter written in the answer cell counts: an
 answer computed when the notebook runs scores 0.
 
 Run the cell under each answer to check its format. For an instant verdict with explanations, run
@@ -29,9 +29,10 @@ def _question_markdown(question: Question) -> str:
             f"*(Taught in lesson {question.lesson[:2]}, `lessons/{question.lesson}.ipynb`.)*")
 
 
+# Examples show no letter for a question: one that happened to be the key would read as a hint.
 def _answer_source(question: Question) -> str:
     v = question.variable
-    return (f'{v} = None  # replace None with your letter in quotes, e.g. {v} = "A"\n'
+    return (f'{v} = None  # replace None with your letter in quotes: A, B, C or D\n'
             f'### BEGIN SOLUTION\n{v} = "{question.answer}"\n### END SOLUTION')
 
 
@@ -42,7 +43,7 @@ def _test_source(question: Question) -> str:
     return (
         f"# Checks that {v} is one of the letters; whether it is the right one is checked when graded.\n"
         f"assert type({v}) is str and {normalized} in ({letters}), \\\n"
-        f"    '{v} must be one letter in quotes, like {v} = \"B\"'\n"
+        f"    '{v} must be one letter in quotes: A, B, C or D'\n"
         f'print("{v} is a valid choice.")\n'
         "### BEGIN HIDDEN TESTS\n"
         f'assert {normalized} == "{question.answer}", "{v} is not the correct option"\n'

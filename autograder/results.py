@@ -134,8 +134,9 @@ def execution_problems(nb: NotebookNode) -> list[tuple[str, str]]:
     for number, cell in enumerate(nb.cells, 1):
         error = _first_error(cell) if cell.cell_type == "code" else None
         if error is not None and error.ename == STOPPED:
-            problems.append(("timeout", f"cell {number} ran past the time limit and was stopped; "
-                                        "the rest of the notebook was still graded"))
+            limit = re.search(r"within (\d+ s)", error.evalue)
+            problems.append(("timeout", f"cell {number} ran past the time limit ({limit.group(1) if limit else 'see the course'}) "
+                                        "and was stopped; the rest of the notebook was still graded"))
         elif error is not None and error.ename == DIED:
             problems.append(("kernel_died", f"the kernel died in cell {number} (os._exit or a crash); it was restarted "
                                             "and the rest of the notebook was still graded"))

@@ -20,3 +20,11 @@ def rationale() -> TrainedModel:
 @pytest.fixture(scope="session")
 def toy_language() -> TrainedModel:
     return toy_language_model()
+
+
+@pytest.fixture(scope="session")
+def course():
+    """The course configuration (autograder/course.toml) of this repository."""
+    from autograder.config import load_config
+
+    return load_config()

@@ -1,0 +1,85 @@
+"""`python -m autograder build`: reproducible, and the student versions leak no solution or hidden test."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.build import EXAMPLES_DIR, assignments, build
+from autograder.config import load_config
+
+pytestmark = pytest.mark.slow
+REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory, course) -> Path:
+    out = tmp_path_factory.mktemp("rebuilt")
+    build(course, dest_root=out, course_dir=out / "course")
+    return out
+
+
+def _generated(root: Path) -> set[Path]:
+    files = {Path("solutions/quiz.ipynb"), Path("quizzes/quiz.ipynb")}
+    files |= {p.relative_to(root) for p in (root / "lessons").glob("*.ipynb")}
+    files |= {p.relative_to(root) for p in (root / EXAMPLES_DIR).rglob("*") if p.is_file()}
+    return files
+
+
+def test_regenerating_gives_no_diff(rebuilt, course):
+    assert _generated(rebuilt) == _generated(course.root), "lessons/ or the examples are stale: run `make build`"
+    for path in sorted(_generated(rebuilt)):
+        assert (rebuilt / path).read_bytes() == (course.root / path).read_bytes(), f"{path} differs: run `make build`"
+
+
+def _secret_lines(source: nbformat.NotebookNode) -> set[str]:
+    """Lines that exist only inside solution and hidden-test regions of the instructor notebook."""
+    inside, outside = set(), set()
+    for cell in source.cells:
+        text = cell.source
+        for match in REGION.finditer(text):
+            inside |= {line.strip() for line in match.group(2).splitlines()}
+        outside |= {line.strip() for line in REGION.sub("", text).splitlines()}
+    return {line for line in inside - outside if len(line) > 6 and not line.startswith("#")}
+
+
+def _leaked(secret: set[str], released: nbformat.NotebookNode) -> list[str]:
+    """Secret lines found in the released notebook: whole lines, or inside a line (e.g. a hint in
+    prose) when long enough that a match cannot be chance (`model(tokens)` is not a leak)."""
+    text = "\n".join(cell.source for cell in released.cells)
+    lines = {line.strip() for line in text.splitlines()}
+    return sorted(line for line in secret if line in lines or (len(line) >= 16 and line in text))
+
+
+@pytest.mark.parametrize("assignment", [a.id for a in assignments(load_config())])
+def test_student_versions_hold_no_solution_and_no_hidden_test(course, assignment):
+    found = {a.id: a for a in assignments(course)}[assignment]
+    source = nbformat.read(found.source, as_version=4)
+    released_text = (course.root / found.student_version).read_text()
+    released = nbformat.reads(released_text, as_version=4)
+    assert "BEGIN SOLUTION" not in released_text and "HIDDEN TESTS" not in released_text
+    leaked = _leaked(_secret_lines(source), released)
+    assert not leaked, f"{found.student_version} contains instructor lines: {leaked[:3]}"
+    assert all(not cell.get("outputs") for cell in released.cells if cell.cell_type == "code")
+    assert released.cells[0].source.startswith("*This notebook is generated from `")
+
+
+def test_the_quiz_lists_each_question_its_options_and_an_answer_and_test_cell(course):
+    quiz = nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)
+    graded = [c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [c.metadata.nbgrader.grade_id for c in graded] == [f"q{n}" for n in range(1, 9)]
+    assert all(c.metadata.nbgrader.points == 1 for c in graded)
+    for n in range(1, 9):
+        question = next(c for c in quiz.cells if c.source.startswith(f"## Question {n}\n"))
+        assert [line[:2] for line in question.source.splitlines() if re.match(r"^[A-D]\) ", line)] == ["A)", "B)", "C)", "D)"]
+        answer = next(c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"answer_{n}")
+        assert answer.source.startswith(f"ANSWER_{n} = None")
+    # Not one hidden check survives, so the key cannot be read off the student version.
+    assert not re.search(r'== "[A-D]"', (course.quizzes_dir / "quiz.ipynb").read_text())
+
+
+def test_sources_are_committed_without_outputs(course):
+    for found in assignments(course):
+        nb = nbformat.read(found.source, as_version=4)
+        assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), found.source

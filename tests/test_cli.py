@@ -1,0 +1,56 @@
+"""The command line as a user meets it: verdicts to read or parse, and a message, never a traceback, for a mistake."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_check_gives_a_verdict_and_an_explanation_per_question(course):
+    done = run("check", str(course.examples_dir / "ben" / "quiz" / "quiz.ipynb"))
+    assert done.returncode == 1, done.stderr  # not everything passes
+    assert "5 / 8" in done.stdout
+    assert done.stdout.count("✓") == 5 and done.stdout.count("✗") == 3
+    assert done.stdout.count("why: ") == 8
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_check_json_is_machine_readable(course):
+    done = run("check", "--json", str(course.examples_dir / "ada" / "quiz" / "quiz.ipynb"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["assignment"] == "quiz" and result["score"] == result["max_score"] == 8
+    assert [q["question"] for q in result["questions"]] == [f"q{n}" for n in range(1, 9)]
+    assert all(q["passed"] and q["explanation"] for q in result["questions"])
+
+
+def test_check_reports_an_unfinished_exercise_with_its_hint(course):
+    done = run("check", "--json", str(course.examples_dir / "ben" / "00_tiny_transformer" / "00_tiny_transformer.ipynb"))
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["score"] == 0 and all("not done yet" in q["message"] for q in result["questions"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["grade", "no/such/folder", "--out", "out"], "is not a folder"),
+    (["check", "no/such.ipynb"], "no such notebook"),
+    (["check", "autograder/examples/gus/quiz/quiz.ipynb"], "cannot be checked"),
+    (["check", "README.md"], "cannot be checked"),
+    (["grade", "autograder/examples", "--out", "out", "--timeout", "0"], "at least 1 second"),
+])
+def test_a_user_mistake_gets_a_message_not_a_traceback(tmp_path, args, says):
+    args = [str(REPO / a) if "/" in a or a.endswith(".md") else a for a in args]
+    args = [str(tmp_path / "out") if a == "out" else a for a in args]
+    done = run(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and says in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,188 @@
+"""`python -m autograder grade` on a class with every kind of broken submission, through real nbgrader.
+
+The class is the bundled examples (autograder/examples/, described in autograder/example_submissions.py)
+plus three submissions made here: valid JSON that is not a notebook, a folder with two notebooks, and an
+endless loop that a plain interrupt would stop (the examples' `dee` ignores interrupts).
+"""
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.grade import grade
+from autograder.quizbank import load_bank
+
+pytestmark = pytest.mark.slow
+# Short, so the endless loop of `dee` costs little; every other cell of the examples takes well under it.
+TIMEOUT = 10
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory, course) -> Path:
+    folder = tmp_path_factory.mktemp("class") / "submitted"
+    shutil.copytree(course.examples_dir, folder)
+    jo = folder / "jo" / "quiz"
+    jo.mkdir(parents=True)
+    (jo / "quiz.ipynb").write_text(json.dumps({"answers": ["B", "B", "C"]}))
+    kim = folder / "kim" / "quiz"
+    kim.mkdir(parents=True)
+    for name in ("draft.ipynb", "final.ipynb"):
+        shutil.copy(course.quizzes_dir / "quiz.ipynb", kim / name)
+    lou = folder / "lou" / "quiz"
+    lou.mkdir(parents=True)
+    quiz = nbformat.read(folder / "ada" / "quiz" / "quiz.ipynb", as_version=4)
+    after_q4 = next(n for n, c in enumerate(quiz.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "q4")
+    quiz.cells.insert(after_q4 + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    nbformat.write(quiz, lou / "quiz.ipynb")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, course, submissions):
+    before = _fingerprint(submissions)
+    out = tmp_path_factory.mktemp("graded")
+    report = grade(course, submissions, out, timeout=TIMEOUT)
+    return report, before
+
+
+def _rows(out: Path) -> list[dict]:
+    with (out / "grades.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _one(report, student: str, assignment: str):
+    [item] = [g for g in report.graded if (g.submission.student, g.submission.assignment) == (student, assignment)]
+    return item
+
+
+# (student, assignment): (score, or None for full marks; the statuses)
+EXPECTED = {
+    ("ada", "quiz"): (None, []),
+    ("ada", "01_attention_as_explanation"): (None, []),
+    ("ben", "quiz"): (5, []),
+    ("ben", "00_tiny_transformer"): (0, []),
+    ("cy", "quiz"): (5, ["cells_restored"]),
+    ("dee", "quiz"): (None, ["timeout"]),
+    ("eve", "quiz"): (7, ["kernel_died"]),
+    ("fay", "quiz"): (4, ["renamed", "duplicate_ids", "output_truncated"]),
+    ("gus", "quiz"): (0, ["not_json"]),
+    ("hal", "01_attention_as_explanation"): (0, ["missing_notebook"]),
+    ("ivy", "01_attention_as_explanation"): (None, []),
+    ("jo", "quiz"): (0, ["not_a_notebook"]),
+    ("kim", "quiz"): (0, ["missing_notebook"]),
+    ("lou", "quiz"): (None, ["timeout"]),
+}
+
+
+def test_every_submission_is_graded_and_none_stops_the_batch(graded):
+    report, _ = graded
+    assert {(g.submission.student, g.submission.assignment) for g in report.graded} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("key", list(EXPECTED), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_each_submission_gets_its_score_and_status(graded, key):
+    report, _ = graded
+    item = _one(report, *key)
+    score, statuses = EXPECTED[key]
+    assert item.submission.status == statuses, item.submission.notes
+    assert item.score == (item.max_score if score is None else score), [(v.question, v.message) for v in item.verdicts]
+    assert len(item.submission.notes) >= len(statuses)  # every problem is explained in a sentence
+
+
+def test_broken_submissions_say_what_went_wrong(graded):
+    report, _ = graded
+    notes = {(g.submission.student, g.submission.assignment): " ".join(g.submission.notes) for g in report.graded}
+    assert "quiz (1).ipynb" in notes["fay", "quiz"]
+    assert "draft.ipynb, final.ipynb" in notes["kim", "quiz"]
+    cy = {v.question: v.message for v in _one(report, "cy", "quiz").verdicts}
+    assert "letter in quotes" in cy["q1"] and "letter in quotes" in cy["q2"]  # fake equality, answer read from a file
+    for student in ("dee", "lou"):
+        assert "(10 s)" in " ".join(_one(report, student, "quiz").submission.notes)
+    eve = _one(report, "eve", "quiz")
+    assert [v.question for v in eve.verdicts if not v.passed] == ["q2"]  # eve's one wrong answer; the crash costs nothing
+
+
+def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, course):
+    report, _ = graded
+    rows = _rows(report.out)
+    assert list(rows[0]) == ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
+    quiz_rows = [r for r in rows if r["assignment"] == "quiz"]
+    students = {r["student_id"] for r in quiz_rows}
+    assert len(quiz_rows) == 8 * len(students)
+    assert {r["question"] for r in quiz_rows} == {f"q{n}" for n in range(1, 9)}
+    fay = [r for r in quiz_rows if r["student_id"] == "fay"]
+    assert {r["status"] for r in fay} == {"renamed;duplicate_ids;output_truncated"}
+    for item in report.graded:
+        mine = [r for r in rows if (r["student_id"], r["assignment"]) == (item.submission.student, item.submission.assignment)]
+        assert sum(float(r["score"]) for r in mine) == item.score
+        assert all(r["message"] for r in mine)
+
+
+def test_the_gradebook_records_every_student_and_every_graded_submission(graded, course):
+    report, _ = graded
+    with Gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course.course_id) as gb:
+        assert {s.id for s in gb.students} == {k[0] for k in EXPECTED}
+        assert {a.name for a in gb.assignments} >= {"quiz", "00_tiny_transformer", "01_attention_as_explanation"}
+        quiz = gb.find_notebook("quiz", "quiz")
+        assert sum(c.max_score for c in quiz.grade_cells) == 8
+        ada = gb.find_submission_notebook("quiz", "quiz", "ada")
+        assert ada.score == 8 and ada.max_score == 8
+        ben = gb.find_submission_notebook("quiz", "quiz", "ben")
+        assert {g.name: g.score for g in ben.grades} == {v.question: v.score for v in _one(report, "ben", "quiz").verdicts}
+
+
+def test_the_submissions_are_never_modified(graded, submissions):
+    _, before = graded
+    assert _fingerprint(submissions) == before
+
+
+def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, course):
+    report, _ = graded
+    questions = {q.test_id: q for q in load_bank(course.quiz_bank, course.shuffle_seed)}
+    for item in report.graded:
+        page = report.out / "feedback" / item.submission.student / item.submission.assignment / f"{item.submission.assignment}.html"
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "is not the correct option" not in text
+        if item.submission.assignment != "quiz":
+            continue
+        for v in item.verdicts:
+            assert v.question in text
+            if v.choice and not v.passed:
+                # A wrong answer is explained, but the right option is not given away.
+                question = questions[v.question]
+                right = question.option(question.answer).text
+                assert v.explanation in text and right not in text
+
+
+def test_grading_the_same_folder_again_gives_the_same_grades(graded, course, submissions, tmp_path):
+    report, _ = graded
+    subset = tmp_path / "submitted"
+    for student in ("ben", "fay", "gus"):
+        shutil.copytree(submissions / student, subset / student)
+    first = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
+    again = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
+    assert (first.out / "grades.csv").read_text() == (again.out / "grades.csv").read_text()
+    original = [r for r in _rows(report.out) if r["student_id"] in {"ben", "fay", "gus"}]
+    assert _rows(again.out) == original
+
+
+def test_a_gradebook_anywhere_sqlalchemy_can_reach(course, submissions, tmp_path):
+    subset = tmp_path / "submitted"
+    shutil.copytree(submissions / "gus", subset / "gus")
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'class.db'}"
+    (tmp_path / "elsewhere").mkdir()
+    grade(course, subset, tmp_path / "out", db_url=url)
+    assert not (tmp_path / "out" / "gradebook.db").exists()
+    with Gradebook(url, course.course_id) as gb:
+        assert [s.id for s in gb.students] == ["gus"]
