@@ -21,29 +21,17 @@ from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook
 from autograder.quizbank import load_bank
-from autograder.results import Verdict, execution_problems, verdicts
+from autograder.results import Totals, Verdict, execution_problems, verdicts
 
 
 @dataclass
-class CheckResult:
+class CheckResult(Totals):
     notebook: Path
     assignment: str
     verdicts: list[Verdict]
     notes: list[str]
     seconds: float
     executed: NotebookNode  # the graded copy, outputs included
-
-    @property
-    def score(self) -> float:
-        return sum(v.score for v in self.verdicts)
-
-    @property
-    def max_score(self) -> float:
-        return sum(v.max_score for v in self.verdicts)
-
-    @property
-    def all_passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
 
     def to_dict(self) -> dict:
         return {"notebook": str(self.notebook), "assignment": self.assignment, "score": self.score,

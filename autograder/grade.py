@@ -25,13 +25,13 @@ from autograder.build import prepare_course
 from autograder.config import CourseConfig, CourseError
 from autograder.intake import Submission, take_in
 from autograder.quizbank import load_bank
-from autograder.results import Verdict, execution_problems, verdicts
+from autograder.results import Totals, Verdict, execution_problems, verdicts
 
 CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
 
 
 @dataclass
-class Graded:
+class Graded(Totals):
     submission: Submission
     verdicts: list[Verdict]
     seconds: float
@@ -39,14 +39,6 @@ class Graded:
     @property
     def status(self) -> str:
         return ";".join(self.submission.status) or "ok"
-
-    @property
-    def score(self) -> float:
-        return sum(v.score for v in self.verdicts)
-
-    @property
-    def max_score(self) -> float:
-        return sum(v.max_score for v in self.verdicts)
 
 
 @dataclass

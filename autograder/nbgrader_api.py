@@ -10,15 +10,14 @@ with the `nbgrader` command (formgrader, export) directly.
 from __future__ import annotations
 
 import logging
-import warnings
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from traitlets.config import Config
 
 from autograder.config import CourseConfig, CourseError
-
 
 
 class NbgraderFailed(CourseError):

@@ -122,6 +122,24 @@ def verdicts(nb: NotebookNode, questions: list[Question] | None = None) -> list[
     return found
 
 
+class Totals:
+    """score, max_score and all_passed of anything that holds a `verdicts` list (a check, a graded submission)."""
+
+    verdicts: list[Verdict]
+
+    @property
+    def score(self) -> float:
+        return sum(v.score for v in self.verdicts)
+
+    @property
+    def max_score(self) -> float:
+        return sum(v.max_score for v in self.verdicts)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
 def execution_problems(nb: NotebookNode) -> list[tuple[str, str]]:
     """(status, note) for every cell the robust executor had to stop or survive, graded or not."""
     problems = []
