@@ -1,5 +1,28 @@
-"""Attribution methods: one score per input token, behind one `attribute()` API (see base.py)."""
+"""Attribution methods: one score per input token, behind one `attribute()` API (see base.py).
+
+Pure tensor functions (usable on hand-made matrices): attention_rollout, fuse_heads.
+Methods on a model, all called as Method(model, **options).attribute(tokens, target=None, mask=None,
+position=0) -> (B, T): RawAttention, Rollout, GradientXInput, IntegratedGradients, LeaveOneOut,
+RandomBaseline.
+"""
 
 from attnlab.attribution.base import Attribution, explained_logits, resolve_target, target_logit
+from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
+from attnlab.attribution.perturbation import LeaveOneOut, RandomBaseline
+from attnlab.attribution.raw import RawAttention
+from attnlab.attribution.rollout import Rollout, attention_rollout, fuse_heads
 
-__all__ = ["Attribution", "explained_logits", "resolve_target", "target_logit"]
+__all__ = [
+    "Attribution",
+    "GradientXInput",
+    "IntegratedGradients",
+    "LeaveOneOut",
+    "RandomBaseline",
+    "RawAttention",
+    "Rollout",
+    "attention_rollout",
+    "explained_logits",
+    "fuse_heads",
+    "resolve_target",
+    "target_logit",
+]

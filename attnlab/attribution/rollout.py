@@ -1,0 +1,88 @@
+"""
+Attention rollout (Abnar & Zuidema, 2020, "Quantifying Attention Flow in Transformers").
+
+A layer's output at token i mixes the attended tokens *and* token i itself (the residual
+connection). Rollout models both with Â_l = (A_l + I) renormalised to rows summing to 1, then
+follows the mixing through the layers:
+
+    R = Â_L · ... · Â_2 · Â_1          (newest layer multiplied on the left)
+
+R[i, j] is how much of input token j ends up at position i of the last layer, if mixing were linear.
+Heads are fused first: mean (the paper), max or min (jacobgil/vit-explain); after max or min the rows
+no longer sum to 1, so they are renormalised (with keepdim: vit-explain's issue #16 divides by the
+wrong row sums).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnlab.attribution.base import Attribution
+from attnlab.attribution.validate import check_attentions
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def fuse_heads(attentions: torch.Tensor, head_fusion: str = "mean") -> torch.Tensor:
+    """(..., H, T, T) -> (..., T, T): mean, max or min over the head axis (dim -3)."""
+    if head_fusion == "mean":
+        return attentions.mean(-3)
+    if head_fusion == "max":
+        return attentions.amax(-3)
+    if head_fusion == "min":
+        return attentions.amin(-3)
+    raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+
+
+def normalise_rows(matrix: torch.Tensor) -> torch.Tensor:
+    """(..., T, T) with every row divided by its sum; a row summing to 0 is an error."""
+    sums = matrix.sum(-1, keepdim=True)  # (..., T, 1): keepdim, so row i is divided by its own sum
+    if bool((sums <= 0).any()):
+        raise ValueError("a fused attention row sums to 0 and cannot be renormalised; use residual=True or mean fusion")
+    return matrix / sums
+
+
+def attention_rollout(attentions: torch.Tensor, head_fusion: str = "mean", residual: bool = True) -> torch.Tensor:
+    """Roll attention out across layers.
+
+    attentions: (L, B, H, T, T), or (L, H, T, T) for one example; rows sum to 1.
+    head_fusion: "mean" (paper), "max" or "min" over heads.
+    residual: add the identity (the skip connection) before renormalising the rows.
+    Returns (B, T, T), or (T, T) for one example; every row sums to 1.
+
+    >>> A = torch.full((2, 1, 3, 3), 1 / 3)   # two layers, one head, uniform attention
+    >>> attention_rollout(A)[0]
+    tensor([0.3333, 0.3333, 0.3333])
+    """
+    single = attentions.dim() == 4
+    attentions = check_attentions(attentions)  # (L, B, H, T, T)
+    fused = fuse_heads(attentions, head_fusion)  # (L, B, T, T)
+    if residual:
+        fused = fused + torch.eye(fused.shape[-1], dtype=fused.dtype, device=fused.device)
+    if residual or head_fusion != "mean":
+        fused = normalise_rows(fused)
+    rollout = fused[0]  # (B, T, T)
+    for layer in fused[1:]:
+        rollout = layer @ rollout  # (B, T, T) @ (B, T, T): newest layer on the left
+    return rollout[0] if single else rollout
+
+
+class Rollout(Attribution):
+    """Attention rollout read at one query row (default [CLS]): how much of each input token reaches it.
+
+    >>> scores = Rollout(model).attribute(tokens)          # (B, T)
+    """
+
+    name = "rollout"
+
+    def __init__(self, model, head_fusion: str = "mean", residual: bool = True) -> None:
+        super().__init__(model)
+        if head_fusion not in HEAD_FUSIONS:
+            raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
+        self.head_fusion, self.residual = head_fusion, residual
+
+    @torch.no_grad()
+    def _attribute(self, tokens, target, mask, position):
+        out = self.model(tokens, mask)
+        rollout = attention_rollout(out.attentions, self.head_fusion, self.residual)  # (B, T, T)
+        return rollout[:, position]  # (B, T)
