@@ -148,6 +148,8 @@ EXAMPLES = [
     Example("fay", "quiz", "renamed notebook, duplicated cell id, enormous output", _fay_quiz, "quiz (1).ipynb"),
     Example("gus", "quiz", "file cut in half: not JSON", _gus_quiz),
     Example("hal", "01_attention_as_explanation", "no notebook in the folder", lambda ctx, qs: None),
+    Example("ida", "quiz", "JSON, but not a notebook (answers typed into a list)",
+            lambda ctx, qs: json.dumps({"answers": [q.answer for q in qs]}).encode()),
     Example("ivy", "01_attention_as_explanation", "solved, with a warning printed to stderr",
             _lesson("01_attention_as_explanation", _warn_in_exercise)),
 ]

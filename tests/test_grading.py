@@ -1,13 +1,12 @@
 """`python -m autograder grade` on a class with every kind of broken submission, through real nbgrader.
 
 The class is the bundled examples (autograder/examples/, described in autograder/example_submissions.py)
-plus three submissions made here: valid JSON that is not a notebook, a folder with two notebooks, and an
-endless loop that a plain interrupt would stop (the examples' `dee` ignores interrupts).
+plus two submissions made here: a folder with two notebooks, and an endless loop that a plain interrupt
+stops (the examples' `dee` ignores interrupts).
 """
 
 import csv
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -32,9 +31,6 @@ def _fingerprint(folder: Path) -> dict[str, str]:
 def submissions(tmp_path_factory, course) -> Path:
     folder = tmp_path_factory.mktemp("class") / "submitted"
     shutil.copytree(course.examples_dir, folder)
-    jo = folder / "jo" / "quiz"
-    jo.mkdir(parents=True)
-    (jo / "quiz.ipynb").write_text(json.dumps({"answers": ["B", "B", "C"]}))
     kim = folder / "kim" / "quiz"
     kim.mkdir(parents=True)
     for name in ("draft.ipynb", "final.ipynb"):
@@ -79,7 +75,7 @@ EXPECTED = {
     ("gus", "quiz"): (0, ["not_json"]),
     ("hal", "01_attention_as_explanation"): (0, ["missing_notebook"]),
     ("ivy", "01_attention_as_explanation"): (None, []),
-    ("jo", "quiz"): (0, ["not_a_notebook"]),
+    ("ida", "quiz"): (0, ["not_a_notebook"]),
     ("kim", "quiz"): (0, ["missing_notebook"]),
     ("lou", "quiz"): (None, ["timeout"]),
 }
