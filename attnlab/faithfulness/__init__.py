@@ -1,0 +1,39 @@
+"""
+Is attention faithful? The tests of the literature, for any attribution method of attnlab.attribution.
+
+- erasure.py:      rankings, top-k words, deletion (the documented erasure choice)
+- eraser.py:       comprehensiveness, sufficiency, AOPC (DeYoung et al. 2020)
+- flip.py:         words deleted before the decision flips (Serrano & Smith 2019)
+- ablation.py:     hiding the most attended words from attention vs random words (Serrano & Smith 2019)
+- correlation.py:  Kendall tau against leave-one-out or gradients (Jain & Wallace 2019)
+- permutation.py:  permuted attention (Jain & Wallace 2019)
+- adversarial.py:  adversarial attention within an output tolerance (Jain & Wallace 2019)
+- variants.py:     uniform-attention model (Wiegreffe & Pinter 2019), deceptive model (Pruthi et al. 2020)
+- report.py:       compare_methods: one table for every method
+"""
+
+from attnlab.faithfulness.ablation import AttendedAblation, attended_ablation, cls_attention
+from attnlab.faithfulness.adversarial import AdversarialAttention, AdversaryConfig, adversarial_attention, jensen_shannon
+from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_agreement
+from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
+from attnlab.faithfulness.erasure import erase, n_top, predicted_probability, rank_words, top_words, word_mask
+from attnlab.faithfulness.flip import DecisionFlip, decision_flip
+from attnlab.faithfulness.permutation import PermutationEffect, permutation_effect
+from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, compare_methods
+from attnlab.faithfulness.variants import (
+    UniformAttentionModel,
+    attention_mass_report,
+    deception_penalty,
+    deceptive_model,
+    rationale_attention_mass,
+    uniform_attention_model,
+)
+
+__all__ = [
+    "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
+    "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
+    "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "compare_methods",
+    "comprehensiveness", "deception_penalty", "deceptive_model", "decision_flip", "erase", "erasure_curves",
+    "jensen_shannon", "kendall_tau", "n_top", "permutation_effect", "predicted_probability", "rank_agreement",
+    "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model", "word_mask",
+]  # fmt: skip

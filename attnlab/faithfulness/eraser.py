@@ -1,0 +1,77 @@
+"""
+ERASER's faithfulness metrics (DeYoung et al. 2020) for soft token scores.
+
+For the class y the model predicts on the full input x and the top-k % words r_k of a ranking:
+
+    comprehensiveness_k = p(y | x) - p(y | x without r_k)    high = the ranked words were needed
+    sufficiency_k       = p(y | x) - p(y | r_k only)          low  = the ranked words were enough
+    AOPC                = mean over bins k of the above        (ERASER's code divides by |bins|)
+
+Bins k in {1, 5, 10, 20, 50} % (ERASER's default). Sufficiency can be negative (the rationale alone
+can be more convincing than the whole sentence). Erasure conventions: see erasure.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from attnlab.faithfulness.erasure import Scores, erase, n_top, predicted_probability, scores_of, top_words, word_mask
+from attnlab.models import TinyTransformer
+
+BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
+
+
+def comprehensiveness(
+    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
+) -> torch.Tensor:
+    """(B,) p(y|x) - p(y|x without the top `fraction` of words by `scores`)."""
+    scores = scores_of(scores, model, tokens)
+    words = word_mask(model, tokens)
+    p_full, y = predicted_probability(model, tokens)
+    removed = top_words(scores, words, n_top(words, fraction))  # (B, T)
+    p_rest, _ = predicted_probability(model, erase(model, tokens, removed, mode), y)
+    return p_full - p_rest
+
+
+def sufficiency(
+    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
+) -> torch.Tensor:
+    """(B,) p(y|x) - p(y|only the top `fraction` of words by `scores`, plus [CLS])."""
+    scores = scores_of(scores, model, tokens)
+    words = word_mask(model, tokens)
+    p_full, y = predicted_probability(model, tokens)
+    kept = top_words(scores, words, n_top(words, fraction))  # (B, T)
+    p_kept, _ = predicted_probability(model, erase(model, tokens, words & ~kept, mode), y)
+    return p_full - p_kept
+
+
+@dataclass
+class ErasureCurves:
+    """Per-bin means over the examples, and the per-example AOPCs."""
+
+    bins: tuple[float, ...]
+    comprehensiveness: list[float]  # one mean per bin
+    sufficiency: list[float]  # one mean per bin
+    aopc_comprehensiveness: torch.Tensor  # (B,) mean over bins, per example
+    aopc_sufficiency: torch.Tensor  # (B,)
+
+
+def erasure_curves(
+    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, bins: Sequence[float] = BINS, mode: str = "delete"
+) -> ErasureCurves:
+    """Comprehensiveness and sufficiency at every bin, and their AOPC (mean over the bins)."""
+    if len(bins) == 0:
+        raise ValueError("need at least one bin")
+    scores = scores_of(scores, model, tokens)  # computed once, reused for every bin
+    comp = torch.stack([comprehensiveness(model, tokens, scores, b, mode) for b in bins])  # (K, B)
+    suff = torch.stack([sufficiency(model, tokens, scores, b, mode) for b in bins])  # (K, B)
+    return ErasureCurves(
+        bins=tuple(bins),
+        comprehensiveness=comp.mean(1).tolist(),
+        sufficiency=suff.mean(1).tolist(),
+        aopc_comprehensiveness=comp.mean(0),
+        aopc_sufficiency=suff.mean(0),
+    )

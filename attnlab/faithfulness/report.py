@@ -1,0 +1,130 @@
+"""
+One call, one table: every attribution method on the same model and data, side by side.
+
+    table = compare_methods(model, tokens, [RawAttention(model), LeaveOneOut(model), ...])
+    print(table.format())
+    plot_erasure_curves(table)
+
+Columns (means over the examples):
+- comprehensiveness AOPC (higher = more faithful) and sufficiency AOPC (lower = more faithful),
+  over ERASER's bins 1, 5, 10, 20, 50 % (DeYoung et al. 2020);
+- flip fraction: share of the words deleted, best-ranked first, before the decision flips
+  (lower = more faithful; 1.0 when it never flips) (Serrano & Smith 2019);
+- tau vs each reference: mean Kendall tau with leave-one-out or gradient importance (Jain & Wallace 2019).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import torch
+
+from attnlab.attribution.base import Attribution
+from attnlab.faithfulness.correlation import kendall_tau
+from attnlab.faithfulness.eraser import BINS, erasure_curves
+from attnlab.faithfulness.erasure import Scores, named_scores, require_classifier, scores_of, word_mask
+from attnlab.faithfulness.flip import decision_flip
+from attnlab.models import TinyTransformer
+
+
+@dataclass
+class MethodFaithfulness:
+    name: str
+    comprehensiveness: list[float]  # mean per bin
+    sufficiency: list[float]  # mean per bin
+    aopc_comprehensiveness: float
+    aopc_sufficiency: float
+    flip_fraction: float  # mean share of words deleted before the decision flips (1.0 = never)
+    flip_rate: float  # share of examples whose decision flips at all
+    tau: dict[str, float] = field(default_factory=dict)  # reference name -> mean Kendall tau
+    seconds: float = 0.0  # time to compute this method's scores
+
+
+@dataclass
+class FaithfulnessTable:
+    rows: list[MethodFaithfulness]
+    bins: tuple[float, ...]
+    n_examples: int
+    references: tuple[str, ...]
+
+    def __getitem__(self, name: str) -> MethodFaithfulness:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"no method named {name!r}; the table has {[r.name for r in self.rows]}")
+
+    def format(self) -> str:
+        """The table as fixed-width text, one method per line."""
+        width = max(12, *(len(r.name) for r in self.rows))
+        taus = [f"tau vs {ref}" for ref in self.references]
+        head = f"{'method':<{width}}  {'compr. AOPC ↑':>13}  {'suff. AOPC ↓':>12}  {'flip frac. ↓':>12}  {'flipped':>7}"
+        head += "".join(f"  {t:>{max(len(t), 6)}}" for t in taus)
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            line = f"{r.name:<{width}}  {r.aopc_comprehensiveness:>13.3f}  {r.aopc_sufficiency:>12.3f}  {r.flip_fraction:>12.2f}  {r.flip_rate:>7.0%}"
+            for ref, t in zip(self.references, taus):
+                value = r.tau.get(ref, math.nan)
+                line += f"  {value:>{max(len(t), 6)}.2f}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def default_references(model: TinyTransformer) -> dict[str, Attribution]:
+    """Leave-one-out and gradient x input from attnlab.attribution, the references of Jain & Wallace."""
+    import attnlab.attribution as attribution
+
+    refs: dict[str, Attribution] = {}
+    for name, cls in (("leave-one-out", "LeaveOneOut"), ("gradient", "GradientXInput")):
+        if hasattr(attribution, cls):
+            refs[name] = getattr(attribution, cls)(model)
+    return refs
+
+
+def compare_methods(
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    methods: Mapping[str, Scores] | Sequence[Attribution],
+    references: Mapping[str, Scores] | None = None,
+    bins: Sequence[float] = BINS,
+    mode: str = "delete",
+) -> FaithfulnessTable:
+    """Every metric for every method on the same model and tokens (B, T).
+
+    methods: Attribution objects (named by .name) or {name: Attribution | (B, T) scores}.
+    references: {name: Attribution | (B, T) scores} to rank-correlate with (default: leave-one-out and
+    gradient x input, where attnlab.attribution has them).
+    """
+    require_classifier(model)
+    named = named_scores(methods)
+    if not named:
+        raise ValueError("no methods to compare")
+    refs = default_references(model) if references is None else dict(references)
+    words = word_mask(model, tokens)
+    ref_scores = {name: scores_of(ref, model, tokens) for name, ref in refs.items()}
+    rows = []
+    for name, method in named.items():
+        start = time.perf_counter()
+        scores = scores_of(method, model, tokens)
+        seconds = time.perf_counter() - start
+        curves = erasure_curves(model, tokens, scores, bins, mode)
+        flip = decision_flip(model, tokens, scores, mode)
+        rows.append(
+            MethodFaithfulness(
+                name=name,
+                comprehensiveness=curves.comprehensiveness,
+                sufficiency=curves.sufficiency,
+                aopc_comprehensiveness=curves.aopc_comprehensiveness.mean().item(),
+                aopc_sufficiency=curves.aopc_sufficiency.mean().item(),
+                flip_fraction=flip.fraction.mean().item(),
+                flip_rate=flip.flipped.float().mean().item(),
+                tau={ref: kendall_tau(scores, r, words).mean for ref, r in ref_scores.items()},
+                seconds=seconds,
+            )
+        )
+    return FaithfulnessTable(rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs))

@@ -1,0 +1,331 @@
+"""Faithfulness metrics on a hand-made model whose answer is known, then on the trained course model.
+
+The hand-made model reads one token type only: its class is 1 exactly when the sentence holds the
+KEY token, and p(class 1) depends only on the share of attention that reaches KEY tokens. Every
+other word is irrelevant, so the faithful ranking ("KEY first") and its metrics are known.
+"""
+
+import math
+
+import pytest
+import torch
+from scipy.stats import kendalltau
+
+from attnlab.attribution.base import Attribution
+from attnlab.faithfulness import (
+    AdversaryConfig,
+    adversarial_attention,
+    attended_ablation,
+    compare_methods,
+    comprehensiveness,
+    decision_flip,
+    erase,
+    erasure_curves,
+    jensen_shannon,
+    kendall_tau,
+    n_top,
+    permutation_effect,
+    rank_words,
+    sufficiency,
+    top_words,
+    word_mask,
+)
+from attnlab.interventions import replace_attention
+from attnlab.models import TinyTransformer, TinyTransformerConfig, preset
+
+KEY = 3  # the one token the hand-made model reads; 0 [PAD], 1 [CLS], 2 [MASK], 4..9 filler
+TOKENS = torch.tensor([
+    [1, 4, 5, KEY, 6, 7, 0, 0],  # one KEY: class 1
+    [1, 8, 9, 4, 5, 0, 0, 0],  # no KEY: class 0, nothing can change that
+    [1, KEY, 4, 5, KEY, 6, 7, 8],  # two KEYs: class 1
+    [1, 6, KEY, 0, 0, 0, 0, 0],  # one KEY, short
+])  # fmt: skip
+
+
+def key_reader(attend_to_key: float = 0.0) -> TinyTransformer:
+    """One layer, one head. Embeddings: KEY -> u, every other token -> v (u, v orthogonal, zero mean).
+
+    Values copy the input; the MLP is zero; the head reads the u-component of the [CLS] state, which is
+    the attention weight [CLS] puts on KEY tokens. attend_to_key: extra attention score on KEY keys
+    (0 = uniform attention).
+    """
+    cfg = TinyTransformerConfig(vocab_size=10, max_len=8, d_model=8, n_heads=1, n_layers=1, d_mlp=4)
+    model = TinyTransformer(cfg)
+    u = torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1])
+    v = torch.tensor([1.0, 1, -1, -1, 1, 1, -1, -1])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for ln in (model.blocks[0].ln1, model.blocks[0].ln2, model.ln_f):
+            ln.weight.fill_(1.0)
+        model.tok_emb.weight[:] = v
+        model.tok_emb.weight[KEY] = u
+        qkv = model.blocks[0].attn.qkv
+        qkv.bias[0] = attend_to_key * math.sqrt(8)  # q = (s*sqrt(Dh), 0, ...) for every query
+        qkv.weight[8] = u / 8  # k_0 = 1 on KEY, 0 elsewhere
+        qkv.weight[16:24] = torch.eye(8)  # v = x
+        model.blocks[0].attn.out.weight[:] = torch.eye(8)
+        model.head.weight[1] = 40 * u / 8
+        model.head.bias[1] = -1.0
+    return model.eval()
+
+
+class Oracle(Attribution):
+    name = "oracle"
+
+    def _attribute(self, tokens, target, mask, position):
+        return (tokens == KEY).float()
+
+
+class AntiOracle(Attribution):
+    name = "anti-oracle"
+
+    def _attribute(self, tokens, target, mask, position):
+        return -(tokens == KEY).float()
+
+
+class Constant(Attribution):
+    name = "constant"
+
+    def _attribute(self, tokens, target, mask, position):
+        return torch.ones(tokens.shape)
+
+
+@pytest.fixture
+def model() -> TinyTransformer:
+    return key_reader()
+
+
+def probs(model, tokens):
+    with torch.no_grad():
+        return model(tokens).logits.softmax(-1)
+
+
+def test_the_hand_made_model_reads_only_the_key(model):
+    p = probs(model, TOKENS)
+    assert p.argmax(-1).tolist() == [1, 0, 1, 1]
+    fillers_swapped = TOKENS.clone()
+    fillers_swapped[1, 1:5] = torch.tensor([5, 4, 9, 8])
+    torch.testing.assert_close(probs(model, fillers_swapped)[1], p[1])
+
+
+# -----------------------------------------------------------------------------
+# rankings and erasure
+
+
+def test_bins_become_at_least_one_word():
+    words = torch.zeros(3, 12, dtype=torch.bool)
+    words[0, 1:11], words[1, 1:4], words[2, 1:2] = True, True, True  # 10, 3 and 1 words
+    assert [n_top(words, f).tolist() for f in (0.01, 0.05, 0.1, 0.2, 0.5, 1.0)] == [
+        [1, 1, 1], [1, 1, 1], [1, 1, 1], [2, 1, 1], [5, 2, 1], [10, 3, 1]]  # fmt: skip
+    with pytest.raises(ValueError, match="fraction"):
+        n_top(words, 0.0)
+
+
+def test_ranking_breaks_ties_by_position_and_ranks_cls_and_padding_last(model):
+    words = word_mask(model, TOKENS)
+    ranks = rank_words(torch.ones(TOKENS.shape), words)
+    assert ranks[0].tolist()[:6] == [5, 0, 1, 2, 3, 4]
+    top = top_words(torch.ones(TOKENS.shape), words, 2)
+    assert top[3].tolist() == [False, True, True, False, False, False, False, False]
+
+
+def test_erase_never_removes_cls(model):
+    everything = torch.ones_like(TOKENS, dtype=torch.bool)
+    assert erase(model, TOKENS, everything).tolist()[0] == [1, 0, 0, 0, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="mode"):
+        erase(model, TOKENS, everything, mode="blank")
+
+
+def test_bad_scores_are_refused(model):
+    with pytest.raises(ValueError, match="shape"):
+        comprehensiveness(model, TOKENS, torch.ones(4, 5), 0.1)
+    with pytest.raises(TypeError, match="Attribution"):
+        comprehensiveness(model, TOKENS, [[1.0]], 0.1)
+    with pytest.raises(ValueError, match="different model"):
+        comprehensiveness(model, TOKENS, Oracle(key_reader()), 0.1)
+    lm = TinyTransformer(preset("nano", vocab_size=10, max_len=8, head="token"))
+    with pytest.raises(ValueError, match="classifier"):
+        comprehensiveness(lm, TOKENS, torch.ones(4, 8), 0.1)
+
+
+# -----------------------------------------------------------------------------
+# ERASER
+
+
+def test_comprehensiveness_of_the_faithful_ranking_is_the_drop_without_the_key(model):
+    p = probs(model, TOKENS)
+    comp = comprehensiveness(model, TOKENS, Oracle(model), 0.01)  # the single top word: a KEY
+    without_first_key = TOKENS.clone()
+    without_first_key[0] = torch.tensor([1, 4, 5, 6, 7, 0, 0, 0])
+    expected0 = p[0, 1] - probs(model, without_first_key)[0, 1]
+    torch.testing.assert_close(comp[0], expected0)
+    assert comp[0] > 0.5 and comp[3] > 0.5
+    assert comp[1] == 0  # nothing in a KEY-less sentence matters
+
+
+def test_an_unfaithful_ranking_has_lower_comprehensiveness(model):
+    faithful = comprehensiveness(model, TOKENS, Oracle(model), 0.2)
+    unfaithful = comprehensiveness(model, TOKENS, AntiOracle(model), 0.2)
+    assert (faithful[[0, 2, 3]] > unfaithful[[0, 2, 3]] + 0.3).all()
+    # deleting fillers concentrates attention on the KEY: the prediction gets *more* confident
+    assert unfaithful[0] < 0
+
+
+def test_sufficiency_of_the_key_alone_is_negative(model):
+    suff = sufficiency(model, TOKENS, Oracle(model), 0.01)
+    only_key = torch.tensor([[1, KEY, 0, 0, 0, 0, 0, 0]])
+    torch.testing.assert_close(suff[0], probs(model, TOKENS[:1])[0, 1] - probs(model, only_key)[0, 1])
+    assert suff[0] < 0 and suff[1] == 0
+    assert (sufficiency(model, TOKENS, AntiOracle(model), 0.01)[[0, 3]] > 0.5).all()  # one filler is not enough
+
+
+def test_aopc_is_the_mean_over_bins(model):
+    curves = erasure_curves(model, TOKENS, Oracle(model), bins=(0.1, 0.5))
+    expected = (comprehensiveness(model, TOKENS, Oracle(model), 0.1) + comprehensiveness(model, TOKENS, Oracle(model), 0.5)) / 2
+    torch.testing.assert_close(curves.aopc_comprehensiveness, expected)
+    assert curves.comprehensiveness[1] == pytest.approx(comprehensiveness(model, TOKENS, Oracle(model), 0.5).mean().item())
+    with pytest.raises(ValueError, match="bin"):
+        erasure_curves(model, TOKENS, Oracle(model), bins=())
+
+
+# -----------------------------------------------------------------------------
+# decision flip
+
+
+def test_decision_flips_after_deleting_every_key_when_the_keys_come_first(model):
+    flip = decision_flip(model, TOKENS, Oracle(model))
+    assert flip.removed.tolist() == [1, -1, 2, 1]
+    assert flip.n_words.tolist() == [5, 4, 7, 2]
+    torch.testing.assert_close(flip.fraction, torch.tensor([1 / 5, 1.0, 2 / 7, 1 / 2]))
+
+
+def test_decision_flips_only_at_the_end_when_the_key_comes_last(model):
+    flip = decision_flip(model, TOKENS, AntiOracle(model))
+    assert flip.removed.tolist() == [5, -1, 7, 2]
+    assert flip.fraction.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+# -----------------------------------------------------------------------------
+# Kendall tau
+
+
+def test_kendall_tau_matches_scipy_on_the_masked_positions():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 9, generator=g), torch.randn(5, 9, generator=g)
+    mask = torch.rand(5, 9, generator=g) > 0.3
+    mask[:, :3] = True
+    agreement = kendall_tau(a, b, mask)
+    for i in range(5):
+        expected = kendalltau(a[i][mask[i]].numpy(), b[i][mask[i]].numpy())
+        assert agreement.tau[i].item() == pytest.approx(expected.statistic)
+        assert agreement.p_value[i].item() == pytest.approx(expected.pvalue)
+
+
+def test_kendall_tau_of_same_reversed_and_constant_rankings():
+    a = torch.tensor([[0.0, 1, 2, 3, 4], [0.0, 1, 2, 3, 4], [0.0, 1, 2, 3, 4]])
+    b = torch.stack([a[0] * 10, -a[1], torch.ones(5)])
+    agreement = kendall_tau(a, b, torch.ones(3, 5, dtype=torch.bool))
+    assert agreement.tau[0] == pytest.approx(1.0) and agreement.tau[1] == pytest.approx(-1.0)
+    assert agreement.tau[2].isnan()
+    assert agreement.mean == pytest.approx(0.0)  # the undefined example is left out
+    with pytest.raises(ValueError, match="shape"):
+        kendall_tau(a, b[:2], torch.ones(3, 5, dtype=torch.bool))
+
+
+# -----------------------------------------------------------------------------
+# attention interventions
+
+
+def test_permuting_uniform_attention_changes_nothing(model):
+    effect = permutation_effect(model, TOKENS, n_permutations=5)
+    assert effect.median_change.abs().max() < 1e-6
+    assert effect.flip_share.max() == 0
+
+
+def test_permuting_peaked_attention_moves_the_output():
+    peaked = key_reader(attend_to_key=4.0)
+    effect = permutation_effect(peaked, TOKENS, n_permutations=30)
+    assert effect.max_attention[0] > 0.9  # [CLS] looks at the KEY
+    assert effect.median_change[0] > 0.1 and effect.median_change[3] > 0.1
+    assert effect.median_change[1] < 1e-6  # no KEY: attention can go anywhere
+    again = permutation_effect(peaked, TOKENS, n_permutations=30)
+    torch.testing.assert_close(again.median_change, effect.median_change)
+
+
+def test_jensen_shannon_bounds():
+    p = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    q = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    torch.testing.assert_close(jensen_shannon(p, q), torch.tensor([math.log(2), 0.0]))
+    torch.testing.assert_close(jensen_shannon(p, q), jensen_shannon(q, p))
+
+
+@pytest.mark.parametrize("tolerance", [0.01, 0.05])
+def test_adversarial_attention_stays_within_the_tolerance(tolerance):
+    peaked = key_reader(attend_to_key=4.0)
+    cfg = AdversaryConfig(steps=150, lr=0.1, tolerance=tolerance)
+    adv = adversarial_attention(peaked, TOKENS, cfg)
+    assert (adv.output_change <= tolerance).all()
+    # check independently: run the model with the returned rows
+    with torch.no_grad():
+        pattern = peaked(TOKENS).attentions[-1].clone()
+        pattern[:, :, 0] = adv.adversarial
+        with replace_attention(peaked, "given", layers=[-1], attention=pattern):
+            p = probs(peaked, TOKENS)
+    y = probs(peaked, TOKENS).argmax(-1)
+    p0 = probs(peaked, TOKENS).gather(1, y[:, None])[:, 0]
+    assert ((p.gather(1, y[:, None])[:, 0] - p0).abs() <= tolerance + 1e-6).all()
+    torch.testing.assert_close(adv.adversarial.sum(-1), torch.ones(4, 1))
+    assert adv.adversarial[TOKENS[:, None, :].expand(4, 1, 8) == 0].abs().max() == 0  # never on padding
+    assert (adv.jsd <= math.log(2) + 1e-6).all()
+    assert adv.jsd[1] > 0.3  # no KEY: any attention keeps the output, so it moves far
+    assert not adv.flipped.any()
+
+
+def test_adversarial_attention_moves_far_when_attention_does_not_matter():
+    deaf = key_reader(attend_to_key=4.0)
+    with torch.no_grad():
+        deaf.blocks[0].attn.out.weight.zero_()  # the attention output never reaches the residual stream
+    adv = adversarial_attention(deaf, TOKENS, AdversaryConfig(steps=100, lr=0.1))
+    assert (adv.jsd > 0.4).all() and (adv.output_change < 1e-6).all()
+    with pytest.raises(ValueError, match="layer"):
+        adversarial_attention(deaf, TOKENS, layer=3)
+
+
+def test_hiding_the_attended_key_flips_the_decision_but_a_random_word_does_not():
+    peaked = key_reader(attend_to_key=4.0)
+    ablation = attended_ablation(peaked, TOKENS, k=1)
+    assert ablation.top_flipped.tolist() == [True, False, False, True]  # two KEYs: one is left
+    assert (ablation.top_change >= ablation.random_change - 1e-6).all()
+    with pytest.raises(ValueError, match="k"):
+        attended_ablation(peaked, TOKENS, k=0)
+
+
+# -----------------------------------------------------------------------------
+# the comparison table
+
+
+def test_the_table_ranks_the_faithful_method_first(model):
+    methods = [Oracle(model), AntiOracle(model), Constant(model)]
+    table = compare_methods(model, TOKENS, methods, references={"truth": Oracle(model)})
+    assert [r.name for r in table.rows] == ["oracle", "anti-oracle", "constant"]
+    assert table["oracle"].aopc_comprehensiveness > table["anti-oracle"].aopc_comprehensiveness + 0.3
+    assert table["oracle"].aopc_sufficiency < table["anti-oracle"].aopc_sufficiency
+    assert table["oracle"].flip_fraction < table["anti-oracle"].flip_fraction
+    assert table["oracle"].tau["truth"] == pytest.approx(1.0)
+    assert table["anti-oracle"].tau["truth"] == pytest.approx(-1.0)
+    assert math.isnan(table["constant"].tau["truth"])
+    assert len(table["oracle"].comprehensiveness) == 5
+    text = table.format()
+    assert "anti-oracle" in text and "tau vs truth" in text
+
+
+def test_the_table_takes_tensors_by_name_and_refuses_duplicates(model):
+    table = compare_methods(model, TOKENS, {"key indicator": (TOKENS == KEY).float()}, references={})
+    assert table["key indicator"].flip_rate == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="named"):
+        compare_methods(model, TOKENS, [Oracle(model), Oracle(model)], references={})
+    with pytest.raises(ValueError, match="no methods"):
+        compare_methods(model, TOKENS, {}, references={})
+    with pytest.raises(KeyError, match="no method"):
+        table["gradient"]
