@@ -4,7 +4,11 @@ models        TinyTransformer with hook points (explicit attention, (L, B, H, T,
 interventions replace or permute attention, mask heads, hide keys, erase tokens
 tasks         seeded synthetic data with known ground truth (rationale task, toy language)
 train         deterministic, cached training of the course's mini-models
-attribution   one score per token, one API across methods
+attribution   one score per token, one API across methods (raw attention, rollout, flow,
+              gradient-weighted attention, Grad-CAM, LRP, gradients, leave-one-out, random)
+faithfulness  erasure metrics, permuted/adversarial attention, uniform and deceptive models
+probing       probes on hidden states and attention, control tasks, single heads, head ablation
+plots         figures with the words on the axes
 checks        exercise checks that explain what is wrong
 """
 
