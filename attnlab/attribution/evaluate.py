@@ -1,0 +1,164 @@
+"""
+Score attribution methods against a gold rationale (plausibility), all methods on the same data.
+
+- standard_methods(model): the course's list of methods, name -> Attribution, in one place so that
+  lesson 03 (plausibility) and the faithfulness toolkit (lesson 02) compare the same list.
+- attribute_all(methods, tokens, target): name -> (B, T) scores, with seconds and convergence deltas.
+- precision_at_k: share of the k top-scored words that are gold (k = number of gold words: R-precision).
+- ranking_auc: probability that a random gold word outscores a random other word (ties count 1/2).
+- compare_methods: one row per method with both metrics, the mean |delta| where a method has one, and
+  its run time; format_table prints it.
+
+Only words are ranked: [CLS] (position 0) and padding are never candidates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from attnlab.attribution.base import Attribution
+from attnlab.attribution.flow import AttentionFlow
+from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout
+from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
+from attnlab.attribution.lrp import LRP
+from attnlab.attribution.perturbation import LeaveOneOut, RandomBaseline
+from attnlab.attribution.raw import RawAttention
+from attnlab.attribution.rollout import Rollout
+from attnlab.models import TinyTransformer
+
+
+def standard_methods(model: TinyTransformer, seed: int = 0, ig_steps: int = 32) -> dict[str, Attribution]:
+    """Every method of the course with its default options, cheapest first."""
+    return {
+        "random": RandomBaseline(model, seed=seed),
+        "raw attention (last layer)": RawAttention(model, layer=-1),
+        "raw attention (mean of layers)": RawAttention(model, layer="mean"),
+        "rollout": Rollout(model),
+        "attention flow": AttentionFlow(model),
+        "attention Grad-CAM": AttentionGradCAM(model),
+        "grad-weighted rollout": GradWeightedRollout(model),
+        "AttnLRP": LRP(model, rule="attnlrp"),
+        "CP-LRP": LRP(model, rule="cp"),
+        "gradient x input": GradientXInput(model),
+        "integrated gradients": IntegratedGradients(model, n_steps=ig_steps),
+        "leave-one-out": LeaveOneOut(model),
+    }
+
+
+@dataclass
+class Attributions:
+    scores: torch.Tensor  # (B, T)
+    seconds: float
+    delta: torch.Tensor | None  # (B,) for methods with a convergence delta
+
+
+def attribute_all(
+    methods: dict[str, Attribution], tokens: torch.Tensor, target: int | torch.Tensor | None = None, position: int = 0
+) -> dict[str, Attributions]:
+    """Run every method on the same batch and target. name -> Attributions."""
+    results = {}
+    for name, method in methods.items():
+        start = time.perf_counter()
+        if method.has_convergence_delta:
+            scores, delta = method.attribute(tokens, target=target, position=position, return_convergence_delta=True)
+        else:
+            scores, delta = method.attribute(tokens, target=target, position=position), None
+        results[name] = Attributions(scores.detach(), time.perf_counter() - start, delta)
+    return results
+
+
+def word_positions(tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """(B, T) bool: the words, i.e. real tokens other than [CLS] at position 0."""
+    words = tokens != pad_id
+    words[:, 0] = False
+    return words
+
+
+def _check(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor) -> None:
+    if not scores.shape == gold.shape == words.shape:
+        raise ValueError(
+            f"scores {tuple(scores.shape)}, gold {tuple(gold.shape)} and words {tuple(words.shape)} must have the same shape"
+        )
+    if not bool(torch.isfinite(scores[words]).all()):
+        raise ValueError("scores contain NaN or infinite values on words")
+
+
+def precision_at_k(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """(B,) share of the k top-scored words that are gold; k=None uses each example's number of gold words.
+
+    Examples without gold words get NaN (leave them out of averages with nanmean).
+    """
+    _check(scores, gold, words)
+    gold = gold.bool() & words
+    n_gold = gold.sum(-1)  # (B,)
+    ks = n_gold if k is None else torch.minimum(torch.full_like(n_gold, k), words.sum(-1))
+    order = scores.masked_fill(~words, float("-inf")).argsort(dim=-1, descending=True, stable=True)  # (B, T)
+    hits = gold.gather(1, order).float().cumsum(-1)  # (B, T): gold words among the top 1, 2, ...
+    at_k = hits.gather(1, (ks - 1).clamp(min=0)[:, None])[:, 0]
+    return torch.where(ks > 0, at_k / ks.clamp(min=1), float("nan"))
+
+
+def ranking_auc(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """(B,) ROC AUC of the scores for telling gold words from the other words (NaN if one group is empty)."""
+    _check(scores, gold, words)
+    gold = gold.bool() & words
+    other = ~gold & words
+    above = (scores[:, :, None] > scores[:, None, :]).float() + 0.5 * (scores[:, :, None] == scores[:, None, :]).float()
+    pairs = gold[:, :, None] & other[:, None, :]  # (B, T gold, T other)
+    n_pairs = pairs.sum((1, 2))
+    auc = (above * pairs).sum((1, 2)) / n_pairs.clamp(min=1)
+    return torch.where(n_pairs > 0, auc, float("nan"))
+
+
+@dataclass
+class MethodScore:
+    method: str
+    precision_at_k: float
+    auc: float
+    mean_abs_delta: float | None  # mean |convergence delta| (LRP, integrated gradients)
+    mean_abs_logit: float | None  # the scale the delta compares to: mean |explained logit| (or logit gap)
+    seconds: float
+
+
+def compare_methods(
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    gold: torch.Tensor,
+    methods: dict[str, Attribution] | None = None,
+    target: int | torch.Tensor | None = None,
+) -> tuple[list[MethodScore], dict[str, Attributions]]:
+    """Score every method against the gold rationale on the same examples.
+
+    Returns (one MethodScore per method, the raw attributions by name).
+    """
+    methods = standard_methods(model) if methods is None else methods
+    words = word_positions(tokens, model.cfg.pad_id)
+    results = attribute_all(methods, tokens, target)
+    rows = []
+    for name, result in results.items():
+        scale = None
+        if result.delta is not None:
+            scale = (result.scores.sum(-1) - result.delta).abs().mean().item()  # |what should be explained|
+        rows.append(
+            MethodScore(
+                method=name,
+                precision_at_k=precision_at_k(result.scores, gold, words).nanmean().item(),
+                auc=ranking_auc(result.scores, gold, words).nanmean().item(),
+                mean_abs_delta=None if result.delta is None else result.delta.abs().mean().item(),
+                mean_abs_logit=scale,
+                seconds=result.seconds,
+            )
+        )
+    return rows, results
+
+
+def format_table(rows: list[MethodScore]) -> str:
+    """A fixed-width text table, one line per method."""
+    lines = [f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'mean |delta|':>14}{'seconds':>9}"]
+    for r in rows:
+        delta = "" if r.mean_abs_delta is None else f"{r.mean_abs_delta:.3f} / {r.mean_abs_logit:.2f}"
+        lines.append(f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{delta:>14}{r.seconds:>9.2f}")
+    return "\n".join(lines)
