@@ -5,9 +5,11 @@ attention_flow, fuse_heads.
 Methods on a model, all called as Method(model, **options).attribute(tokens, target=None, mask=None,
 position=0) -> (B, T): RawAttention, Rollout, AttentionFlow, GradWeightedRollout, AttentionGradCAM,
 LRP, GradientXInput, IntegratedGradients, LeaveOneOut, RandomBaseline.
+Scoring against a gold rationale (evaluate.py): standard_methods, compare_methods, precision_at_k, ranking_auc.
 """
 
 from attnlab.attribution.base import Attribution, explained_logits, resolve_target, target_logit
+from attnlab.attribution.evaluate import compare_methods, precision_at_k, ranking_auc, standard_methods
 from attnlab.attribution.flow import AttentionFlow, attention_flow
 from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout, grad_weighted_rollout
 from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
@@ -29,10 +31,14 @@ __all__ = [
     "RawAttention",
     "Rollout",
     "attention_flow",
+    "compare_methods",
     "attention_rollout",
     "explained_logits",
     "fuse_heads",
     "grad_weighted_rollout",
+    "precision_at_k",
+    "ranking_auc",
     "resolve_target",
+    "standard_methods",
     "target_logit",
 ]

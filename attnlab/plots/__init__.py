@@ -1,6 +1,7 @@
 """Figures for the lessons (matplotlib only). Every figure shows words, not token ids."""
 
 from attnlab.plots.attention import plot_attention_maps, plot_token_scores
+from attnlab.plots.attribution import plot_attribution_grid, plot_method_scores
 from attnlab.plots.probing import plot_head_map, plot_probe_accuracy
 
-__all__ = ["plot_attention_maps", "plot_head_map", "plot_probe_accuracy", "plot_token_scores"]
+__all__ = ["plot_attention_maps", "plot_attribution_grid", "plot_method_scores", "plot_head_map", "plot_probe_accuracy", "plot_token_scores"]

@@ -1,0 +1,49 @@
+"""The method-comparison figures show words and method names, and refuse input that does not fit."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from attnlab.attribution.evaluate import MethodScore
+from attnlab.plots import plot_attribution_grid, plot_method_scores
+
+WORDS = ["[CLS]", "not", "bad", "film"]
+SCORES = {"rollout": torch.tensor([0.5, 0.1, 0.3, 0.1, 0.0]), "LRP": torch.tensor([0.0, 2.0, -1.0, 0.5, 0.0])}
+GOLD = torch.tensor([False, True, True, False, False])
+
+
+def test_grid_has_words_on_x_and_gold_then_methods_on_y():
+    fig = plot_attribution_grid(WORDS, SCORES, GOLD, title="one sentence")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == WORDS[1:]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["gold rationale", "rollout", "LRP"]
+    grid = ax.images[0].get_array()
+    assert grid.shape == (3, 3)
+    assert grid[0].tolist() == [1.0, 1.0, 0.0]  # the gold row
+    assert grid[2].tolist() == pytest.approx([1.0, -0.5, 0.25])  # each row scaled by its max |score|
+    assert [t.get_fontweight() for t in ax.get_xticklabels()][:2] == ["bold", "bold"]
+    plt.close(fig)
+
+
+def test_grid_keeps_cls_on_request_and_refuses_short_rows():
+    fig = plot_attribution_grid(WORDS, SCORES, skip_cls=False)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == WORDS
+    plt.close(fig)
+    with pytest.raises(ValueError, match="rollout"):
+        plot_attribution_grid(WORDS, {"rollout": torch.ones(2)})
+    with pytest.raises(ValueError, match="empty"):
+        plot_attribution_grid(WORDS, {})
+
+
+def test_method_scores_one_bar_per_method():
+    rows = [MethodScore("random", 0.2, 0.5, None, None, 0.1), MethodScore("rollout", 0.8, 0.95, None, None, 0.1)]
+    fig = plot_method_scores(rows)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["random", "rollout"]
+    assert [p.get_width() for p in fig.axes[1].patches] == [0.5, 0.95]
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        plot_method_scores([])
