@@ -18,26 +18,31 @@ from __future__ import annotations
 import torch
 
 from attnlab.attribution.base import Attribution, target_logit
+from attnlab.attribution.rollout import mean_over_heads
 from attnlab.attribution.validate import check_attentions, check_same_shape
 from attnlab.models import TinyTransformer
 
 
-def grad_weighted_rollout(attentions: torch.Tensor, attention_grads: torch.Tensor) -> torch.Tensor:
+def grad_weighted_rollout(attentions: torch.Tensor, attention_grads: torch.Tensor, validate: bool = True) -> torch.Tensor:
     """Chefer et al. 2021b relevance matrix.
 
     attentions, attention_grads: (L, B, H, T, T), or (L, H, T, T) for one example.
     Returns R = (I + Ā_L) ··· (I + Ā_1), shape (B, T, T) (or (T, T)). Row i: relevance of each
-    input token for position i of the last layer.
+    input token for position i of the last layer. validate=False skips the input checks.
     """
     single = attentions.dim() == 4
-    check_same_shape(attentions, attention_grads, "attentions", "attention_grads")
-    attentions = check_attentions(attentions)  # (L, B, H, T, T)
+    if validate:
+        check_same_shape(attentions, attention_grads, "attentions", "attention_grads")
+        attentions = check_attentions(attentions)  # (L, B, H, T, T)
+    elif single:
+        attentions = attentions.unsqueeze(1)
     attention_grads = attention_grads.reshape(attentions.shape)
-    weighted = (attention_grads * attentions).clamp(min=0).mean(2)  # (L, B, T, T)
+    weighted = mean_over_heads((attention_grads * attentions).clamp_(min=0))  # (L, B, T, T): clamp, then mean
     T = attentions.shape[-1]
-    relevance = torch.eye(T, dtype=attentions.dtype, device=attentions.device).expand_as(weighted[0])  # (B, T, T)
-    for layer in weighted:
-        relevance = relevance + layer @ relevance  # (B, T, T)
+    relevance = weighted[0].clone()  # R = I + Ā_0 (R starts as I, so Ā_0 · I = Ā_0)
+    relevance.diagonal(dim1=-2, dim2=-1).add_(1.0)  # (B, T, T)
+    for layer in weighted[1:]:
+        relevance = torch.baddbmm(relevance, layer, relevance)  # R + Ā_l · R in one kernel, (B, T, T)
     return relevance[0] if single else relevance
 
 
