@@ -329,3 +329,23 @@ def test_the_table_takes_tensors_by_name_and_refuses_duplicates(model):
         compare_methods(model, TOKENS, {}, references={})
     with pytest.raises(KeyError, match="no method"):
         table["gradient"]
+
+
+def test_the_fast_last_layer_readout_equals_the_hooked_forward_pass(rationale):
+    from attnlab.faithfulness.adversarial import _LastLayerReadout, _run_with_row
+
+    model, tokens = rationale.model, rationale.test.tokens[:20]
+    with torch.no_grad():
+        out = model(tokens)
+        keys = out.mask[:, None, :].expand(20, model.cfg.n_heads, tokens.shape[1])
+        row = torch.randn(keys.shape, generator=torch.Generator().manual_seed(0)).masked_fill(~keys, float("-inf")).softmax(-1)
+        fast = _LastLayerReadout(model, out.hidden_states[-2])(row)
+        hooked = _run_with_row(model, tokens, out.attentions[-1], row, model.cfg.n_layers - 1, 0)
+    torch.testing.assert_close(fast, hooked, atol=1e-5, rtol=1e-4)
+
+
+def test_adversarial_attention_in_an_earlier_layer_also_keeps_the_tolerance(rationale):
+    model, tokens = rationale.model, rationale.test.tokens[:30]
+    adv = adversarial_attention(model, tokens, AdversaryConfig(steps=40, lr=0.05, tolerance=0.02), layer=0)
+    assert (adv.output_change <= 0.02).all() and (adv.jsd >= 0).all()
+    assert adv.jsd.max() > 0
