@@ -10,6 +10,7 @@ with a status and graded 0, and the batch goes on.
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,15 @@ def take_in(submissions: Path, course_submitted: Path, releases: dict[str, Noteb
     return taken, warnings
 
 
+def _copy_timestamp(folder: Path, notebook: Path, target: Path) -> None:
+    """nbgrader's timestamp.txt when the submission has one, else the time the notebook was last saved."""
+    if (folder / "timestamp.txt").is_file():
+        shutil.copy(folder / "timestamp.txt", target)
+    else:
+        saved = datetime.fromtimestamp(notebook.stat().st_mtime, timezone.utc)
+        target.write_text(saved.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+
+
 def _take_one(student: str, folder: Path, course_submitted: Path, release: NotebookNode) -> Submission:
     assignment = folder.name
     expected = f"{assignment}.ipynb"
@@ -107,7 +117,6 @@ def _take_one(student: str, folder: Path, course_submitted: Path, release: Noteb
     nb.metadata["kernelspec"] = dict(KERNELSPEC)  # a student's local kernel name means nothing here
     target = course_submitted / student / assignment / expected
     write_notebook(nbformat.from_dict(nb), target)
-    if (folder / "timestamp.txt").is_file():
-        shutil.copy(folder / "timestamp.txt", target.parent / "timestamp.txt")
+    _copy_timestamp(folder, chosen, target.parent / "timestamp.txt")
     submission.path = target
     return submission

@@ -8,6 +8,7 @@ stops (the examples' `dee` ignores interrupts).
 import csv
 import hashlib
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -41,6 +42,7 @@ def submissions(tmp_path_factory, course) -> Path:
     after_q4 = next(n for n, c in enumerate(quiz.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "q4")
     quiz.cells.insert(after_q4 + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
     nbformat.write(quiz, lou / "quiz.ipynb")
+    (lou / "timestamp.txt").write_text("2026-11-20 09:30:00.000000 UTC")  # as nbgrader's collect writes it
     return folder
 
 
@@ -125,7 +127,7 @@ def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, c
         assert all(r["message"] for r in mine)
 
 
-def test_the_gradebook_records_every_student_and_every_graded_submission(graded, course):
+def test_the_gradebook_records_every_student_and_every_graded_submission(graded, course, submissions):
     report, _ = graded
     with Gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course.course_id) as gb:
         assert {s.id for s in gb.students} == {k[0] for k in EXPECTED}
@@ -134,6 +136,10 @@ def test_the_gradebook_records_every_student_and_every_graded_submission(graded,
         assert sum(c.max_score for c in quiz.grade_cells) == 8
         ada = gb.find_submission_notebook("quiz", "quiz", "ada")
         assert ada.score == 8 and ada.max_score == 8
+        # When the submission was handed in: nbgrader's timestamp.txt, else when the notebook was saved.
+        assert gb.find_submission("quiz", "lou").timestamp == datetime(2026, 11, 20, 9, 30)
+        saved = datetime.fromtimestamp((submissions / "ada" / "quiz" / "quiz.ipynb").stat().st_mtime, timezone.utc)
+        assert gb.find_submission("quiz", "ada").timestamp == saved.replace(tzinfo=None)
         ben = gb.find_submission_notebook("quiz", "quiz", "ben")
         assert {g.name: g.score for g in ben.grades} == {v.question: v.score for v in _one(report, "ben", "quiz").verdicts}
 
