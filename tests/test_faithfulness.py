@@ -349,3 +349,22 @@ def test_adversarial_attention_in_an_earlier_layer_also_keeps_the_tolerance(rati
     adv = adversarial_attention(model, tokens, AdversaryConfig(steps=40, lr=0.05, tolerance=0.02), layer=0)
     assert (adv.output_change <= 0.02).all() and (adv.jsd >= 0).all()
     assert adv.jsd.max() > 0
+
+
+def test_erasure_curve_figure_has_one_line_per_method_in_each_panel(model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from attnlab.plots import plot_erasure_curves, plot_permutation_effect
+
+    table = compare_methods(model, TOKENS, [Oracle(model), AntiOracle(model)], references={})
+    fig = plot_erasure_curves(table)
+    left, right = fig.axes
+    assert [line.get_label() for line in right.get_lines() if not line.get_label().startswith("_")] == ["oracle", "anti-oracle"]
+    assert len(left.get_lines()) == 3  # two methods and the zero line
+    assert "sufficiency" in right.get_ylabel() and "%" in left.get_xticklabels()[0].get_text()
+    fig = plot_permutation_effect(permutation_effect(model, TOKENS, n_permutations=3))
+    assert len(fig.axes[0].collections[0].get_offsets()) == 4
+    table.rows = []
+    with pytest.raises(ValueError, match="no methods"):
+        plot_erasure_curves(table)
