@@ -19,7 +19,7 @@ def plot_erasure_curves(table, title: str | None = None) -> Figure:
     if not table.rows:
         raise ValueError("the table has no methods to draw")
     percent = [100 * b for b in table.bins]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 3.4))
     for c, row in enumerate(table.rows):
         style = dict(color=f"C{c % 10}", marker="o", ms=3, label=row.name)
         left.plot(percent, row.comprehensiveness, **style)
@@ -33,7 +33,7 @@ def plot_erasure_curves(table, title: str | None = None) -> Figure:
         ax.set_ylabel(what, fontsize=8)
         ax.axhline(0, color="grey", lw=0.6)
         ax.grid(alpha=0.3)
-    right.legend(fontsize=7, loc="upper right")
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(title or f"Erasure curves on {table.n_examples} examples", fontsize=10)
     fig.tight_layout()
     return fig
