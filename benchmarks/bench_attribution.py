@@ -1,7 +1,7 @@
 """Batched rollout and gradient-weighted rollout against per-example loops written the way the papers'
 reference code is written, then the time per batch of every model-level attribution method.
 
-    .venv/bin/python benchmarks/bench_attribution.py [--batch 256] [--layers 4] [--heads 4] [--tokens 32]
+    .venv/bin/python benchmarks/bench_attribution.py [--batch 256] [--layers 4] [--heads 4] [--tokens 32] [--threads N]
 
 The loops are written after the reference code's structure, not copied: Abnar & Zuidema's rollout
 (numpy, one example at a time: heads averaged, + I, rows renormalised, joint = aug_l . joint) and
@@ -93,7 +93,10 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=20, help="best of this many runs (the machine may be shared)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     g = torch.Generator().manual_seed(0)
@@ -131,7 +134,7 @@ def main() -> None:
     tokens = torch.randint(3, 40, (args.batch, args.tokens), generator=g)
     tokens[:, 0] = 1  # [CLS]
     target = model(tokens).logits.argmax(-1)
-    print(f"\nend to end on an untrained model (L={args.layers}, H={args.heads}, T={args.tokens}), batch {args.batch}, best of 3")
+    print(f"\nend to end on an untrained model (L={args.layers}, H={args.heads}, T={args.tokens}), batch {args.batch}, best of 5")
     pipelines = {
         "Rollout": (
             lambda: Rollout(model).attribute(tokens),
@@ -143,8 +146,8 @@ def main() -> None:
         ),
     }
     for name, (batched, rule) in pipelines.items():
-        t_batched, ours = best_of(batched, 3)
-        t_loop, rows = best_of(lambda: pipeline_loop(model, tokens, rule), 3)
+        t_batched, ours = best_of(batched, 5)
+        t_loop, rows = best_of(lambda: pipeline_loop(model, tokens, rule), 5)
         diff = (ours - torch.stack(rows).to(ours.dtype)).abs().max().item()
         print(f"{name + ' (model)':<34}{t_batched * 1e3:>8.1f}ms{t_loop * 1e3:>8.0f}ms{t_loop / t_batched:>9.1f}x{diff:>12.2e}")
 
