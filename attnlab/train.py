@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ from attnlab.tasks.rationale import RationaleData, make_rationale_task
 from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
 from attnlab.tasks.toy_language import PRONOUNS, VERB_NUMBER, ToyLanguageData, make_toy_language, pronoun_agrees
 
-CACHE_FORMAT = 1  # bump when training code changes what a config produces
+CACHE_FORMAT = 2  # bump when training code changes what a config produces (2: trained on one thread)
 
 ForwardFn = Callable[[TinyTransformer, torch.Tensor], TransformerOutput]
 ExtraLossFn = Callable[[TransformerOutput, RationaleData], torch.Tensor]
@@ -187,6 +188,18 @@ def _cache_path(name: str, key: dict) -> Path:
     return cache_dir() / f"{name}-{digest}.pt"
 
 
+@contextmanager
+def one_thread():
+    """Train on one thread: float sums then run in one order, so the same seed gives the same weights
+    on every machine and under any OMP_NUM_THREADS (and tiny tensors gain nothing from more threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def cached_model(
     name: str, key: dict, cfg: TinyTransformerConfig, train: Callable[[TinyTransformer], dict]
 ) -> tuple[TinyTransformer, dict, bool]:
@@ -207,7 +220,8 @@ def cached_model(
         print(f"cache file {path.name} unreadable ({type(error).__name__}); retraining")
     torch.manual_seed(key.get("seed", 0))
     model = TinyTransformer(cfg)
-    metrics = train(model)
+    with one_thread():
+        metrics = train(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save({"state_dict": model.state_dict(), "metrics": json.dumps(metrics)}, tmp)
