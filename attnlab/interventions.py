@@ -26,7 +26,8 @@ from attnlab.models import TinyTransformer
 MASK_ID = 2  # every vocabulary in attnlab.tasks puts [MASK] at 2
 
 
-def _layers(model: TinyTransformer, layers: Sequence[int] | None) -> list[int]:
+def layer_indices(model: TinyTransformer, layers: Sequence[int] | None) -> list[int]:
+    """Layer numbers as given (None: every layer; -1: the last), checked against the model's depth."""
     n = model.cfg.n_layers
     chosen = list(range(n)) if layers is None else [l + n if l < 0 else l for l in layers]  # -1: last layer
     for l in chosen:
@@ -95,7 +96,7 @@ def replace_attention(
         return out
 
     hooks = []
-    for l in _layers(model, layers):
+    for l in layer_indices(model, layers):
         hooks.append((f"blocks.{l}.attn.hook_scores", remember_allowed))
         hooks.append((f"blocks.{l}.attn.hook_pattern", replace))
     with model.hooks(hooks):
@@ -107,7 +108,7 @@ def mask_heads(model: TinyTransformer, heads: dict[int, Sequence[int]]) -> Itera
     """Silence heads: {layer: [head, ...]}. A silenced head contributes nothing to the residual stream."""
     hooks = []
     for layer, layer_heads in heads.items():
-        (l,) = _layers(model, [layer])
+        (l,) = layer_indices(model, [layer])
         chosen = _heads(model, layer_heads)
 
         def zero(z: torch.Tensor, hook: HookPoint, chosen=chosen) -> torch.Tensor:
@@ -134,7 +135,7 @@ def block_keys(model: TinyTransformer, keys: torch.Tensor, layers: Sequence[int]
         emptied = ~torch.isfinite(new).any(-1, keepdim=True)  # rows with nothing left
         return torch.where(emptied, scores, new)
 
-    with model.hooks([(f"blocks.{l}.attn.hook_scores", hide) for l in _layers(model, layers)]):
+    with model.hooks([(f"blocks.{l}.attn.hook_scores", hide) for l in layer_indices(model, layers)]):
         yield
 
 

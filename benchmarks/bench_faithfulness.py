@@ -13,7 +13,7 @@ import time
 import torch
 
 from attnlab.attribution import standard_methods
-from attnlab.faithfulness import AdversaryConfig, adversarial_attention, compare_methods, permutation_effect
+from attnlab.faithfulness import AdversaryConfig, adversarial_attention, faithfulness_table, permutation_effect
 from attnlab.train import rationale_model
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     methods = {**standard_methods(model), "gold rationale": test.rationale[: args.n].float()}
 
     start = time.perf_counter()
-    table = compare_methods(model, tokens, methods)
+    table = faithfulness_table(model, tokens, methods)
     total = time.perf_counter() - start
     print()
     print(table)

@@ -7,7 +7,7 @@ import torch
 
 from attnlab.attribution import Attribution
 from attnlab.attribution.evaluate import (
-    compare_methods,
+    score_against_rationale,
     format_table,
     precision_at_k,
     ranking_auc,
@@ -53,11 +53,11 @@ def test_examples_without_gold_give_nan_and_bad_input_is_refused():
         ranking_auc(torch.full_like(SCORES, float("nan")), GOLD, words)
 
 
-def test_compare_methods_on_the_trained_classifier(rationale):
+def test_score_against_rationale_on_the_trained_classifier(rationale):
     test = rationale.test.subset(slice(0, 60))
     methods = standard_methods(rationale.model, ig_steps=8)
     assert all(isinstance(m, Attribution) for m in methods.values())
-    rows, results = compare_methods(rationale.model, test.tokens, test.rationale, methods)
+    rows, results = score_against_rationale(rationale.model, test.tokens, test.rationale, methods)
     assert [r.method for r in rows] == list(methods)
     by_name = {r.method: r for r in rows}
     for r in rows:

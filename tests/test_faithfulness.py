@@ -16,7 +16,7 @@ from attnlab.faithfulness import (
     AdversaryConfig,
     adversarial_attention,
     attended_ablation,
-    compare_methods,
+    faithfulness_table,
     comprehensiveness,
     decision_flip,
     erase,
@@ -307,7 +307,7 @@ def test_hiding_the_attended_key_flips_the_decision_but_a_random_word_does_not()
 
 def test_the_table_ranks_the_faithful_method_first(model):
     methods = [Oracle(model), AntiOracle(model), Constant(model)]
-    table = compare_methods(model, TOKENS, methods, references={"truth": Oracle(model)})
+    table = faithfulness_table(model, TOKENS, methods, references={"truth": Oracle(model)})
     assert [r.name for r in table.rows] == ["oracle", "anti-oracle", "constant"]
     assert table["oracle"].aopc_comprehensiveness > table["anti-oracle"].aopc_comprehensiveness + 0.3
     assert table["oracle"].aopc_sufficiency < table["anti-oracle"].aopc_sufficiency
@@ -321,12 +321,12 @@ def test_the_table_ranks_the_faithful_method_first(model):
 
 
 def test_the_table_takes_tensors_by_name_and_refuses_duplicates(model):
-    table = compare_methods(model, TOKENS, {"key indicator": (TOKENS == KEY).float()}, references={})
+    table = faithfulness_table(model, TOKENS, {"key indicator": (TOKENS == KEY).float()}, references={})
     assert table["key indicator"].flip_rate == pytest.approx(0.75)
     with pytest.raises(ValueError, match="named"):
-        compare_methods(model, TOKENS, [Oracle(model), Oracle(model)], references={})
+        faithfulness_table(model, TOKENS, [Oracle(model), Oracle(model)], references={})
     with pytest.raises(ValueError, match="no methods"):
-        compare_methods(model, TOKENS, {}, references={})
+        faithfulness_table(model, TOKENS, {}, references={})
     with pytest.raises(KeyError, match="no method"):
         table["gradient"]
 
@@ -357,7 +357,7 @@ def test_erasure_curve_figure_has_one_line_per_method_in_each_panel(model):
     matplotlib.use("Agg")
     from attnlab.plots import plot_erasure_curves, plot_permutation_effect
 
-    table = compare_methods(model, TOKENS, [Oracle(model), AntiOracle(model)], references={})
+    table = faithfulness_table(model, TOKENS, [Oracle(model), AntiOracle(model)], references={})
     fig = plot_erasure_curves(table)
     left, right = fig.axes
     assert [line.get_label() for line in right.get_lines() if not line.get_label().startswith("_")] == ["oracle", "anti-oracle"]

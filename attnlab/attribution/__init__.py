@@ -5,11 +5,11 @@ attention_flow, fuse_heads.
 Methods on a model, all called as Method(model, **options).attribute(tokens, target=None, mask=None,
 position=0) -> (B, T): RawAttention, Rollout, AttentionFlow, GradWeightedRollout, AttentionGradCAM,
 LRP, GradientXInput, IntegratedGradients, LeaveOneOut, RandomBaseline.
-Scoring against a gold rationale (evaluate.py): standard_methods, compare_methods, precision_at_k, ranking_auc.
+Scoring against a gold rationale (evaluate.py): standard_methods, score_against_rationale, precision_at_k, ranking_auc.
 """
 
 from attnlab.attribution.base import Attribution, explained_logits, resolve_target, target_logit
-from attnlab.attribution.evaluate import compare_methods, precision_at_k, ranking_auc, standard_methods
+from attnlab.attribution.evaluate import score_against_rationale, precision_at_k, ranking_auc, standard_methods
 from attnlab.attribution.flow import AttentionFlow, attention_flow
 from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout, grad_weighted_rollout
 from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
@@ -31,7 +31,7 @@ __all__ = [
     "RawAttention",
     "Rollout",
     "attention_flow",
-    "compare_methods",
+    "score_against_rationale",
     "attention_rollout",
     "explained_logits",
     "fuse_heads",

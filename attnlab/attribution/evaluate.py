@@ -6,7 +6,7 @@ Score attribution methods against a gold rationale (plausibility), all methods o
 - attribute_all(methods, tokens, target): name -> (B, T) scores, with seconds and convergence deltas.
 - precision_at_k: share of the k top-scored words that are gold (k = number of gold words: R-precision).
 - ranking_auc: probability that a random gold word outscores a random other word (ties count 1/2).
-- compare_methods: one row per method with both metrics, the mean |delta| where a method has one, and
+- score_against_rationale: one row per method with both metrics, the mean |delta| where a method has one, and
   its run time; format_table prints it.
 
 Only words are ranked: [CLS] (position 0) and padding are never candidates.
@@ -123,7 +123,7 @@ class MethodScore:
     seconds: float
 
 
-def compare_methods(
+def score_against_rationale(
     model: TinyTransformer,
     tokens: torch.Tensor,
     gold: torch.Tensor,

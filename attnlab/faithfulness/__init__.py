@@ -9,7 +9,7 @@ Is attention faithful? The tests of the literature, for any attribution method o
 - permutation.py:  permuted attention (Jain & Wallace 2019)
 - adversarial.py:  adversarial attention within an output tolerance (Jain & Wallace 2019)
 - variants.py:     uniform-attention model (Wiegreffe & Pinter 2019), deceptive model (Pruthi et al. 2020)
-- report.py:       compare_methods: one table for every method
+- report.py:       faithfulness_table: one table for every method
 """
 
 from attnlab.faithfulness.ablation import AttendedAblation, attended_ablation, cls_attention
@@ -19,7 +19,7 @@ from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, 
 from attnlab.faithfulness.erasure import erase, n_top, predicted_probability, rank_words, top_words, word_mask
 from attnlab.faithfulness.flip import DecisionFlip, decision_flip
 from attnlab.faithfulness.permutation import PermutationEffect, permutation_effect
-from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, compare_methods
+from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, faithfulness_table
 from attnlab.faithfulness.variants import (
     UniformAttentionModel,
     attention_mass_report,
@@ -32,7 +32,7 @@ from attnlab.faithfulness.variants import (
 __all__ = [
     "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
     "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
-    "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "compare_methods",
+    "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
     "comprehensiveness", "deception_penalty", "deceptive_model", "decision_flip", "erase", "erasure_curves",
     "jensen_shannon", "kendall_tau", "n_top", "permutation_effect", "predicted_probability", "rank_agreement",
     "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model", "word_mask",

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 
 from attnlab.faithfulness.erasure import require_classifier, top_words, word_mask
-from attnlab.interventions import _layers, block_keys
+from attnlab.interventions import layer_indices, block_keys
 from attnlab.models import TinyTransformer
 
 
@@ -47,7 +47,7 @@ def attended_ablation(
     require_classifier(model)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    (layer,) = _layers(model, [layer])
+    (layer,) = layer_indices(model, [layer])
     block_layers = [layer] if block_layers is None else list(block_layers)
     words = word_mask(model, tokens)
     generator = torch.Generator().manual_seed(seed)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.faithfulness.erasure import require_classifier
-from attnlab.interventions import _layers, replace_attention
+from attnlab.interventions import layer_indices, replace_attention
 from attnlab.models import TinyTransformer
 
 EPS = 1e-10
@@ -98,7 +98,7 @@ def adversarial_attention(
 ) -> AdversarialAttention:
     """Search, for every example of the batch at once, the adversarial [CLS] row of one layer."""
     require_classifier(model)
-    (layer,) = _layers(model, [layer])
+    (layer,) = layer_indices(model, [layer])
     if model.cfg.causal:
         raise ValueError("adversarial attention is defined here for a bidirectional (non-causal) classifier")
     with torch.no_grad():

@@ -1,7 +1,7 @@
 """
 One call, one table: every attribution method on the same model and data, side by side.
 
-    table = compare_methods(model, tokens, [RawAttention(model), LeaveOneOut(model), ...])
+    table = faithfulness_table(model, tokens, [RawAttention(model), LeaveOneOut(model), ...])
     print(table.format())
     plot_erasure_curves(table)
 
@@ -86,7 +86,7 @@ def default_references(model: TinyTransformer) -> dict[str, Attribution]:
     return refs
 
 
-def compare_methods(
+def faithfulness_table(
     model: TinyTransformer,
     tokens: torch.Tensor,
     methods: Mapping[str, Scores] | Sequence[Attribution],
