@@ -21,8 +21,7 @@ import torch
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
-from attnlab.attribution.base import Attribution
-from attnlab.attribution.rollout import HEAD_FUSIONS, fuse_heads, normalise_rows
+from attnlab.attribution.rollout import HEAD_FUSIONS, FusedHeadsAttribution, fuse_heads, normalise_rows
 from attnlab.attribution.validate import check_attentions
 
 CAPACITY_SCALE = 1 << 24  # integer capacity steps per unit of attention
@@ -74,16 +73,10 @@ def attention_flow(
     return flows[0] if single else flows
 
 
-class AttentionFlow(Attribution):
+class AttentionFlow(FusedHeadsAttribution):
     """Attention flow from the output position `position` (default [CLS]) to every input token."""
 
     name = "attention flow"
-
-    def __init__(self, model, head_fusion: str = "mean", residual: bool = True) -> None:
-        super().__init__(model)
-        if head_fusion not in HEAD_FUSIONS:
-            raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
-        self.head_fusion, self.residual = head_fusion, residual
 
     @torch.no_grad()
     def _attribute(self, tokens, target, mask, position):

@@ -82,19 +82,24 @@ def attention_rollout(
     return rollout[0] if single else rollout
 
 
-class Rollout(Attribution):
-    """Attention rollout read at one query row (default [CLS]): how much of each input token reaches it.
-
-    >>> scores = Rollout(model).attribute(tokens)          # (B, T)
-    """
-
-    name = "rollout"
+class FusedHeadsAttribution(Attribution):
+    """A method that fuses the heads and adds the residual before following attention across layers
+    (rollout, flow): the two options, checked once."""
 
     def __init__(self, model, head_fusion: str = "mean", residual: bool = True) -> None:
         super().__init__(model)
         if head_fusion not in HEAD_FUSIONS:
             raise ValueError(f"head_fusion must be one of {HEAD_FUSIONS}, got {head_fusion!r}")
         self.head_fusion, self.residual = head_fusion, residual
+
+
+class Rollout(FusedHeadsAttribution):
+    """Attention rollout read at one query row (default [CLS]): how much of each input token reaches it.
+
+    >>> scores = Rollout(model).attribute(tokens)          # (B, T)
+    """
+
+    name = "rollout"
 
     @torch.no_grad()
     def _attribute(self, tokens, target, mask, position):

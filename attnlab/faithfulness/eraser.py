@@ -24,28 +24,31 @@ from attnlab.models import TinyTransformer
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 
+def _probability_drop(
+    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str, keep_top: bool
+) -> torch.Tensor:
+    """(B,) p(y|x) - p(y|x after erasing): the top `fraction` of words by `scores`, or all but them."""
+    scores = scores_of(scores, model, tokens)
+    words = word_mask(model, tokens)
+    p_full, y = predicted_probability(model, tokens)
+    top = top_words(scores, words, n_top(words, fraction))  # (B, T)
+    erased = words & ~top if keep_top else top  # [CLS] is never a word, so it always stays
+    p_after, _ = predicted_probability(model, erase(model, tokens, erased, mode), y)
+    return p_full - p_after
+
+
 def comprehensiveness(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|x without the top `fraction` of words by `scores`)."""
-    scores = scores_of(scores, model, tokens)
-    words = word_mask(model, tokens)
-    p_full, y = predicted_probability(model, tokens)
-    removed = top_words(scores, words, n_top(words, fraction))  # (B, T)
-    p_rest, _ = predicted_probability(model, erase(model, tokens, removed, mode), y)
-    return p_full - p_rest
+    return _probability_drop(model, tokens, scores, fraction, mode, keep_top=False)
 
 
 def sufficiency(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|only the top `fraction` of words by `scores`, plus [CLS])."""
-    scores = scores_of(scores, model, tokens)
-    words = word_mask(model, tokens)
-    p_full, y = predicted_probability(model, tokens)
-    kept = top_words(scores, words, n_top(words, fraction))  # (B, T)
-    p_kept, _ = predicted_probability(model, erase(model, tokens, words & ~kept, mode), y)
-    return p_full - p_kept
+    return _probability_drop(model, tokens, scores, fraction, mode, keep_top=True)
 
 
 @dataclass
