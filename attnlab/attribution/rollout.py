@@ -71,14 +71,22 @@ def attention_rollout(
         attentions = check_attentions(attentions)  # (L, B, H, T, T)
     elif single:
         attentions = attentions.unsqueeze(1)
-    fused = fuse_heads(attentions, head_fusion)  # (L, B, T, T), a new tensor: safe to change in place
-    if residual:
-        fused.diagonal(dim1=-2, dim2=-1).add_(1.0)  # + I
-    if residual or head_fusion != "mean":
-        fused = normalise_rows(fused, inplace=True)
-    rollout = fused[0]  # (B, T, T)
-    for layer in fused[1:]:
-        rollout = layer @ rollout  # (B, T, T) @ (B, T, T): newest layer on the left
+    fused = fuse_heads(attentions, head_fusion)  # (L, B, T, T)
+    if not residual:
+        if head_fusion != "mean":
+            fused = normalise_rows(fused, inplace=True)
+        rollout = fused[0]
+        for layer in fused[1:]:
+            rollout = layer @ rollout  # (B, T, T): newest layer on the left
+        return rollout[0] if single else rollout
+    # With the residual, Â = (A + I) / (s + 1) row by row, s = A's row sums (1 after mean fusion).
+    # Â @ R = (A @ R + R) / (s + 1): one baddbmm per layer instead of building Â (adding I on the
+    # diagonal, then a pass to renormalise), which is where a batched rollout spends most of its time.
+    scale = 1.0 / (fused.sum(-1, keepdim=True) + 1.0)  # (L, B, T, 1)
+    eye = torch.eye(fused.shape[-1], dtype=fused.dtype, device=fused.device)
+    rollout = (fused[0] + eye) * scale[0]  # (B, T, T): Â_1
+    for layer, layer_scale in zip(fused[1:], scale[1:]):
+        rollout = torch.baddbmm(rollout, layer, rollout).mul_(layer_scale)  # Â_l @ R, newest on the left
     return rollout[0] if single else rollout
 
 
