@@ -28,3 +28,14 @@ def course():
     from autograder.config import load_config
 
     return load_config()
+
+
+@pytest.fixture
+def random_attention():
+    """Seeded random attention probabilities, random_attention(L, B, H, T) -> (L, B, H, T, T), rows summing to 1."""
+
+    def make(L: int = 3, B: int = 4, H: int = 2, T: int = 5, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(L, B, H, T, T, generator=g).mul(2).softmax(-1)
+
+    return make

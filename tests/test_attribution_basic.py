@@ -15,11 +15,6 @@ from attnlab.attribution import (
 from attnlab.interventions import erase_tokens
 
 
-def random_attention(L=3, B=4, H=2, T=5, seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(L, B, H, T, T, generator=g).mul(2).softmax(-1)  # (L, B, H, T, T)
-
-
 # --- attention_rollout on hand-made matrices --------------------------------------------------
 
 
@@ -33,7 +28,7 @@ def test_two_layer_rollout_by_hand():
     assert not torch.allclose(attention_rollout(attentions.flip(0)), expected)
 
 
-def test_rollout_without_residual_is_the_plain_product():
+def test_rollout_without_residual_is_the_plain_product(random_attention):
     A = random_attention(L=2, B=1, H=1)[:, 0, 0]  # (2, T, T)
     assert torch.allclose(attention_rollout(A[:, None], residual=False), A[1] @ A[0], atol=1e-6)
 
@@ -48,7 +43,7 @@ def test_identity_attention_gives_identity():
 
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
 @pytest.mark.parametrize("residual", [True, False])
-def test_rows_sum_to_one(fusion, residual):
+def test_rows_sum_to_one(fusion, residual, random_attention):
     rollout = attention_rollout(random_attention(), fusion, residual)  # (B, T, T)
     assert rollout.shape == (4, 5, 5)
     assert torch.allclose(rollout.sum(-1), torch.ones(4, 5), atol=1e-6)
@@ -67,7 +62,7 @@ def test_max_and_min_fusion_renormalise_each_row_by_its_own_sum():
     assert torch.allclose(attention_rollout(heads[None], "max", residual=False), expected)
 
 
-def test_single_example_matches_the_batch():
+def test_single_example_matches_the_batch(random_attention):
     A = random_attention()
     batched = attention_rollout(A)
     for b in range(A.shape[1]):
@@ -89,7 +84,7 @@ def test_bad_attentions_get_a_clear_error(bad, message):
         attention_rollout(bad)
 
 
-def test_bad_head_fusion_is_refused():
+def test_bad_head_fusion_is_refused(random_attention):
     with pytest.raises(ValueError, match="head_fusion"):
         attention_rollout(random_attention(), head_fusion="median")
 

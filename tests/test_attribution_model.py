@@ -21,11 +21,6 @@ from attnlab.models import TinyTransformer, preset
 from attnlab.tasks.rationale import make_rationale_task
 
 
-def random_attention(L=2, B=3, H=2, T=5, seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(L, B, H, T, T, generator=g).mul(2).softmax(-1)
-
-
 @pytest.fixture(scope="module")
 def one_layer():
     torch.manual_seed(1)
@@ -47,8 +42,8 @@ def test_grad_weighted_rule_by_hand():
     assert not torch.allclose(expected, torch.eye(2) + (G * A).mean(1)[0].clamp(min=0))
 
 
-def test_grad_weighted_rollout_accumulates_layers_in_order():
-    A, G = random_attention(), torch.randn(2, 3, 2, 5, 5, generator=torch.Generator().manual_seed(4))
+def test_grad_weighted_rollout_accumulates_layers_in_order(random_attention):
+    A, G = random_attention(L=2, B=3), torch.randn(2, 3, 2, 5, 5, generator=torch.Generator().manual_seed(4))
     bar = (G * A).clamp(min=0).mean(2)  # (L, B, T, T)
     eye = torch.eye(5)
     expected = (eye + bar[1]) @ (eye + bar[0])  # newest layer on the left
@@ -56,13 +51,13 @@ def test_grad_weighted_rollout_accumulates_layers_in_order():
     assert torch.allclose(grad_weighted_rollout(A[:, 1], G[:, 1]), expected[1], atol=1e-6)
 
 
-def test_zero_gradients_give_identity():
-    A = random_attention()
+def test_zero_gradients_give_identity(random_attention):
+    A = random_attention(L=2, B=3)
     assert torch.equal(grad_weighted_rollout(A, torch.zeros_like(A)), torch.eye(5).expand(3, 5, 5))
 
 
-def test_grad_weighted_rollout_refuses_bad_input():
-    A = random_attention()
+def test_grad_weighted_rollout_refuses_bad_input(random_attention):
+    A = random_attention(L=2, B=3)
     with pytest.raises(ValueError, match="must match"):
         grad_weighted_rollout(A, A[:, :, :1])
     with pytest.raises(ValueError, match="NaN"):
@@ -110,7 +105,7 @@ def networkx_flow(attentions: torch.Tensor, source: int) -> torch.Tensor:
     return flows / flows.sum()
 
 
-def test_flow_matches_networkx():
+def test_flow_matches_networkx(random_attention):
     A = random_attention(L=3, B=2, T=6)
     flows = attention_flow(A)  # (B, T, T)
     for b in range(2):
@@ -119,16 +114,16 @@ def test_flow_matches_networkx():
     assert torch.allclose(flows.sum(-1), torch.ones(2, 6), atol=1e-6)
 
 
-def test_one_layer_flow_is_the_capacity_itself():
-    A = random_attention(L=1)
+def test_one_layer_flow_is_the_capacity_itself(random_attention):
+    A = random_attention(L=1, B=3)
     assert torch.allclose(attention_flow(A), attention_rollout(A), atol=1e-6)
 
 
-def test_flow_only_computes_the_requested_rows():
-    flows = attention_flow(random_attention(), positions=[0])
+def test_flow_only_computes_the_requested_rows(random_attention):
+    flows = attention_flow(random_attention(L=2, B=3), positions=[0])
     assert bool((flows[:, 1:] == 0).all()) and torch.allclose(flows[:, 0].sum(-1), torch.ones(3))
     with pytest.raises(ValueError, match="positions"):
-        attention_flow(random_attention(), positions=[9])
+        attention_flow(random_attention(L=2, B=3), positions=[9])
 
 
 # --- LRP --------------------------------------------------------------------------------------
