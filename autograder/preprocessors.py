@@ -173,9 +173,11 @@ class RobustExecute(Execute):
 
 
 class TruncateOutputs(NbGraderPreprocessor):
-    """Keep at most max_chars characters of each output (text, data, error value)."""
+    """Keep at most max_chars characters of each text output (stream, text data, error value), and drop
+    an image or other binary output larger than max_data_chars (a lesson's figure is 20-150 kB)."""
 
-    max_chars = Integer(20000, help="characters kept per output").tag(config=True)
+    max_chars = Integer(20000, help="characters kept per text output").tag(config=True)
+    max_data_chars = Integer(1_000_000, help="largest image or other binary output kept").tag(config=True)
 
     def _cut(self, text: str) -> str:
         if len(text) <= self.max_chars:
@@ -192,11 +194,10 @@ class TruncateOutputs(NbGraderPreprocessor):
                 for mime in list(output.data):
                     value = output.data[mime]
                     text = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value)
-                    if len(text) > self.max_chars:
-                        if mime.startswith("text/"):
-                            output.data[mime] = self._cut(text)
-                        else:
-                            del output.data[mime]
+                    if mime.startswith("text/") and len(text) > self.max_chars:
+                        output.data[mime] = self._cut(text)
+                    elif not mime.startswith("text/") and len(text) > self.max_data_chars:
+                        del output.data[mime]
                 if not output.data:
                     output.data["text/plain"] = "[output removed by the autograder: too large]"
         return cell, resources

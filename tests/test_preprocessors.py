@@ -59,13 +59,16 @@ def test_a_computed_or_missing_answer_makes_the_test_cell_fail_with_the_reason()
     assert "missing" in nb.cells[0].source.splitlines()[0]
 
 
-def test_outputs_are_cut_to_the_limit():
+def test_outputs_are_cut_to_the_limit_and_figures_are_kept_below_theirs():
     cell = nbformat.v4.new_code_cell("print")
+    figure = {"image/png": "A" * 1000, "text/plain": "<Figure>"}
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 1000),
-                    nbformat.v4.new_output("display_data", data={"image/png": "A" * 1000, "text/plain": "<Figure>"})]
-    cell, _ = TruncateOutputs(max_chars=100).preprocess_cell(cell, {}, 0)
+                    nbformat.v4.new_output("display_data", data=dict(figure)),
+                    nbformat.v4.new_output("display_data", data={"image/png": "A" * 5000, "text/plain": "<Figure>"})]
+    cell, _ = TruncateOutputs(max_chars=100, max_data_chars=2000).preprocess_cell(cell, {}, 0)
     assert len(cell.outputs[0].text) < 200 and "truncated" in cell.outputs[0].text
-    assert "image/png" not in cell.outputs[1].data and cell.outputs[1].data["text/plain"] == "<Figure>"
+    assert cell.outputs[1].data == figure  # a figure is larger than a line of text, and kept
+    assert "image/png" not in cell.outputs[2].data and cell.outputs[2].data["text/plain"] == "<Figure>"
 
 
 def test_restoring_cells_puts_tests_back_in_place_and_never_hands_out_a_solution():
