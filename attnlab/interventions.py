@@ -139,6 +139,14 @@ def block_keys(model: TinyTransformer, keys: torch.Tensor, layers: Sequence[int]
         yield
 
 
+ERASE_MODES = ("delete", "pad", "mask")
+
+
+def check_erase_mode(mode: str) -> None:
+    if mode not in ERASE_MODES:
+        raise ValueError(f"mode must be 'delete', 'pad' or 'mask', got {mode!r}")
+
+
 def erase_tokens(
     tokens: torch.Tensor, erase: torch.Tensor, mode: str = "delete", pad_id: int = 0, mask_id: int = MASK_ID
 ) -> torch.Tensor:
@@ -152,13 +160,12 @@ def erase_tokens(
     """
     if erase.shape != tokens.shape:
         raise ValueError(f"erase mask shape {tuple(erase.shape)} does not match tokens {tuple(tokens.shape)}")
+    check_erase_mode(mode)
     erase = erase.bool()
     if mode == "pad":
         return tokens.masked_fill(erase, pad_id)
     if mode == "mask":
         return tokens.masked_fill(erase, mask_id)
-    if mode != "delete":
-        raise ValueError(f"mode must be 'delete', 'pad' or 'mask', got {mode!r}")
     keep = ~erase & (tokens != pad_id)  # (B, T)
     # Stable sort puts kept tokens first, in their original order.
     order = (~keep).float().argsort(dim=1, stable=True)  # (B, T)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from attnlab.attribution.base import Attribution, explained_logits
-from attnlab.interventions import erase_tokens
+from attnlab.interventions import check_erase_mode, erase_tokens
 from attnlab.models import TinyTransformer
 
 
@@ -27,8 +27,7 @@ class LeaveOneOut(Attribution):
 
     def __init__(self, model: TinyTransformer, mode: str = "delete", measure: str = "prob") -> None:
         super().__init__(model)
-        if mode not in ("delete", "pad", "mask"):
-            raise ValueError(f"mode must be 'delete', 'pad' or 'mask', got {mode!r}")
+        check_erase_mode(mode)
         if measure not in ("prob", "logit"):
             raise ValueError(f"measure must be 'prob' or 'logit', got {measure!r}")
         self.mode, self.measure = mode, measure
