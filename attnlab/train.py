@@ -233,14 +233,22 @@ def cached_model(
 # the course's standard models
 
 
+def rationale_setup(
+    seed: int, size: str, n_train: int, n_test: int
+) -> tuple[RationaleData, RationaleData, TinyTransformerConfig]:
+    """(train split, test split, model config) of the rationale classifier and of its variants."""
+    data = make_rationale_task(n_train + n_test, seed=seed)
+    train, test = data.split(n_train)
+    cfg = preset(size, vocab_size=len(data.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
+    return train, test, cfg
+
+
 def rationale_model(
     seed: int = 0, size: str = "nano", n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None
 ) -> TrainedModel:
     """The rationale-task classifier every attribution lesson explains."""
     train_cfg = train_cfg or TrainConfig(seed=seed)
-    data = make_rationale_task(n_train + n_test, seed=seed)
-    train, test = data.split(n_train)
-    cfg = preset(size, vocab_size=len(data.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
+    train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()

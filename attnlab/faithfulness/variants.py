@@ -24,10 +24,9 @@ from typing import Sequence
 import torch
 
 from attnlab.interventions import replace_attention
-from attnlab.models import TinyTransformer, TransformerOutput, preset
-from attnlab.tasks.rationale import MAX_LEN as RATIONALE_MAX_LEN
-from attnlab.tasks.rationale import RationaleData, make_rationale_task
-from attnlab.train import TrainConfig, TrainedModel, cached_model, classifier_accuracy, train_classifier
+from attnlab.models import TinyTransformer, TransformerOutput
+from attnlab.tasks.rationale import RationaleData
+from attnlab.train import TrainConfig, TrainedModel, cached_model, classifier_accuracy, rationale_setup, train_classifier
 
 
 def rationale_attention_mass(
@@ -53,13 +52,6 @@ def attention_mass_report(model: TinyTransformer, data: RationaleData, layer: in
         "mean_head_mass": mass.mean().item(),
         "max_head_mass": mass.max(1).values.mean().item(),
     }
-
-
-def _rationale_setup(seed: int, size: str, n_train: int, n_test: int):
-    data = make_rationale_task(n_train + n_test, seed=seed)
-    train, test = data.split(n_train)
-    cfg = preset(size, vocab_size=len(data.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
-    return train, test, cfg
 
 
 # -----------------------------------------------------------------------------
@@ -96,7 +88,7 @@ def uniform_attention_model(
 ) -> UniformAttentionModel:
     """The rationale classifier trained and evaluated with uniform attention in `layers` (default: all)."""
     train_cfg = train_cfg or TrainConfig(seed=seed)
-    train, test, cfg = _rationale_setup(seed, size, n_train, n_test)
+    train, test, cfg = rationale_setup(seed, size, n_train, n_test)
     chosen = tuple(range(cfg.n_layers)) if layers is None else tuple(l % cfg.n_layers for l in layers)
     if not chosen or any(not -cfg.n_layers <= l < cfg.n_layers for l in (layers or chosen)):
         raise ValueError(f"layers must be a non-empty list of layers of a {cfg.n_layers}-layer model, got {layers}")
@@ -141,7 +133,7 @@ def deceptive_model(
     if lam < 0:
         raise ValueError(f"lam must be >= 0, got {lam}")
     train_cfg = train_cfg or TrainConfig(seed=seed)
-    train, test, cfg = _rationale_setup(seed, size, n_train, n_test)
+    train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()
