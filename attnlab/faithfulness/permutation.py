@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.faithfulness.erasure import require_classifier
+from attnlab.faithfulness.ablation import cls_attention
+from attnlab.faithfulness.erasure import require_classifier, word_mask
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer
 
@@ -48,9 +49,7 @@ def permutation_effect(
                 permuted = model(tokens).logits.softmax(-1)  # (B, C)
             changes.append((permuted.gather(1, y[:, None])[:, 0] - p0).abs())
             flips.append(permuted.argmax(-1) != y)
-    cls_row = out.attentions[layer, :, :, 0].mean(1)  # (B, T): head-mean [CLS] row
-    cls_row = cls_row.masked_fill(tokens == model.cfg.pad_id, 0.0)
-    cls_row[:, 0] = 0.0  # [CLS] itself is not a word
+    cls_row = cls_attention(out.attentions, layer).masked_fill(~word_mask(model, tokens), 0.0)  # (B, T), words only
     return PermutationEffect(
         median_change=torch.stack(changes).quantile(0.5, dim=0),  # (B,)
         flip_share=torch.stack(flips).float().mean(0),  # (B,)
