@@ -25,14 +25,10 @@ BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 
 def _probability_drop(
-    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str, keep_top: bool
+    model: TinyTransformer, tokens: torch.Tensor, erased: torch.Tensor, mode: str, full: tuple[torch.Tensor, torch.Tensor]
 ) -> torch.Tensor:
-    """(B,) p(y|x) - p(y|x after erasing): the top `fraction` of words by `scores`, or all but them."""
-    scores = scores_of(scores, model, tokens)
-    words = word_mask(model, tokens)
-    p_full, y = predicted_probability(model, tokens)
-    top = top_words(scores, words, n_top(words, fraction))  # (B, T)
-    erased = words & ~top if keep_top else top  # [CLS] is never a word, so it always stays
+    """(B,) p(y|x) - p(y|x with the `erased` words removed); full = (p(y|x), y), read once by the caller."""
+    p_full, y = full
     p_after, _ = predicted_probability(model, erase(model, tokens, erased, mode), y)
     return p_full - p_after
 
@@ -41,14 +37,19 @@ def comprehensiveness(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|x without the top `fraction` of words by `scores`)."""
-    return _probability_drop(model, tokens, scores, fraction, mode, keep_top=False)
+    words = word_mask(model, tokens)
+    top = top_words(scores_of(scores, model, tokens), words, n_top(words, fraction))  # (B, T)
+    return _probability_drop(model, tokens, top, mode, predicted_probability(model, tokens))
 
 
 def sufficiency(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|only the top `fraction` of words by `scores`, plus [CLS])."""
-    return _probability_drop(model, tokens, scores, fraction, mode, keep_top=True)
+    words = word_mask(model, tokens)
+    top = top_words(scores_of(scores, model, tokens), words, n_top(words, fraction))  # (B, T)
+    # [CLS] is never a word, so it always stays.
+    return _probability_drop(model, tokens, words & ~top, mode, predicted_probability(model, tokens))
 
 
 @dataclass
@@ -68,9 +69,15 @@ def erasure_curves(
     """Comprehensiveness and sufficiency at every bin, and their AOPC (mean over the bins)."""
     if len(bins) == 0:
         raise ValueError("need at least one bin")
-    scores = scores_of(scores, model, tokens)  # computed once, reused for every bin
-    comp = torch.stack([comprehensiveness(model, tokens, scores, b, mode) for b in bins])  # (K, B)
-    suff = torch.stack([sufficiency(model, tokens, scores, b, mode) for b in bins])  # (K, B)
+    scores = scores_of(scores, model, tokens)  # the ranking, the words and p(y|x): once for every bin
+    words = word_mask(model, tokens)
+    full = predicted_probability(model, tokens)
+    comp, suff = [], []
+    for fraction in bins:
+        top = top_words(scores, words, n_top(words, fraction))  # (B, T)
+        comp.append(_probability_drop(model, tokens, top, mode, full))
+        suff.append(_probability_drop(model, tokens, words & ~top, mode, full))
+    comp, suff = torch.stack(comp), torch.stack(suff)  # (K, B) each
     return ErasureCurves(
         bins=tuple(bins),
         comprehensiveness=comp.mean(1).tolist(),

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from attnlab.attribution.base import Attribution
+from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
 from attnlab.faithfulness.erasure import Scores, named_scores, require_classifier, scores_of, word_mask
@@ -76,14 +76,8 @@ class FaithfulnessTable:
 
 
 def default_references(model: TinyTransformer) -> dict[str, Attribution]:
-    """Leave-one-out and gradient x input from attnlab.attribution, the references of Jain & Wallace."""
-    import attnlab.attribution as attribution
-
-    refs: dict[str, Attribution] = {}
-    for name, cls in (("leave-one-out", "LeaveOneOut"), ("gradient", "GradientXInput")):
-        if hasattr(attribution, cls):
-            refs[name] = getattr(attribution, cls)(model)
-    return refs
+    """Leave-one-out and gradient x input, the references of Jain & Wallace."""
+    return {"leave-one-out": LeaveOneOut(model), "gradient": GradientXInput(model)}
 
 
 def faithfulness_table(
@@ -98,7 +92,7 @@ def faithfulness_table(
 
     methods: Attribution objects (named by .name) or {name: Attribution | (B, T) scores}.
     references: {name: Attribution | (B, T) scores} to rank-correlate with (default: leave-one-out and
-    gradient x input, where attnlab.attribution has them).
+    gradient x input).
     """
     require_classifier(model)
     named = named_scores(methods)
