@@ -10,6 +10,7 @@ import torch
 
 from attnlab.attribution.base import Attribution
 from attnlab.attribution.rollout import HEAD_FUSIONS, fuse_heads
+from attnlab.interventions import layer_indices
 
 
 class RawAttention(Attribution):
@@ -23,12 +24,12 @@ class RawAttention(Attribution):
 
     def __init__(self, model, layer: int | str = -1, head: int | str = "mean") -> None:
         super().__init__(model)
-        L, H = model.cfg.n_layers, model.cfg.n_heads
+        H = model.cfg.n_heads
         if isinstance(layer, str):
             if layer != "mean":
                 raise ValueError(f"layer must be an int or 'mean', got {layer!r}")
-        elif not -L <= layer < L:
-            raise ValueError(f"layer {layer} does not exist; the model has layers 0..{L - 1}")
+        else:
+            (layer,) = layer_indices(model, [layer])  # checked; -1 is the last layer
         if isinstance(head, str):
             if head not in HEAD_FUSIONS:
                 raise ValueError(f"head must be an int or one of {HEAD_FUSIONS}, got {head!r}")
