@@ -78,7 +78,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None) -> Check
         pp.RestoreSourceCells(source),
         pp.PinChoiceAnswers(),
         pp.RobustExecute(timeout=timeout or course.timeout),
-        IgnorePattern(enabled=True, pattern=r"[\s\S]"),
+        IgnorePattern(enabled=True, pattern=pp.ALL_STDERR),
         pp.TruncateOutputs(max_chars=course.max_output_chars),
     ]
     for step in pipeline:

@@ -53,7 +53,7 @@ def course_config(
     c.TruncateOutputs.max_chars = course.max_output_chars
     # A test cell's score must not depend on warnings: drop every stderr stream before grading.
     c.IgnorePattern.enabled = True
-    c.IgnorePattern.pattern = r"[\s\S]"
+    c.IgnorePattern.pattern = pp.ALL_STDERR
     return c
 
 
@@ -71,7 +71,7 @@ def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> No
         "c.Autograde.autograde_preprocessors = pp.AUTOGRADE\n"
         f"c.TruncateOutputs.max_chars = {course.max_output_chars}\n"
         "c.IgnorePattern.enabled = True\n"
-        "c.IgnorePattern.pattern = r'[\\s\\S]'\n"
+        "c.IgnorePattern.pattern = pp.ALL_STDERR\n"
     )
 
 

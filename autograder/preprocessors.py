@@ -46,6 +46,8 @@ PIN_MARK = "# pinned by the autograder"
 # encryption"); what a cell prints reaches the notebook through the messaging channels instead.
 KERNEL_OUTPUT = {"stderr": subprocess.DEVNULL}
 TRUNCATED = "output truncated by the autograder"
+# IgnorePattern's pattern for "every stderr stream": a test cell's score must not depend on warnings.
+ALL_STDERR = r"[\s\S]"
 STOPPED = "CellTimeoutError"
 DIED = "DeadKernelError"
 
