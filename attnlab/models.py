@@ -180,6 +180,11 @@ class TinyTransformer(HookedModule):
             bad = lo if lo < 0 else hi
             raise ValueError(f"token id {bad} is out of the vocabulary (ids 0..{self.cfg.vocab_size - 1})")
 
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, D): token plus position embeddings, what hook_embed sees."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        return self.tok_emb(tokens) + self.pos_emb(positions)
+
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
         """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
         self.validate_tokens(tokens)
@@ -197,8 +202,7 @@ class TinyTransformer(HookedModule):
             causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # (T, T)
             key_mask = key_mask & causal  # (B, 1, T, T)
 
-        positions = torch.arange(T, device=tokens.device)
-        x = self.hook_embed(self.tok_emb(tokens) + self.pos_emb(positions))  # (B, T, D)
+        x = self.hook_embed(self.embed(tokens))  # (B, T, D)
         hidden, patterns = [x], []
         for block in self.blocks:
             x, pattern = block(x, key_mask)

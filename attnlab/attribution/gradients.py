@@ -20,9 +20,8 @@ from attnlab.models import TinyTransformer
 
 
 def input_embeddings(model: TinyTransformer, tokens: torch.Tensor) -> torch.Tensor:
-    """(B, T) ids -> (B, T, D): what the model's hook_embed sees."""
-    positions = torch.arange(tokens.shape[1], device=tokens.device)
-    return model.tok_emb(tokens) + model.pos_emb(positions)
+    """(B, T) ids -> (B, T, D): what the model's hook_embed sees (TinyTransformer.embed)."""
+    return model.embed(tokens)
 
 
 def logit_from_embeddings(
