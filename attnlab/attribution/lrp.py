@@ -30,7 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from attnlab.attribution.base import Attribution, explained_logits
+from attnlab.attribution.base import Attribution, target_logit
 from attnlab.attribution.gradients import input_embeddings
 from attnlab.models import Attention, Block, TinyTransformer, TransformerOutput
 
@@ -150,7 +150,7 @@ class LRP(Attribution):
     def _attribute(self, tokens, target, mask, position):
         embeds = input_embeddings(self.model, tokens).detach().requires_grad_(True)  # (B, T, D)
         out = lrp_forward(self.model, embeds, mask, self.rule)
-        y = explained_logits(self.model, out, position).gather(1, target[:, None])[:, 0]  # (B,)
+        y = target_logit(self.model, out, target, position)  # (B,)
         (grad,) = torch.autograd.grad(y.sum(), embeds)
         relevance = (embeds * grad).sum(-1).detach()  # (B, T)
         relevance = relevance.masked_fill(~mask, 0.0)
