@@ -50,3 +50,92 @@ def check_tensor(
 def passed(name: str) -> None:
     """Print the success line a student sees under a passing check."""
     print(f"✓ {name}: all visible checks passed.")
+
+
+# --- Hidden tests: hand the student's results to the grader as plain data -------------------------
+#
+# A hidden test does not decide pass or fail inside the student's kernel, where the student's code
+# could patch the decision. It calls the student's function and `record`s what came back; the grader
+# compares that, in its own process, with what the instructor's solution recorded on the same inputs.
+# Records travel as display outputs of the test cell (a JSON payload; tensors as torch.save bytes,
+# which the grader loads with weights_only=True) and exist only while grading.
+
+RECORD_MIME = "application/vnd.attnlab.record+json"
+RECORDING_ENV = "ATTNLAB_RECORD"  # set to "1" in the grading kernel; elsewhere `record` does nothing
+
+
+def encode_value(value: object) -> dict:
+    """A student's result as plain JSON: tensors as base64 torch.save bytes, numbers and lists as they are."""
+    import base64
+    import io
+
+    if isinstance(value, torch.Tensor):
+        buffer = io.BytesIO()
+        plain = value.detach().cpu().as_subclass(torch.Tensor).contiguous().clone()
+        torch.save(plain, buffer)
+        return {"tensor": base64.b64encode(buffer.getvalue()).decode("ascii")}
+    if value is None or type(value) in (bool, int, float, str):
+        return {"json": value}
+    if type(value) in (list, tuple):
+        return {"list": [encode_value(item) for item in value]}
+    return {"unsupported": type(value).__name__}
+
+
+def record(name: str, value: object, *, hint: str = "", verify: str = "close", atol: float = 1e-5,
+           rtol: float = 1e-4, **params: object) -> None:
+    """
+    Hand `value`, a result of the student's code, to the grader under `name`.
+
+    verify says how the grader compares it with the instructor's recorded value: "close" (tensors and
+    numbers within atol/rtol, everything else equal), "equal", "at_least" (a number >= params["threshold"]),
+    or the name of a grader-side check (autograder/verifiers.py) that gets `params`. The grader takes
+    verify, tolerances, params and hint from the instructor's run, never from the student's.
+    """
+    import os
+
+    if os.environ.get(RECORDING_ENV) != "1":
+        return
+    from IPython.display import display
+
+    payload = {"name": name, "hint": hint, "verify": verify, "atol": atol, "rtol": rtol, "params": params,
+               "value": encode_value(value)}
+    display({RECORD_MIME: payload}, raw=True)
+
+
+REFUSED = "the library function this exercise asks you to write is switched off here: write it yourself"
+
+
+def _refusal_code(name: str, message: str):
+    """A code object that raises AssertionError(message): it replaces a library function's while graded."""
+    namespace: dict = {}
+    exec(compile(f"def refused(*args, **kwargs):\n    raise AssertionError({message!r})\n", "<switched off>", "exec"),
+         namespace)
+    return namespace["refused"].__code__.replace(co_name=name)
+
+
+class refusing:
+    """
+    `with refusing(attention_rollout, LeaveOneOut._attribute): ...`: inside the block the given library
+    functions raise instead of computing, so an exercise cannot be passed by calling the library.
+
+    The function objects themselves are changed (their code), so a name bound to them earlier, such as
+    an alias `_ar = attention_rollout`, is refused too.
+    """
+
+    def __init__(self, *functions, message: str = REFUSED) -> None:
+        self.functions = functions
+        self.message = message
+        self.saved = []
+
+    def __enter__(self) -> "refusing":
+        for function in self.functions:
+            if function.__code__.co_freevars:
+                raise TypeError(f"refusing() cannot switch off {function.__qualname__}: it is a closure")
+            self.saved.append((function, function.__code__))
+            function.__code__ = _refusal_code(function.__code__.co_name, self.message)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for function, code in reversed(self.saved):
+            function.__code__ = code
+        self.saved.clear()

@@ -1,10 +1,12 @@
 """
-`python -m autograder check NOTEBOOK`: a self-learner's instant verdict, as nbgrader would grade it.
+`python -m autograder check NOTEBOOK`: a self-learner's instant verdict, as the grader would give it.
 
-The notebook is never modified. A copy runs through the grading pipeline without a gradebook: the
-test cells (hidden tests included) come from the instructor version in solutions/, the quiz answers
-are pinned from the answer cells, and the robust executor runs it. The verdict lists per question
-right or wrong with the explanation of the option chosen, per exercise pass or fail with its hint.
+The notebook is never modified. A copy runs through the grading pipeline without a gradebook
+(preprocessors.self_check_steps), in the same sandbox as a graded submission: the test cells (hidden
+tests included) come from the instructor version in solutions/, the quiz answers are scored from the
+answer cells, and the exercises from what their hidden tests record, compared with the records of the
+instructor's solution (autograder/reference.py, cached). The verdict lists per question right or
+wrong with the explanation of the option chosen, per exercise pass or fail with its hint.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from nbformat import NotebookNode
 
 from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError
+from autograder.nbgrader_api import Execution
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook
 from autograder.quizbank import load_bank
+from autograder.records import strip_records
 from autograder.results import Totals, Verdict, execution_problems, verdicts
 
 
@@ -43,8 +47,8 @@ def _grade_ids(nb: NotebookNode) -> set[str]:
     return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
 
 
-def identify(course: CourseConfig, nb: NotebookNode, path: Path) -> tuple[str, NotebookNode]:
-    """(assignment id, instructor notebook) whose graded cells the notebook shares most."""
+def identify(course: CourseConfig, nb: NotebookNode, path: Path):
+    """The assignment whose graded cells the notebook shares most, and its instructor notebook."""
     mine = _grade_ids(nb)
     best, best_overlap = None, 0
     for assignment in assignments(course):
@@ -53,39 +57,59 @@ def identify(course: CourseConfig, nb: NotebookNode, path: Path) -> tuple[str, N
         source = nbformat.read(assignment.source, as_version=4)
         overlap = len(mine & _grade_ids(source)) + (assignment.id == path.stem)  # ties go to the file name
         if overlap > best_overlap:
-            best, best_overlap = (assignment.id, source), overlap
+            best, best_overlap = (assignment, source), overlap
     if best is None or not mine:
         raise CourseError(f"{path} is not one of the course's lessons or the quiz (it has no graded cells)")
     return best
 
 
-def check(course: CourseConfig, path: Path, timeout: int | None = None) -> CheckResult:
-    from autograder import preprocessors as pp  # imports nbgrader and nbclient
-    from nbgrader.preprocessors import ClearOutput, IgnorePattern
+def run_notebook(course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path,
+                 execution: Execution) -> NotebookNode:
+    """nb through the grading pipeline without a gradebook (the instructor's test cells from source)."""
+    from autograder import nbgrader_api
+    from autograder.preprocessors import run_steps, self_check_steps
+
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    config = nbgrader_api.course_config(course, folder, "sqlite://", execution=execution)
+    return run_steps(nb, self_check_steps(config, source), {"metadata": {"path": str(folder)}})
+
+
+def references_cache(course: CourseConfig) -> Path:
+    from attnlab.train import cache_dir
+
+    return cache_dir() / "reference"
+
+
+def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox: bool = True) -> CheckResult:
+    from autograder.reference import as_references, cache_file, instructor_references, records_of, save
 
     start = time.perf_counter()
     if not path.is_file():
         raise CourseError(f"no such notebook: {path}")
     try:
-        nb, _ = read_notebook(path)
+        nb, _ = read_notebook(path, max_bytes=course.max_notebook_bytes)
     except NotANotebook as error:
         raise CourseError(f"{path} cannot be checked: {error}") from None
     assignment, source = identify(course, nb, path)
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    resources = {"metadata": {"path": str(path.resolve().parent)}}
-    pipeline = [
-        ClearOutput(),
-        pp.RestoreSourceCells(source),
-        pp.PinChoiceAnswers(),
-        pp.RobustExecute(timeout=timeout or course.timeout),
-        IgnorePattern(enabled=True, pattern=pp.ALL_STDERR),
-        pp.TruncateOutputs(max_chars=course.max_output_chars),
-    ]
-    for step in pipeline:
-        nb, resources = step.preprocess(nb, resources)
-    questions = load_bank(course.quiz_bank, course.shuffle_seed) if assignment == "quiz" else None
-    notes = [note for _, note in execution_problems(nb)]
-    return CheckResult(path, assignment, verdicts(nb, questions), notes, time.perf_counter() - start, nb)
+    execution = Execution(timeout=timeout, sandbox=sandbox)
+    questions = load_bank(course.quiz_bank, course.shuffle_seed) if assignment.is_quiz else None
+    references = None
+    if assignment.is_quiz:
+        executed = run_notebook(course, nb, source, path.resolve().parent, execution)
+    elif path.resolve() == assignment.source.resolve():
+        # The instructor's own notebook: its run is the reference (and fills the cache for everyone).
+        executed = run_notebook(course, nb, source, path.resolve().parent, Execution(timeout, sandbox, writable_cache=True))
+        payloads = records_of(executed, path.name)
+        save(cache_file(references_cache(course), path.name, source), payloads)
+        references = as_references(payloads)
+    else:
+        references = instructor_references(course, assignment.source, references_cache(course), execution)
+        executed = run_notebook(course, nb, source, path.resolve().parent, execution)
+    notes = [note for _, note in execution_problems(executed)]
+    found = verdicts(executed, questions, references)
+    for cell in executed.cells:
+        strip_records(cell)  # they were for the grader
+    return CheckResult(path, assignment.id, found, notes, time.perf_counter() - start, executed)
 
 
 def print_check(result: CheckResult, as_json: bool = False) -> None:

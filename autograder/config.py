@@ -14,6 +14,17 @@ class CourseError(Exception):
 
 
 @dataclass(frozen=True)
+class SandboxLimits:
+    """Limits of each sandboxed kernel (course.toml, [sandbox]; see autograder/sandbox.py)."""
+
+    memory_mb: int = 4096  # address space of every process in the sandbox
+    processes: int = 256  # processes and threads
+    file_size_mb: int = 64  # largest file it may write
+    disk_mb: int = 256  # size of each writable folder (home, /tmp)
+    open_files: int = 1024
+
+
+@dataclass(frozen=True)
 class CourseConfig:
     root: Path  # the repository: solutions/, lessons/, quizzes/ live here
     course_id: str
@@ -21,6 +32,10 @@ class CourseConfig:
     shuffle_seed: int
     timeout: int  # seconds per cell
     max_output_chars: int
+    max_total_output_chars: int
+    max_notebook_bytes: int
+    sandbox_limits: SandboxLimits
+    budget: int  # seconds per notebook
 
     @property
     def solutions_dir(self) -> Path:
@@ -63,6 +78,11 @@ def load_config(root: Path | None = None, config_file: Path = PACKAGE_DIR / "cou
             shuffle_seed=int(raw["quiz"]["shuffle_seed"]),
             timeout=int(raw["grading"]["timeout"]),
             max_output_chars=int(raw["grading"]["max_output_chars"]),
+            max_total_output_chars=int(raw["grading"]["max_total_output_chars"]),
+            max_notebook_bytes=int(float(raw["grading"]["max_notebook_mb"]) * 1024 * 1024),
+            sandbox_limits=SandboxLimits(**{key: int(raw["sandbox"][key]) for key in
+                                            ("memory_mb", "processes", "file_size_mb", "disk_mb")}),
+            budget=int(raw["sandbox"]["budget_seconds"]),
         )
     except (KeyError, ValueError) as error:
         raise CourseError(f"{config_file} is missing or has a bad value for {error}") from None

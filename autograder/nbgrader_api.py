@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
@@ -35,9 +36,38 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def course_config(
-    course: CourseConfig, course_dir: Path, db_url: str, *, code_stub: str | None = None, timeout: int | None = None
-) -> Config:
+@dataclass(frozen=True)
+class Execution:
+    """How student code is run: the per-cell timeout, the sandbox and its slot (one per parallel grader)."""
+
+    timeout: int | None = None  # seconds per cell (default: course.toml)
+    sandbox: bool = True
+    slot: int = 0
+    writable_cache: bool = False  # the instructor's own runs may train and cache the mini-models
+
+
+def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) -> dict[str, dict]:
+    """
+    Every setting of our grading pipeline, as {configurable class: {trait: value}}: the one source of the
+    nbgrader configuration of `grade`, of `check` and of the nbgrader_config.py written for instructors.
+    """
+    from autograder.preprocessors import ALL_STDERR
+
+    limits = course.sandbox_limits
+    return {
+        "Execute": {"timeout": execution.timeout or course.timeout},
+        "RobustExecute": {"sandbox": execution.sandbox, "sandbox_slot": execution.slot,
+                          "writable_cache": execution.writable_cache, "budget": course.budget,
+                          "memory_mb": limits.memory_mb, "processes": limits.processes,
+                          "file_size_mb": limits.file_size_mb, "disk_mb": limits.disk_mb},
+        "TruncateOutputs": {"max_chars": course.max_output_chars, "max_total_chars": course.max_total_output_chars},
+        # A test cell's score must not depend on warnings: drop every stderr stream before grading.
+        "IgnorePattern": {"enabled": True, "pattern": ALL_STDERR},
+    }
+
+
+def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, code_stub: str | None = None,
+                  execution: Execution = Execution()) -> Config:
     """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
     from autograder import preprocessors as pp  # imports nbgrader: keep `python -m autograder --help` fast
 
@@ -47,32 +77,31 @@ def course_config(
     c.CourseDirectory.db_url = db_url
     if code_stub is not None:
         c.ClearSolutions.code_stub = {"python": code_stub}
-    c.Execute.timeout = timeout or course.timeout
     c.Autograde.sanitize_preprocessors = pp.SANITIZE
     c.Autograde.autograde_preprocessors = pp.AUTOGRADE
-    c.TruncateOutputs.max_chars = course.max_output_chars
-    # A test cell's score must not depend on warnings: drop every stderr stream before grading.
-    c.IgnorePattern.enabled = True
-    c.IgnorePattern.pattern = pp.ALL_STDERR
+    for section, values in pipeline_settings(course, execution).items():
+        for trait, value in values.items():
+            setattr(c[section], trait, value)
     return c
 
 
 def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> None:
     """nbgrader_config.py for instructors who drive the course dir with the nbgrader command."""
     course_dir.mkdir(parents=True, exist_ok=True)
-    (course_dir / "nbgrader_config.py").write_text(
-        "# Written by `python -m autograder`; lets `nbgrader ...` run in this folder with the course's pipeline.\n"
-        "from autograder import preprocessors as pp\n\n"
-        "c = get_config()  # noqa: F821\n"
-        f"c.CourseDirectory.course_id = {course.course_id!r}\n"
-        f"c.CourseDirectory.db_url = {db_url!r}\n"
-        f"c.Execute.timeout = {course.timeout}\n"
-        "c.Autograde.sanitize_preprocessors = pp.SANITIZE\n"
-        "c.Autograde.autograde_preprocessors = pp.AUTOGRADE\n"
-        f"c.TruncateOutputs.max_chars = {course.max_output_chars}\n"
-        "c.IgnorePattern.enabled = True\n"
-        "c.IgnorePattern.pattern = pp.ALL_STDERR\n"
-    )
+    lines = [
+        "# Written by `python -m autograder`; lets `nbgrader ...` run in this folder with the course's pipeline",
+        "# (sandboxed kernels included). `python -m autograder grade` does more: see the README.",
+        "from autograder import preprocessors as pp",
+        "",
+        "c = get_config()  # noqa: F821",
+        f"c.CourseDirectory.course_id = {course.course_id!r}",
+        f"c.CourseDirectory.db_url = {db_url!r}",
+        "c.Autograde.sanitize_preprocessors = pp.SANITIZE",
+        "c.Autograde.autograde_preprocessors = pp.AUTOGRADE",
+    ]
+    for section, values in pipeline_settings(course).items():
+        lines += [f"c.{section}.{trait} = {value!r}" for trait, value in values.items()]
+    (course_dir / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
 
 def api(config: Config):

@@ -54,7 +54,7 @@ class NotANotebook(Exception):
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
-        self.status = status  # "not_json" or "not_a_notebook"
+        self.status = status  # "not_json", "not_a_notebook" or "too_large"
 
 
 def unique_cell_ids(nb: NotebookNode) -> list[str]:
@@ -74,11 +74,15 @@ def unique_cell_ids(nb: NotebookNode) -> list[str]:
     return repeated
 
 
-def read_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
+def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNode, list[str]]:
     """
     Read a notebook a student submitted: (notebook, cell ids that were repeated and have been renamed).
     Every way the file can be broken becomes NotANotebook, with a status and a message.
     """
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise NotANotebook("too_large", f"the file is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB a "
+                           "notebook may have; clear its outputs (Edit > Clear Outputs of All Cells) and save it again")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -88,6 +92,8 @@ def read_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
     except json.JSONDecodeError as error:
         raise NotANotebook("not_json", f"the file is not valid JSON (line {error.lineno}: {error.msg}); "
                            "it was probably damaged while editing or uploading") from None
+    except RecursionError:
+        raise NotANotebook("not_json", "the file is not a readable notebook (its JSON is nested too deeply)") from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise NotANotebook("not_a_notebook", "the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
     try:
@@ -97,5 +103,5 @@ def read_notebook(path: Path) -> tuple[NotebookNode, list[str]]:
         repeated = unique_cell_ids(nb)
         nbformat.validate(nb)
     except Exception as error:  # nbformat raises several unrelated types for malformed notebooks
-        raise NotANotebook("not_a_notebook", f"the notebook is malformed: {str(error).splitlines()[0]}") from None
+        raise NotANotebook("not_a_notebook", f"the notebook is malformed ({type(error).__name__})") from None
     return nb, repeated

@@ -10,15 +10,17 @@ TruncateOutputs    cap the characters of every output, so a runaway print cannot
 RestoreSourceCells for self-checks without a gradebook: put the instructor's test cells (hidden
                    tests included) back in place, as nbgrader's OverwriteCells does from the gradebook
 
-SANITIZE and AUTOGRADE are the lists given to nbgrader's Autograde converter.
+SANITIZE and AUTOGRADE are the lists given to nbgrader's Autograde converter; `self_check_steps`
+derives from them the same pipeline without a gradebook, for `check` and the instructor's runs.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import json
 import re
-import subprocess
+import time
 from dataclasses import dataclass
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -37,19 +39,23 @@ from nbgrader.preprocessors import (
     OverwriteKernelspec,
     SaveAutoGrades,
 )
-from traitlets import Integer
+from jupyter_core.utils import run_sync
+from traitlets import Bool, Integer
+
+from attnlab.checks import RECORD_MIME
+from autograder.kernel import SandboxedKernelManager
+from autograder.config import SandboxLimits
+from autograder.sandbox import Sandbox
 
 ANSWER_CELL = re.compile(r"answer_(\d+)")
 TEST_CELL = re.compile(r"q(\d+)")
 PIN_MARK = "# pinned by the autograder"
-# The kernel process's own stderr carries only start-up noise ("running over TCP without
-# encryption"); what a cell prints reaches the notebook through the messaging channels instead.
-KERNEL_OUTPUT = {"stderr": subprocess.DEVNULL}
 TRUNCATED = "output truncated by the autograder"
 # IgnorePattern's pattern for "every stderr stream": a test cell's score must not depend on warnings.
 ALL_STDERR = r"[\s\S]"
-STOPPED = "CellTimeoutError"
-DIED = "DeadKernelError"
+# Statuses of a cell the grader had to stop, and the error name the student sees for each.
+STOPPED, DIED, BUDGET = "timeout", "kernel_died", "time_budget"
+STOP_NAMES = {STOPPED: "CellTimeoutError", DIED: "DeadKernelError", BUDGET: "TimeBudgetExceeded"}
 
 
 def _grade_id(cell: NotebookNode) -> str:
@@ -114,58 +120,82 @@ class PinChoiceAnswers(NbGraderPreprocessor):
 
 
 class RobustExecute(Execute):
-    """Execute every cell; survive cells that hang or kill the kernel (see the module docstring)."""
+    """
+    Execute every cell in a sandboxed kernel (autograder/kernel.py); survive cells that hang or kill the
+    kernel; stop the whole notebook when its time budget is spent. Uses nbclient's public interface:
+    `preprocess_cell` per cell, `execute_cell`, and the kernel manager's `restart_kernel`.
 
-    def preprocess(self, nb: NotebookNode, resources=None, km=None):
-        # nbconvert's ExecutePreprocessor.preprocess, with the per-cell loop made to recover.
-        from nbclient import NotebookClient
+    What happened to a cell is written to its metadata by the grader (metadata.autograder.stopped), not
+    read back from the kernel's outputs, which a student's code could forge.
+    """
 
-        NotebookClient.__init__(self, nb, km)
-        self.reset_execution_trackers()
-        self._check_assign_resources(resources)
-        self.shutdown_kernel = "immediate"  # a hung kernel will not answer a polite shutdown
-        with self.setup_kernel(**KERNEL_OUTPUT):
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            finished: list[int] = []  # cells that ran to completion, to replay after a restart
-            for index, cell in enumerate(self.nb.cells):
-                self._timed_out = False
-                try:
-                    self.preprocess_cell(cell, resources, index)
-                except (CellTimeoutError, DeadKernelError) as error:
-                    died = isinstance(error, DeadKernelError)
-                    self._record_stop(cell, DIED if died else STOPPED, (
-                        "the kernel died while running this cell (os._exit, a crash or running out of memory); "
-                        "it was restarted and the cells before this one were run again" if died else
-                        f"this cell did not finish within {self.timeout} s and ignored the interrupt; it was "
-                        "stopped, the kernel restarted and the cells before it run again"))
-                    self._restart_and_replay(finished)
-                    continue
-                if self._timed_out:  # interrupted at the timeout, the kernel and its variables intact
-                    self._record_stop(cell, STOPPED, f"this cell did not finish within {self.timeout} s and was "
-                                                     "interrupted; the cells after it still ran")
-                else:
-                    finished.append(index)
-        self.set_widgets_metadata()
-        return self.nb, self.resources
+    sandbox = Bool(True, help="run the kernel inside the bubblewrap sandbox").tag(config=True)
+    sandbox_slot = Integer(0, help="grading slot: parallel graders use different slots").tag(config=True)
+    writable_cache = Bool(False, help="let the kernel train and cache mini-models (instructor runs only)").tag(config=True)
+    memory_mb = Integer(SandboxLimits.memory_mb).tag(config=True)
+    processes = Integer(SandboxLimits.processes).tag(config=True)
+    file_size_mb = Integer(SandboxLimits.file_size_mb).tag(config=True)
+    disk_mb = Integer(SandboxLimits.disk_mb).tag(config=True)
+    budget = Integer(600, help="seconds the whole notebook may run, replays after a restart included").tag(config=True)
 
-    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
-        # nbgrader interrupts a cell at the timeout and goes on; remember it, so the student is told why.
-        self._timed_out = True
-        return await super()._async_handle_timeout(timeout, cell)
+    def create_kernel_manager(self):
+        sandbox = None
+        if self.sandbox:
+            limits = SandboxLimits(memory_mb=self.memory_mb, processes=self.processes,
+                                   file_size_mb=self.file_size_mb, disk_mb=self.disk_mb)
+            sandbox = Sandbox(limits, slot=self.sandbox_slot, writable_cache=self.writable_cache)
+        self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
+        return self.km
 
-    def _record_stop(self, cell: NotebookNode, ename: str, evalue: str) -> None:
-        self.log.warning("%s: %s", ename, evalue)
-        cell.outputs = [o for o in cell.get("outputs", []) if o.get("ename") not in (STOPPED, "KeyboardInterrupt")]
-        cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        if index == 0:
+            self._started, self._finished = time.monotonic(), []
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, self.resources
+        remaining = self._remaining()
+        if remaining <= 0:
+            cell.outputs = []
+            _mark(cell, BUDGET, f"not run: the notebook used up its time budget of {self.budget} s")
+            return cell, self.resources
+        limit = min(self.timeout, remaining)
+        self.timeout_func = lambda _cell: limit
+        interrupts = self.km.interrupts
+        try:
+            super().preprocess_cell(cell, resources, index)
+        except (CellTimeoutError, DeadKernelError) as error:
+            died = isinstance(error, DeadKernelError)
+            if died:
+                _mark(cell, DIED, "the kernel died while running this cell (os._exit, a crash or running out of "
+                                  "memory); it was restarted and the cells before this one were run again")
+            elif limit < self.timeout:
+                _mark(cell, BUDGET, f"the notebook used up its time budget of {self.budget} s in this cell")
+            else:
+                _mark(cell, STOPPED, f"this cell did not finish within {limit:g} s and ignored the interrupt; "
+                                     "it was stopped, the kernel restarted and the cells before it run again",
+                      seconds=limit)
+            self._restart_and_replay()
+            return cell, self.resources
+        if self.km.interrupts > interrupts:  # interrupted at the timeout, the kernel and its variables intact
+            if limit < self.timeout:
+                _mark(cell, BUDGET, f"the notebook used up its time budget of {self.budget} s in this cell")
+            else:
+                _mark(cell, STOPPED, f"this cell did not finish within {limit:g} s and was interrupted; "
+                                     "the cells after it still ran", seconds=limit)
+        else:
+            self._finished.append(index)
+        return cell, self.resources
 
-    def _restart_and_replay(self, finished: list[int]) -> None:
-        self._cleanup_kernel()
-        self.km, self.kc = None, None
-        self.km = self.create_kernel_manager()
-        self.start_new_kernel(**KERNEL_OUTPUT)
-        self.start_new_kernel_client()
-        for index in finished:
+    def _remaining(self) -> float:
+        return self.budget - (time.monotonic() - self._started)
+
+    def _restart_and_replay(self) -> None:
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        for index in self._finished:
+            remaining = self._remaining()
+            if remaining <= 0:
+                break
+            self.timeout_func = lambda _cell: min(self.timeout, remaining)
             # Replayed on a copy: the graded outputs stay those of the first run.
             try:
                 self.execute_cell(copy.deepcopy(self.nb.cells[index]), index, store_history=False)
@@ -174,35 +204,109 @@ class RobustExecute(Execute):
                 break
 
 
+def _mark(cell: NotebookNode, status: str, message: str, **details) -> None:
+    """Say in the cell's output why it stopped (for the student), and in its metadata (for the grader)."""
+    cell.outputs = [o for o in cell.get("outputs", []) if o.get("ename") not in ("CellTimeoutError", "KeyboardInterrupt")]
+    cell.outputs.append(NotebookNode(output_type="error", ename=STOP_NAMES[status], evalue=message,
+                                     traceback=[f"{STOP_NAMES[status]}: {message}"]))
+    cell.metadata.setdefault("autograder", {})["stopped"] = {"status": status, "message": message, **details}
+
+
+def stopped(cell: NotebookNode) -> dict | None:
+    """{"status": ..., "message": ..., ["seconds": limit]} if the grader had to stop this cell, else None."""
+    return cell.get("metadata", {}).get("autograder", {}).get("stopped")
+
+
+def truncated(cell: NotebookNode) -> bool:
+    return bool(cell.get("metadata", {}).get("autograder", {}).get("truncated"))
+
+
 class TruncateOutputs(NbGraderPreprocessor):
-    """Keep at most max_chars characters of each text output (stream, text data, error value), and drop
-    an image or other binary output larger than max_data_chars (a lesson's figure is 20-150 kB)."""
+    """
+    Cap what a notebook's outputs may weigh, so a runaway print or a flood of figures cannot swamp the
+    gradebook: each text output to max_chars characters, each image or other binary output to
+    max_data_chars (a lesson's figure is 20-150 kB), each record handed to the grader to max_record_chars,
+    and all outputs together to max_total_chars (the largest go first; errors stay). Records are
+    kept in test cells only.
+    """
 
     max_chars = Integer(20000, help="characters kept per text output").tag(config=True)
     max_data_chars = Integer(1_000_000, help="largest image or other binary output kept").tag(config=True)
+    max_record_chars = Integer(4_000_000, help="largest record a hidden test may hand to the grader").tag(config=True)
+    max_total_chars = Integer(8_000_000, help="characters of all outputs of the notebook together").tag(config=True)
 
     def _cut(self, text: str) -> str:
         if len(text) <= self.max_chars:
             return text
         return text[: self.max_chars] + f"\n... {TRUNCATED} ({len(text)} characters) ..."
 
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        for cell in nb.cells:  # records belong to test cells only
+            if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade"):
+                cell.outputs = [out for out in cell.outputs if not _is_record(out)]
+        nb, resources = super().preprocess(nb, resources)
+        sized = [(_size(out), n, k) for n, cell in enumerate(nb.cells) if cell.cell_type == "code"
+                 for k, out in enumerate(cell.get("outputs", [])) if out.output_type != "error"]
+        total = sum(size for size, _, _ in sized)
+        dropped = set()
+        for size, n, k in sorted(sized, reverse=True):
+            if total <= self.max_total_chars:
+                break
+            dropped.add((n, k))
+            total -= size
+        for n, k in sorted(dropped, reverse=True):
+            nb.cells[n].outputs[k] = NotebookNode(output_type="stream", name="stdout",
+                                                  text=f"[{TRUNCATED}: the notebook's outputs were too large]\n")
+            nb.cells[n].metadata.setdefault("autograder", {})["truncated"] = True
+        return nb, resources
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        for output in cell.get("outputs", []):
-            if output.output_type == "stream":
-                output.text = self._cut(output.text)
-            elif output.output_type == "error":
-                output.evalue = self._cut(output.evalue)
-            elif "data" in output:
-                for mime in list(output.data):
-                    value = output.data[mime]
-                    text = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value)
-                    if mime.startswith("text/") and len(text) > self.max_chars:
-                        output.data[mime] = self._cut(text)
-                    elif not mime.startswith("text/") and len(text) > self.max_data_chars:
-                        del output.data[mime]
-                if not output.data:
-                    output.data["text/plain"] = "[output removed by the autograder: too large]"
+        if any([self._cap(output) for output in cell.get("outputs", [])]):
+            cell.metadata.setdefault("autograder", {})["truncated"] = True
         return cell, resources
+
+    def _cap(self, output: NotebookNode) -> bool:
+        """Cap one output in place; True if anything was cut or removed."""
+        if output.output_type == "stream":
+            output.text, cut = self._cut(output.text), len(output.text) > self.max_chars
+            return cut
+        if output.output_type == "error":
+            traceback = output.get("traceback", [])
+            cut = len(output.evalue) > self.max_chars or len(traceback) > 100 or any(len(t) > self.max_chars for t in traceback)
+            output.evalue = self._cut(output.evalue)
+            output.traceback = [self._cut(line) for line in traceback[:100]]
+            return cut
+        cut = False
+        for mime in list(output.get("data", {})):
+            text = _text(output.data[mime])
+            limit = self.max_chars if mime.startswith("text/") else (
+                self.max_record_chars if mime == RECORD_MIME else self.max_data_chars)
+            if len(text) <= limit:
+                continue
+            cut = True
+            if mime.startswith("text/"):
+                output.data[mime] = self._cut(text)
+            else:
+                del output.data[mime]
+        if "data" in output and not output.data:
+            output.data["text/plain"] = f"[{TRUNCATED}: too large]"
+        return cut
+
+
+def _text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(map(str, value))
+    return json.dumps(value)
+
+
+def _size(output: NotebookNode) -> int:
+    return len(json.dumps(output))
+
+
+def _is_record(output: NotebookNode) -> bool:
+    return RECORD_MIME in output.get("data", {})
 
 
 class RestoreSourceCells(NbGraderPreprocessor):
@@ -220,15 +324,17 @@ class RestoreSourceCells(NbGraderPreprocessor):
         for original in source_cells:
             grade_id = _grade_id(original)
             meta = original.metadata["nbgrader"]
-            if grade_id in submitted:
+            restore = meta.get("locked") or meta.get("grade") and not meta.get("solution")
+            if grade_id in submitted and (restore or submitted[grade_id].cell_type == original.cell_type):
                 cell = submitted[grade_id]
-                if meta.get("locked") or meta.get("grade") and not meta.get("solution"):
-                    cell.source, cell.cell_type = original.source, original.cell_type
-                    cell.metadata["nbgrader"] = copy.deepcopy(meta)
+                if restore:
+                    replacement = _fresh_copy(original, keep_id=cell.get("id"))
+                    cells[next(i for i, c in enumerate(cells) if c is cell)] = replacement
+                    cell = replacement
             else:
-                cell = copy.deepcopy(original)
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = [], None
+                if grade_id in submitted:  # an answer cell turned into markdown or raw: put the released one back
+                    cells.remove(submitted[grade_id])
+                cell = _fresh_copy(original)
                 if meta.get("solution"):  # never hand the learner the instructor's solution
                     cell.source = "# (this answer cell was missing from the notebook)"
                 at = next(i for i, c in enumerate(cells) if c is previous) + 1 if previous is not None else 0
@@ -236,6 +342,19 @@ class RestoreSourceCells(NbGraderPreprocessor):
             previous = cell
         nb.cells = cells
         return nb, resources
+
+
+def _fresh_copy(original: NotebookNode, keep_id: str | None = None) -> NotebookNode:
+    """The instructor's cell as a new cell of the same type, without outputs (a code cell needs them)."""
+    cell = copy.deepcopy(original)
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    if keep_id:
+        cell.id = keep_id
+    return cell
 
 
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, PinChoiceAnswers, CheckCellMetadata]
@@ -249,3 +368,19 @@ AUTOGRADE = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+
+# Steps that read or write nbgrader's gradebook; a self-check has none (its test cells come from the
+# instructor's notebook through RestoreSourceCells instead of OverwriteCells).
+GRADEBOOK_ONLY = (OverwriteKernelspec, SaveAutoGrades, AssignLatePenalties)
+
+
+def self_check_steps(config, source: NotebookNode) -> list[NbGraderPreprocessor]:
+    """SANITIZE + AUTOGRADE without a gradebook, configured like `grade` (nbgrader_api.course_config)."""
+    return [RestoreSourceCells(source, config=config) if step is OverwriteCells else step(config=config)
+            for step in SANITIZE + AUTOGRADE if step not in GRADEBOOK_ONLY]
+
+
+def run_steps(nb: NotebookNode, steps: list, resources: dict) -> NotebookNode:
+    for step in steps:
+        nb, resources = step(nb, resources)  # calling a step skips it when it is not enabled, as nbconvert does
+    return nb

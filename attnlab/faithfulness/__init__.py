@@ -18,7 +18,7 @@ from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_ag
 from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
 from attnlab.faithfulness.erasure import erase, n_top, predicted_probability, rank_words, top_words, word_mask
 from attnlab.faithfulness.flip import DecisionFlip, decision_flip
-from attnlab.faithfulness.permutation import PermutationEffect, permutation_effect
+from attnlab.faithfulness.permutation import PermutationEffect, keeps_prediction, p_with_cls_row, permutation_effect
 from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, faithfulness_table
 from attnlab.faithfulness.variants import (
     UniformAttentionModel,
@@ -34,6 +34,7 @@ __all__ = [
     "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
     "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
     "comprehensiveness", "deception_penalty", "deceptive_model", "decision_flip", "erase", "erasure_curves",
-    "jensen_shannon", "kendall_tau", "n_top", "permutation_effect", "predicted_probability", "rank_agreement",
+    "jensen_shannon", "keeps_prediction", "kendall_tau", "n_top", "p_with_cls_row", "permutation_effect",
+    "predicted_probability", "rank_agreement",
     "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model", "word_mask",
 ]  # fmt: skip

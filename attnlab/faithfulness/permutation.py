@@ -56,3 +56,31 @@ def permutation_effect(
         max_attention=cls_row.max(1).values,
         n_permutations=n_permutations,
     )
+
+
+def p_with_cls_row(model: TinyTransformer, tokens: torch.Tensor, row: torch.Tensor) -> float:
+    """p(predicted class) of one sentence (1, T) when the last layer's [CLS] row becomes row (H, T)."""
+    with torch.no_grad():
+        original = model(tokens)
+        y = original.logits.argmax(-1)[0]
+        pattern = original.attentions[-1].clone()  # (1, H, T, T)
+        pattern[0, :, 0] = row
+        with replace_attention(model, "given", layers=[-1], attention=pattern):
+            return model(tokens).logits.softmax(-1)[0, y].item()
+
+
+def keeps_prediction(model: TinyTransformer, tokens: torch.Tensor, perm: object, tolerance: float) -> bool:
+    """
+    Is `perm` a permutation of the n real tokens of one sentence (1, T), other than the identity, that
+    moves p(y) by at most `tolerance` when applied to every head's last-layer [CLS] row?
+    """
+    n = int((tokens != 0).sum())
+    if type(perm) is not torch.Tensor or perm.dim() != 1 or perm.dtype not in (torch.int64, torch.int32):
+        return False
+    if sorted(perm.tolist()) != list(range(n)) or perm.tolist() == list(range(n)):
+        return False
+    with torch.no_grad():
+        row = model(tokens).attentions[-1, 0, :, 0]  # (H, T)
+    new_row = row.clone()
+    new_row[:, :n] = row[:, perm]
+    return abs(p_with_cls_row(model, tokens, new_row) - p_with_cls_row(model, tokens, row)) <= tolerance + 1e-6

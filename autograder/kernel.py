@@ -1,0 +1,75 @@
+"""
+The kernel manager of every grading run: a normal jupyter_client kernel manager whose kernel process
+is started inside the sandbox (autograder/sandbox.py) and reached over `ipc` transport.
+
+Only public jupyter_client interfaces are overridden: `format_kernel_cmd` (wrap the command),
+`write_connection_file` (readable by the sandbox's uid), `start_kernel` (keep the kernel's own stdout and stderr off the grader's terminal), `interrupt_kernel`
+(remember that a cell was interrupted at its timeout), `kernel_spec` (interrupt by message: a signal
+would stop at bwrap) and `cleanup_resources` (remove the socket folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from traitlets import Any, Bool, Int
+
+from autograder.sandbox import Sandbox
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")
+    notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
+    interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
+    _runtime: Path | None = None
+    keep_output = Bool(False, help="let the kernel process write to the grader's stdout and stderr")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if self.sandbox is not None:
+            # No network inside the sandbox: the kernel's sockets are files in a folder both sides see.
+            self._runtime = self.sandbox.runtime_dir()
+            self.transport = "ipc"
+            self.ip = str(self._runtime / "kernel")
+            self.connection_file = str(self._runtime / "kernel.json")
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        spec = super().kernel_spec
+        if spec is not None and self.sandbox is not None and spec.interrupt_mode != "message":
+            spec.interrupt_mode = "message"
+        return spec
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.sandbox is None:
+            return command
+        notebook = Path(self.notebook_copy) if self.notebook_copy else None
+        return self.sandbox.command(command, self._runtime, notebook)
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None and self.sandbox.uid is not None:
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)  # the kernel reads it as that uid
+
+    async def start_kernel(self, **kw) -> None:
+        if not self.keep_output:
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            kw.setdefault("stderr", subprocess.DEVNULL)
+        if self.sandbox is not None:
+            kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
+        await super().start_kernel(**kw)
+
+    async def interrupt_kernel(self) -> None:
+        self.interrupts += 1
+        await super().interrupt_kernel()
+
+    async def cleanup_resources(self, restart: bool = False) -> None:
+        await super().cleanup_resources(restart=restart)
+        if not restart and self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)

@@ -1,0 +1,208 @@
+"""
+Records: the results a hidden test handed out of the student's kernel (`attnlab.checks.record`), read
+and judged in the grader's own process.
+
+A record is an output of its test cell, a JSON payload. Only plain data is accepted: tensors are
+torch.save bytes loaded with `torch.load(..., weights_only=True)` and must come back as a plain
+torch.Tensor; everything else is JSON numbers, strings, booleans, None and lists of them. Anything
+else, anything too large or too deep, is a value that matches nothing.
+
+The student's record says only what the student's code returned. How it is judged (verify,
+tolerances, parameters, the hint) comes from the instructor's record of the same test cell, at the
+same position, made by running the solution on the same inputs (autograder/reference.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nbformat import NotebookNode
+
+from attnlab.checks import RECORD_MIME
+
+MAX_DEPTH = 8
+MAX_TENSOR_BYTES = 3_000_000
+
+
+class Unreadable:
+    """A value the grader refused to read; it matches nothing."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.why})"
+
+
+@dataclass
+class Record:
+    name: str
+    value: object
+    hint: str = ""
+    verify: str = "close"
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    params: dict = field(default_factory=dict)
+
+
+def decode(encoded: object, depth: int = 0) -> object:
+    """The plain value of an encoded record (attnlab.checks.encode_value), or Unreadable."""
+    import torch
+
+    if depth > MAX_DEPTH or not isinstance(encoded, dict) or len(encoded) != 1:
+        return Unreadable("malformed")
+    [(kind, payload)] = encoded.items()
+    if kind == "json":
+        return payload if payload is None or type(payload) in (bool, int, float, str) else Unreadable("malformed")
+    if kind == "list":
+        return [decode(item, depth + 1) for item in payload] if isinstance(payload, list) else Unreadable("malformed")
+    if kind == "tensor" and isinstance(payload, str) and len(payload) <= MAX_TENSOR_BYTES * 4 // 3 + 4:
+        try:
+            value = torch.load(io.BytesIO(base64.b64decode(payload, validate=True)), weights_only=True)
+        except (binascii.Error, ValueError, RuntimeError, EOFError, OSError, AttributeError, KeyError, TypeError,
+                IndexError, ImportError, RecursionError, MemoryError) as error:
+            return Unreadable(type(error).__name__)
+        return value if type(value) is torch.Tensor else Unreadable("not a plain tensor")
+    if kind == "unsupported":
+        return Unreadable(f"returned a {payload!s:.40}")
+    return Unreadable("malformed")
+
+
+def _payload(output: NotebookNode) -> dict | None:
+    data = output.get("data", {}) if output.get("output_type") in ("display_data", "execute_result") else {}
+    payload = data.get(RECORD_MIME)
+    return payload if isinstance(payload, dict) else None
+
+
+def record_payloads(cell: NotebookNode) -> list[dict]:
+    """The raw payloads of a test cell's records, in the order the hidden test made them."""
+    return [payload for payload in map(_payload, cell.get("outputs", [])) if payload is not None]
+
+
+def from_payload(payload: dict) -> Record:
+    params = payload.get("params")
+    return Record(name=str(payload.get("name", "")), value=decode(payload.get("value")), hint=str(payload.get("hint", "")),
+                  verify=str(payload.get("verify", "close")), atol=_number(payload.get("atol"), 1e-5),
+                  rtol=_number(payload.get("rtol"), 1e-4), params=params if isinstance(params, dict) else {})
+
+
+def read_records(cell: NotebookNode) -> list[Record]:
+    """Every record of a test cell, decoded."""
+    return [from_payload(payload) for payload in record_payloads(cell)]
+
+
+def strip_records(cell: NotebookNode) -> None:
+    """Remove the records from a cell's outputs (after they were read): they are not for people."""
+    if "outputs" in cell:
+        cell.outputs = [o for o in cell.outputs if _payload(o) is None]
+
+
+def _number(value: object, default: float) -> float:
+    return float(value) if type(value) in (int, float) and math.isfinite(value) else default
+
+
+# --- Judging ----------------------------------------------------------------------------------------
+
+def _as_number(value: object) -> float | None:
+    import torch
+
+    if type(value) in (int, float):
+        return float(value)
+    if type(value) is torch.Tensor and value.numel() == 1 and value.dim() == 0:
+        return float(value.item())
+    return None
+
+
+def close(mine: object, reference: object, atol: float, rtol: float) -> bool:
+    """Equal in structure and type, tensors and numbers within atol + rtol * |reference|."""
+    import torch
+
+    if isinstance(mine, Unreadable) or isinstance(reference, Unreadable):
+        return False
+    if type(reference) is bool or reference is None or type(reference) is str:
+        return type(mine) is type(reference) and mine == reference
+    if type(reference) is torch.Tensor and reference.dim() > 0:
+        if type(mine) is not torch.Tensor or tuple(mine.shape) != tuple(reference.shape):
+            return False
+        if mine.dtype.is_complex or reference.dtype.is_complex:
+            return False
+        a, b = mine.detach().double(), reference.detach().double()
+        return bool(torch.isclose(a, b, atol=atol, rtol=rtol, equal_nan=True).all())
+    if _as_number(reference) is not None:
+        a, b = _as_number(mine), _as_number(reference)
+        if a is None or type(mine) is bool:
+            return False
+        if math.isnan(b):
+            return math.isnan(a)
+        return abs(a - b) <= atol + rtol * abs(b)
+    if isinstance(reference, list):
+        return isinstance(mine, list) and len(mine) == len(reference) and all(
+            close(m, r, atol, rtol) for m, r in zip(mine, reference))
+    return False
+
+
+def _equal(mine: Record, reference: Record) -> bool:
+    return close(mine.value, reference.value, 0.0, 0.0)
+
+
+def _close(mine: Record, reference: Record) -> bool:
+    return close(mine.value, reference.value, reference.atol, reference.rtol)
+
+
+def _at_least(mine: Record, reference: Record) -> bool:
+    value, threshold = _as_number(mine.value), reference.params.get("threshold")
+    return value is not None and type(mine.value) is not bool and type(threshold) in (int, float) and value >= threshold
+
+
+def _all_equal(mine: Record, reference: Record) -> bool:
+    values = mine.value
+    return isinstance(values, list) and len(values) > 1 and all(close(v, values[0], 0.0, 0.0) for v in values[1:])
+
+
+def _keeps_prediction(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import keeps_prediction
+
+    return keeps_prediction(mine.value, reference.params)
+
+
+VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
+    "close": _close, "equal": _equal, "at_least": _at_least, "all_equal": _all_equal,
+    "keeps_prediction": _keeps_prediction,
+}
+
+
+@dataclass
+class Judgement:
+    passed: int  # records that match
+    total: int  # records the instructor's run made
+    first_failed: Record | None  # the instructor's record of the first that does not
+
+    @property
+    def all_passed(self) -> bool:
+        return self.total > 0 and self.passed == self.total
+
+
+def judge(mine: list[Record], reference: list[Record]) -> Judgement:
+    """Compare a submission's records of one test cell with the instructor's, position by position."""
+    passed, first_failed = 0, None
+    for index, expected in enumerate(reference):
+        verifier = VERIFIERS.get(expected.verify)
+        ok = verifier is not None and index < len(mine) and _safely(verifier, mine[index], expected)
+        passed += ok
+        if not ok and first_failed is None:
+            first_failed = expected
+    if len(mine) > len(reference) and first_failed is None:  # extra records: the test did not run as written
+        return Judgement(0, len(reference), reference[-1] if reference else None)
+    return Judgement(passed, len(reference), first_failed)
+
+
+def _safely(verifier: Callable[[Record, Record], bool], mine: Record, expected: Record) -> bool:
+    try:
+        return bool(verifier(mine, expected))
+    except Exception:  # a value shaped to trip the comparison (huge ints, odd dtypes) simply does not match
+        return False

@@ -1,0 +1,95 @@
+"""
+The instructor's records: what the hidden tests record when they run on the solution.
+
+An exercise is scored by comparing the records of a submission's hidden tests with these
+(autograder/records.py). They come from running the instructor's notebook, hidden tests included,
+through the same pipeline as a submission (in the sandbox, with the model cache writable: it is the
+instructor's code). They are cached on disk by the content of the notebook and of the library, so a
+class is compared with one run of the solution and a self-learner pays for it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.config import CourseConfig, CourseError
+from autograder.records import from_payload, record_payloads
+from autograder.results import References
+
+FORMAT = 1
+
+
+def fingerprint(source: NotebookNode) -> str:
+    """What the records depend on: the notebook's code, the library's source and the torch version."""
+    import attnlab
+    import torch
+
+    digest = hashlib.sha256(f"{FORMAT}:{torch.__version__}".encode())
+    digest.update("\n".join(cell.source for cell in source.cells if cell.cell_type == "code").encode())
+    for path in sorted(Path(attnlab.__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def records_of(executed: NotebookNode, name: str) -> dict[str, list[dict]]:
+    """grade id -> record payloads of an executed instructor notebook; refuses a solution that fails its tests."""
+    from autograder.preprocessors import stopped
+
+    found = {}
+    for cell in executed.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        failed = stopped(cell) or any(out.get("output_type") == "error" for out in cell.get("outputs", []))
+        if failed:
+            raise CourseError(f"the instructor's notebook {name} fails its own test cell {meta['grade_id']}: "
+                              "run it in JupyterLab to see why")
+        found[meta["grade_id"]] = record_payloads(cell)
+    return found
+
+
+def as_references(payloads: dict[str, list[dict]]) -> References:
+    return {grade_id: [from_payload(p) for p in items] for grade_id, items in payloads.items()}
+
+
+def cache_file(folder: Path, name: str, source: NotebookNode) -> Path:
+    return folder / f"{Path(name).stem}-{fingerprint(source)}.json"
+
+
+def load(path: Path) -> References | None:
+    try:
+        return as_references(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def save(path: Path, payloads: dict[str, list[dict]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as f:
+        json.dump(payloads, f)
+    os.replace(temporary, path)
+
+
+def instructor_references(course: CourseConfig, source_path: Path, folder: Path, execution) -> References:
+    """The records of the instructor's notebook at source_path: from the cache in folder, or by running it."""
+    from autograder.check import run_notebook
+
+    source = nbformat.read(source_path, as_version=4)
+    path = cache_file(folder, source_path.name, source)
+    cached = load(path)
+    if cached is not None:
+        return cached
+    trusted = replace(execution, writable_cache=True)  # the instructor's code may train and cache the models
+    executed = run_notebook(course, source, source, source_path.parent, trusted)
+    payloads = records_of(executed, source_path.name)
+    save(path, payloads)
+    return as_references(payloads)

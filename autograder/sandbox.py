@@ -1,0 +1,168 @@
+"""
+An OS sandbox for every kernel that runs a student's code: bubblewrap (bwrap), one per kernel.
+
+Inside, the kernel sees the system, the Python installation, the virtual environment, the course's
+library and the cached mini-models, all read-only; a private /tmp and a private home folder (its
+working folder, holding a read-only copy of the notebook), both small tmpfs; and one folder of its
+own on the host, where the kernel's sockets live (the grader talks to it over `ipc` transport, since
+the sandbox has no network). It does not see the grader's home, the course folder, the gradebook,
+other submissions, solutions/ or the grader's processes (own pid namespace and /proc).
+
+Limits: address space, processes, file size and core dumps through rlimits set inside (prlimit);
+disk through the size of the tmpfs folders. Running as root, the kernel also drops to an unprivileged
+uid (one per grading slot), so a process limit applies and no root-owned file is writable. When the
+kernel process is killed, bwrap's --die-with-parent and the pid namespace kill everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from autograder.config import CourseError, SandboxLimits
+
+# Inside the sandbox: the kernel's home and working folder, and where the model cache appears.
+HOME = "/home/student"
+FIRST_SANDBOX_UID = 61000  # root only: slot n runs as uid 61000 + n
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install "
+                "bubblewrap`), or pass --no-sandbox to run student code with your own rights (not recommended)")
+MiB = 1024 * 1024
+
+
+class SandboxUnavailable(CourseError):
+    pass
+
+
+@lru_cache(maxsize=1)
+def bwrap_path() -> str | None:
+    """The bwrap executable if it is installed and can create a sandbox on this machine, else None."""
+    found = shutil.which("bwrap")
+    if found is None:
+        return None
+    probe = subprocess.run([found, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--proc", "/proc", "true"],
+                           capture_output=True)
+    return found if probe.returncode == 0 else None
+
+
+def require_bwrap() -> str:
+    found = bwrap_path()
+    if found is None:
+        why = "is not installed" if shutil.which("bwrap") is None else "is installed but cannot create a sandbox here"
+        raise SandboxUnavailable(f"bubblewrap (bwrap) {why}, and student code only runs inside it: {INSTALL_HINT}")
+    return found
+
+
+def _model_cache() -> Path:
+    from attnlab.train import cache_dir  # the library decides where trained mini-models live
+
+    return cache_dir()
+
+
+def _library_dir() -> Path:
+    import attnlab
+
+    return Path(attnlab.__file__).resolve().parent
+
+
+def _system_mounts() -> list[str]:
+    """/usr read-only, and the top-level links or folders (/bin, /lib, ...) that point into it."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        top = Path("/") / name
+        if top.is_symlink():
+            args += ["--symlink", os.readlink(top), str(top)]
+        elif top.is_dir():
+            args += ["--ro-bind", str(top), str(top)]
+    # The dynamic linker's cache; nothing else of /etc (no passwd, no hosts, no pip configuration).
+    if Path("/etc/ld.so.cache").is_file():
+        args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    return args
+
+
+def _parents(path: Path) -> list[str]:
+    """bwrap creates missing parent folders as 0700; create them 0755 so an unprivileged uid can pass."""
+    args = []
+    for parent in reversed(path.parents[:-1]):  # without "/"
+        args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def _bind(flag: str, path: Path) -> list[str]:
+    return _parents(path) + [flag, str(path), str(path)]
+
+
+@dataclass
+class Sandbox:
+    """How to wrap a kernel command in bwrap. One object serves every kernel of a grading slot."""
+
+    limits: SandboxLimits = SandboxLimits()
+    slot: int = 0  # grading slot (parallel worker); picks the unprivileged uid when running as root
+    writable_cache: bool = False  # the instructor's own runs may train and cache the mini-models
+
+    @property
+    def uid(self) -> int | None:
+        """The unprivileged uid the kernel drops to, when the grader runs as root and the code is a student's."""
+        return FIRST_SANDBOX_UID + self.slot if os.geteuid() == 0 and not self.writable_cache else None
+
+    def read_only_paths(self) -> list[Path]:
+        python = Path(sys.base_prefix).resolve()
+        venv = Path(sys.prefix).resolve()
+        paths = [python] + ([venv] if venv != python else []) + [_library_dir()]
+        return [p for p in paths if not any(p.is_relative_to(q) and p != q for q in paths)]
+
+    def runtime_dir(self) -> Path:
+        """A fresh host folder for one kernel's connection file and sockets, writable by the sandbox only."""
+        folder = Path(tempfile.mkdtemp(prefix="attnlab-kernel-"))
+        if self.uid is not None:
+            os.chown(folder, self.uid, self.uid)
+        folder.chmod(0o700)
+        return folder
+
+    def command(self, kernel_cmd: list[str], runtime: Path, notebook: Path | None = None,
+                env: dict[str, str] | None = None) -> list[str]:
+        """kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox."""
+        bwrap = require_bwrap()
+        limits = self.limits
+        args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
+        if self.uid is None:
+            args += ["--unshare-all"]  # user namespace included: an unprivileged user gets one of its own
+        else:
+            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                     "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # only to drop to the sandbox uid
+        # The private folders first: a read-only path may lie under /tmp (a clone in /tmp/fresh, say).
+        size = str(limits.disk_mb * MiB)
+        args += ["--size", size, "--perms", "1777", "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/home", "--size", size, "--perms", "0777", "--tmpfs", HOME]
+        args += _system_mounts() + ["--proc", "/proc", "--dev", "/dev"]
+        for path in self.read_only_paths():
+            args += _bind("--ro-bind", path)
+        cache = _model_cache()
+        if self.writable_cache:
+            cache.mkdir(parents=True, exist_ok=True)
+            args += _bind("--bind", cache)
+        elif cache.is_dir():
+            args += _bind("--ro-bind", cache)
+        args += _bind("--bind", runtime)
+        if notebook is not None:
+            args += ["--ro-bind", str(notebook), f"{HOME}/{notebook.name}"]
+        venv_bin = str(Path(sys.prefix) / "bin")
+        inside_env = {
+            "HOME": HOME, "PATH": f"{venv_bin}:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1", "ATTNLAB_CACHE_DIR": str(cache),
+            "ATTNLAB_RECORD": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        } | (env or {})
+        for key, value in inside_env.items():
+            args += ["--setenv", key, value]
+        args += ["--chdir", HOME, "--"]
+        if self.uid is not None:
+            args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--"]
+        args += ["prlimit", f"--as={limits.memory_mb * MiB}", f"--nproc={limits.processes}",
+                 f"--fsize={limits.file_size_mb * MiB}", "--core=0", f"--nofile={limits.open_files}", "--"]
+        return args + kernel_cmd
