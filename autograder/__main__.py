@@ -25,7 +25,8 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder.grade import grade, print_summary
 
     course = load_config(args.root)
-    report = grade(course, args.submissions, args.out, db_url=args.db, timeout=args.timeout, progress=print)
+    report = grade(course, args.submissions, args.out, db_url=args.db, timeout=args.timeout,
+                   sandbox=not args.no_sandbox, progress=lambda line: print(line, flush=True))
     print_summary(report)
     return 0
 
@@ -34,7 +35,7 @@ def _check(args: argparse.Namespace) -> int:
     from autograder.check import check, print_check
 
     course = load_config(args.root)
-    result = check(course, args.notebook, timeout=args.timeout)
+    result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
     print_check(result, as_json=args.json)
     return 0 if result.all_passed else 1
 
@@ -59,12 +60,16 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, required=True, help="where the gradebook, grades.csv and feedback/ go")
     g.add_argument("--db", help="gradebook as an SQLAlchemy URL (default: sqlite at OUT/gradebook.db)")
     g.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run student code WITHOUT the bubblewrap sandbox, with your own rights (not recommended)")
     g.set_defaults(run=_grade)
 
     c = sub.add_parser("check", help="check your notebook now: a verdict per question and exercise")
     c.add_argument("notebook", type=Path)
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
+    c.add_argument("--no-sandbox", action="store_true",
+                   help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)")
     c.set_defaults(run=_check)
 
     d = sub.add_parser("demo", help="build the course, run every lesson, grade the bundled example submissions")

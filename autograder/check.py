@@ -86,6 +86,10 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
     start = time.perf_counter()
     if not path.is_file():
         raise CourseError(f"no such notebook: {path}")
+    if sandbox:
+        from autograder.sandbox import require_bwrap
+
+        require_bwrap()
     try:
         nb, _ = read_notebook(path, max_bytes=course.max_notebook_bytes)
     except NotANotebook as error:

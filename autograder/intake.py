@@ -1,15 +1,18 @@
 """
 A submissions folder -> the course's submitted/ folder, one clean notebook per (student, assignment).
 
-SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb is read, never modified. What can be
-fixed is fixed in the copy and noted (a renamed notebook, duplicated cell ids, deleted or edited
-test cells put back as released); what cannot (not JSON, not a notebook, no notebook) is recorded
-with a status and graded 0, and the batch goes on.
+SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb is read, never modified, and never
+followed through a symbolic link. What can be fixed is fixed in the copy and noted (a renamed
+notebook, duplicated cell ids, deleted or edited test cells put back as released, an unreadable
+timestamp.txt ignored); what cannot (not JSON, not a notebook, too large, no notebook, a link, an id
+nbgrader cannot take) is recorded with a status and graded 0, and the batch goes on.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import stat
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,23 @@ from nbformat import NotebookNode
 
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook, write_notebook
 from autograder.preprocessors import RestoreSourceCells
+
+
+# Ids nbgrader can take safely: it uses them as glob patterns and path parts.
+VALID_ID = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,63}")
+NO_ASSIGNMENT = "-"  # the assignment column of a problem found at the student folder's level
+MAX_TIMESTAMP_BYTES = 200
+
+
+def shown(name: str) -> str:
+    """A file or folder name as it may appear in a report: printable, short, no quotes to escape."""
+    return name if VALID_ID.fullmatch(name) else repr(name[:40])
+
+
+def _kind(path: Path) -> str:
+    """"dir", "file", "link" or "other", without following a link."""
+    mode = path.lstat().st_mode
+    return "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
 @dataclass
@@ -36,25 +56,34 @@ class Submission:
 
 
 def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Path | None:
-    if (folder / expected).is_file():
+    entries = {p.name: _kind(p) for p in folder.iterdir() if p.name.endswith(".ipynb")}
+    links = sorted(name for name, kind in entries.items() if kind in ("link", "other"))
+    if links:
+        submission.problem("symlink", f"{', '.join(map(shown, links))} is a link or a special file, not a notebook; "
+                                      "links are never followed")
+        return None
+    if entries.get(expected) == "file":
         return folder / expected
-    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    found = sorted(folder / name for name, kind in entries.items() if kind == "file")
     if len(found) == 1:
-        submission.problem("renamed", f"the notebook is named {found[0].name}, not {expected}; it was graded as {expected}")
+        submission.problem("renamed", f"the notebook is named {shown(found[0].name)}, not {expected}; it was graded as {expected}")
         return found[0]
     if not found:
         submission.problem("missing_notebook", f"no notebook in the submission (expected {expected})")
     else:
-        names = ", ".join(p.name for p in found)
+        names = ", ".join(shown(p.name) for p in found)
         submission.problem("missing_notebook", f"several notebooks ({names}) and none named {expected}")
     return None
 
 
-def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], submission: Submission) -> None:
-    for cell_id in repeated_ids:
-        submission.problem("duplicate_ids", f"two cells had the id {cell_id!r}; one was given a new id")
+def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], release: NotebookNode, submission: Submission) -> None:
+    # Notes name no id the student wrote (it could be anything); only the course's own grade ids.
+    if repeated_ids:
+        submission.problem("duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; "
+                                            "they were given new ids")
+    course_ids = {c.metadata["nbgrader"]["grade_id"] for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
     grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")]
-    for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1}):
+    for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1} & course_ids):
         submission.problem("duplicate_ids", f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; "
                                             "only the last one is graded")
 
@@ -74,33 +103,65 @@ def _check_against_release(nb: NotebookNode, release: NotebookNode, submission: 
     RestoreSourceCells(release).preprocess(nb, {})
 
 
-def take_in(submissions: Path, course_submitted: Path, releases: dict[str, NotebookNode]) -> tuple[list[Submission], list[str]]:
+def take_in(submissions: Path, course_submitted: Path, releases: dict[str, NotebookNode],
+            max_notebook_bytes: int | None = None) -> tuple[list[Submission], list[str]]:
     """Copy every submission into course_submitted; returns the submissions and warnings about the folder."""
     taken, warnings = [], []
     shutil.rmtree(course_submitted, ignore_errors=True)
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for student_dir in sorted(p for p in submissions.iterdir() if not p.name.startswith(".")):
+        student, kind = student_dir.name, _kind(student_dir)
+        if kind == "file":
+            warnings.append(f"{shown(student)} is a file, not a student folder; ignored")
+            continue
+        if not VALID_ID.fullmatch(student):
+            taken.append(_refused(shown(student), "bad_id", f"the folder name {shown(student)} is not a usable "
+                                  "student id (letters, digits and _ . @ + - only, not starting with a dot)"))
+            continue
+        if kind != "dir":
+            taken.append(_refused(student, "symlink", "the student folder is a link; links are never followed"))
+            continue
         for assignment_dir in sorted(p for p in student_dir.iterdir() if not p.name.startswith(".")):
-            if not assignment_dir.is_dir():
-                warnings.append(f"{student_dir.name}: {assignment_dir.name} is not inside an assignment folder; ignored")
-                continue
-            if assignment_dir.name not in releases:
+            name, kind = assignment_dir.name, _kind(assignment_dir)
+            if name not in releases:
                 known = ", ".join(sorted(releases))
-                warnings.append(f"{student_dir.name}: unknown assignment {assignment_dir.name!r} ignored (known: {known})")
+                warnings.append(f"{student}: {shown(name)} is not an assignment folder; ignored (known: {known})")
                 continue
-            taken.append(_take_one(student_dir.name, assignment_dir, course_submitted, releases[assignment_dir.name]))
+            if kind != "dir":
+                taken.append(_refused(student, "symlink", f"{name} is a link or a file, not a folder; links are "
+                                      "never followed", assignment=name))
+                continue
+            taken.append(_take_one(student, assignment_dir, course_submitted, releases[name], max_notebook_bytes))
     return taken, warnings
 
 
-def _copy_timestamp(folder: Path, notebook: Path, target: Path) -> None:
-    """nbgrader's timestamp.txt when the submission has one, else the time the notebook was last saved."""
-    if (folder / "timestamp.txt").is_file():
-        shutil.copy(folder / "timestamp.txt", target)
-    else:
-        saved = datetime.fromtimestamp(notebook.stat().st_mtime, timezone.utc)
-        target.write_text(saved.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+def _refused(student: str, status: str, note: str, assignment: str = NO_ASSIGNMENT) -> Submission:
+    submission = Submission(student, assignment, None)
+    submission.problem(status, note)
+    return submission
 
 
-def _take_one(student: str, folder: Path, course_submitted: Path, release: NotebookNode) -> Submission:
+def _copy_timestamp(folder: Path, notebook: Path, target: Path, submission: Submission) -> None:
+    """nbgrader's timestamp.txt when the submission has a readable one, else the time the notebook was last saved."""
+    from nbgrader.utils import parse_utc
+
+    stamp = folder / "timestamp.txt"
+    if stamp.exists() or stamp.is_symlink():
+        try:
+            if _kind(stamp) != "file" or stamp.stat().st_size > MAX_TIMESTAMP_BYTES:
+                raise ValueError("not a small file")
+            text = stamp.read_text(encoding="utf-8").strip()
+            parse_utc(text)
+            target.write_text(text)
+            return
+        except (ValueError, OverflowError, TypeError, UnicodeDecodeError, OSError):
+            submission.notes.append("timestamp.txt could not be read as a date; the time the notebook was saved "
+                                    "was used instead")
+    saved = datetime.fromtimestamp(notebook.lstat().st_mtime, timezone.utc)
+    target.write_text(saved.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+
+
+def _take_one(student: str, folder: Path, course_submitted: Path, release: NotebookNode,
+              max_notebook_bytes: int | None) -> Submission:
     assignment = folder.name
     expected = f"{assignment}.ipynb"
     submission = Submission(student, assignment, None)
@@ -108,15 +169,15 @@ def _take_one(student: str, folder: Path, course_submitted: Path, release: Noteb
     if chosen is None:
         return submission
     try:
-        nb, repeated_ids = read_notebook(chosen)
+        nb, repeated_ids = read_notebook(chosen, max_bytes=max_notebook_bytes)
     except NotANotebook as error:
-        submission.problem(error.status, f"{chosen.name} cannot be graded: {error}")
+        submission.problem(error.status, f"{shown(chosen.name)} cannot be graded: {error}")
         return submission
-    _note_duplicates(nb, repeated_ids, submission)
+    _note_duplicates(nb, repeated_ids, release, submission)
     _check_against_release(nb, release, submission)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)  # a student's local kernel name means nothing here
     target = course_submitted / student / assignment / expected
     write_notebook(nbformat.from_dict(nb), target)
-    _copy_timestamp(folder, chosen, target.parent / "timestamp.txt")
+    _copy_timestamp(folder, chosen, target.parent / "timestamp.txt", submission)
     submission.path = target
     return submission
