@@ -142,7 +142,7 @@ def _quiz_verdict(cell: NotebookNode, question: Question, answer_cell: NotebookN
     letter = normalize_choice(written.literal) if written.literal is not None else None
     verdict.score = max_score if letter == question.answer else 0.0
     if kernel_score != verdict.score:  # our score from the literal and the kernel's disagree: never a gain
-        verdict.disputed = True
+        verdict.disputed = stop is None  # a cell the grader stopped did not run: that is said, not disputed
         verdict.score = min(verdict.score, kernel_score)
     if stop is not None:
         verdict.message = stop["message"]
