@@ -11,9 +11,17 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to start as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup demo lab test build clean
+.PHONY: setup sandbox demo lab test build clean
 
-setup: $(STAMP)
+setup: $(STAMP) sandbox
+
+# Student code is only ever run inside bubblewrap. Installed here when missing and we may (root, or
+# sudo without a password); otherwise the commands that run student code say how to install it.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; \
+	  else echo "note: bubblewrap (bwrap) is not installed; grading and checking need it: sudo apt-get install bubblewrap"; fi; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -95,9 +95,12 @@ def _check_against_release(nb: NotebookNode, release: NotebookNode, submission: 
         grade_id = meta.get("grade_id")
         if not grade_id or not (meta.get("grade") or meta.get("solution")):
             continue
+        kind = "answer" if meta.get("solution") else "test"
         if grade_id not in present:
-            kind = "answer" if meta.get("solution") else "test"
             submission.problem("cells_restored", f"the {kind} cell {grade_id} was deleted; the released version was put back")
+        elif present[grade_id].cell_type != cell.cell_type:
+            submission.problem("cells_restored", f"the {kind} cell {grade_id} was changed into a {present[grade_id].cell_type} "
+                                                 f"cell; it was made a {cell.cell_type} cell again")
         elif meta.get("locked") and present[grade_id].source != cell.source:
             submission.problem("cells_restored", f"the test cell {grade_id} was edited; the released version was graded")
     RestoreSourceCells(release).preprocess(nb, {})

