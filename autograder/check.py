@@ -75,9 +75,11 @@ def run_notebook(course: CourseConfig, nb: NotebookNode, source: NotebookNode, f
 
 
 def references_cache(course: CourseConfig) -> Path:
+    """Beside the model cache, never inside it: the sandbox sees the model cache, and these hold the answers."""
     from attnlab.train import cache_dir
 
-    return cache_dir() / "reference"
+    models = cache_dir()
+    return models.with_name(models.name + "-grader") / "reference"
 
 
 def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox: bool = True) -> CheckResult:

@@ -69,6 +69,19 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.interrupts += 1
         await super().interrupt_kernel()
 
+    def seal(self) -> None:
+        """Once the kernel's sockets exist: its folder on the host becomes read-only for it (running as root,
+        where the kernel has a uid of its own), so it cannot fill the host's disk through it."""
+        if self._runtime is not None and self.sandbox.uid is not None:
+            os.chown(self._runtime, 0, 0)
+            self._runtime.chmod(0o711)
+
+    def unseal(self) -> None:
+        """Before a restart: the new kernel creates its sockets again."""
+        if self._runtime is not None and self.sandbox.uid is not None:
+            os.chown(self._runtime, self.sandbox.uid, self.sandbox.uid)
+            self._runtime.chmod(0o700)
+
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
         if not restart and self._runtime is not None:

@@ -137,6 +137,7 @@ class RobustExecute(Execute):
     file_size_mb = Integer(SandboxLimits.file_size_mb).tag(config=True)
     disk_mb = Integer(SandboxLimits.disk_mb).tag(config=True)
     budget = Integer(600, help="seconds the whole notebook may run, replays after a restart included").tag(config=True)
+    max_received_chars = Integer(64_000_000, help="output kept in memory while running; the rest is dropped").tag(config=True)
 
     def create_kernel_manager(self):
         sandbox = None
@@ -149,7 +150,9 @@ class RobustExecute(Execute):
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:
-            self._started, self._finished = time.monotonic(), []
+            self._started, self._finished, self._received = time.monotonic(), [], 0
+            self.km.seal()
+        cell.metadata.pop("autograder", None)  # only the grader writes there; a submission's own is dropped
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
         remaining = self._remaining()
@@ -185,12 +188,23 @@ class RobustExecute(Execute):
             self._finished.append(index)
         return cell, self.resources
 
+    def output(self, outs, msg, display_id, cell_index):
+        # A kernel can send output faster than any cap applied afterwards: beyond a bound, drop it now.
+        content = msg.get("content", {})
+        self._received += len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+        if self._received > self.max_received_chars:
+            self.nb.cells[cell_index].metadata.setdefault("autograder", {})["truncated"] = True
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
     def _remaining(self) -> float:
         return self.budget - (time.monotonic() - self._started)
 
     def _restart_and_replay(self) -> None:
+        self.km.unseal()
         run_sync(self.km.restart_kernel)(now=True)
         run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        self.km.seal()
         for index in self._finished:
             remaining = self._remaining()
             if remaining <= 0:

@@ -67,7 +67,12 @@ def decode(encoded: object, depth: int = 0) -> object:
         except (binascii.Error, ValueError, RuntimeError, EOFError, OSError, AttributeError, KeyError, TypeError,
                 IndexError, ImportError, RecursionError, MemoryError) as error:
             return Unreadable(type(error).__name__)
-        return value if type(value) is torch.Tensor else Unreadable("not a plain tensor")
+        if type(value) is not torch.Tensor or value.layout != torch.strided or value.is_quantized:
+            return Unreadable("not a plain tensor")
+        # A view can claim far more elements than its bytes hold (zero strides): such a value is refused.
+        if value.numel() > MAX_TENSOR_BYTES or not value.is_contiguous() or value.dim() > MAX_DEPTH:
+            return Unreadable("not a plain tensor")
+        return value
     if kind == "unsupported":
         return Unreadable(f"returned a {payload!s:.40}")
     return Unreadable("malformed")

@@ -289,7 +289,9 @@ for _ in range(3):
 """), 5)
     c.add("r_disk", "quiz", c.inject(c.quiz(5), f"""
 import os
-for target in ["big.bin", "/tmp/big.bin", {str(out / 'big.bin')!r}]:
+from ipykernel.connect import get_connection_file
+sockets = os.path.dirname(get_connection_file())  # the one folder it shares with the grader
+for target in ["big.bin", "/tmp/big.bin", {str(out / 'big.bin')!r}, os.path.join(sockets, "big.bin")]:
     try:
         with open(target, "wb") as f:
             for _ in range(1024):

@@ -1,0 +1,115 @@
+"""The sandbox and the robust executor on small hand-made notebooks: each claim of the trust model, checked."""
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.check import run_notebook
+from autograder.nbgrader_api import Execution
+from autograder.preprocessors import stopped
+from autograder.sandbox import bwrap_path
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
+
+
+def run(course, *sources: str, timeout: int = 10, sandbox: bool = True, folder: Path = Path.cwd()):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    return run_notebook(course, nb, nb, folder, Execution(timeout=timeout, sandbox=sandbox))
+
+
+def text(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def error(cell) -> str | None:
+    return next((o.ename for o in cell.outputs if o.output_type == "error"), None)
+
+
+@pytest.fixture(scope="module")
+def isolation(course, tmp_path_factory):
+    """One sandboxed notebook that probes everything it should not reach."""
+    secret = tmp_path_factory.mktemp("grader") / "secret.txt"
+    secret.write_text("the answer key")
+    os.environ["ATTNLAB_GRADER_SECRET"] = "do-not-leak"
+    try:
+        nb = run(course,
+                 "import os, pathlib, socket, attnlab\nprint(os.getcwd(), os.environ.get('HOME'))",
+                 f"print(pathlib.Path({str(secret)!r}).exists(), pathlib.Path({str(course.solutions_dir)!r}).exists(), "
+                 "pathlib.Path(attnlab.__file__).resolve().parents[1].joinpath('autograder').exists())",
+                 "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+                 "print('ATTNLAB_GRADER_SECRET' in os.environ, 'JPY_PARENT_PID' in os.environ)",
+                 "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError as e:\n"
+                 "    print(type(e).__name__)",
+                 "try:\n    pathlib.Path(attnlab.__file__).write_text('x')\nexcept OSError as e:\n    print(type(e).__name__)",
+                 "try:\n    bytearray(6 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')",
+                 "try:\n    with open('big', 'wb') as f:\n        f.write(b'x' * 100 * 1024 ** 2)\nexcept OSError as e:\n"
+                 "    print(type(e).__name__)",
+                 "import subprocess, sys\nprocs = []\ntry:\n    for _ in range(400):\n"
+                 "        procs.append(subprocess.Popen(['sleep', '30']))\nexcept OSError as e:\n"
+                 "    print(type(e).__name__, len(procs) < 400)")
+    finally:
+        del os.environ["ATTNLAB_GRADER_SECRET"]
+    return [text(cell).strip() for cell in nb.cells]
+
+
+def test_the_kernel_works_in_a_private_home(isolation):
+    cwd, home = isolation[0].split()
+    assert cwd == home == "/home/student"
+
+
+def test_the_grader_files_solutions_and_autograder_are_invisible(isolation):
+    assert isolation[1] == "False False False"
+
+
+def test_the_kernel_sees_only_its_own_processes(isolation):
+    assert max(eval(isolation[2])) < 100  # its own pid namespace: a handful of small pids
+
+
+def test_nothing_of_the_graders_environment_reaches_the_kernel(isolation):
+    assert isolation[3] == "False False"
+
+
+def test_no_network_and_a_read_only_library(isolation):
+    assert isolation[4] in ("OSError", "ConnectionRefusedError") or "Error" in isolation[4]
+    assert isolation[5] == "OSError"
+
+
+def test_memory_file_size_and_process_limits(isolation):
+    assert isolation[6] == "MemoryError"
+    assert isolation[7] == "OSError"  # 100 MB is past the 64 MB file limit
+    assert isolation[8] == "BlockingIOError True"  # the process limit stops a fork storm
+
+
+def test_an_interrupted_a_hung_and_a_dead_kernel_each_recover(course):
+    start = time.monotonic()
+    nb = run(course,
+             "x = 1",
+             "while True:\n    pass",  # interrupted at the timeout
+             "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",  # ignores it
+             "print(x + 1)",  # x survives: the cells before the restart were replayed
+             "import os\nos._exit(1)",
+             "print(x + 2)",
+             timeout=2)
+    statuses = [(stopped(cell) or {}).get("status") for cell in nb.cells]
+    assert statuses == [None, "timeout", "timeout", None, "kernel_died", None]
+    assert text(nb.cells[3]) == "2\n" and text(nb.cells[5]) == "3\n"
+    assert error(nb.cells[1]) == error(nb.cells[2]) == "CellTimeoutError"
+    assert time.monotonic() - start < 40
+
+
+def test_the_budget_stops_the_notebook(course):
+    from dataclasses import replace
+
+    nb = run(replace(course, budget=5), "import time\ntime.sleep(3)", "time.sleep(3)", "print('never')", timeout=10)
+    statuses = [(stopped(cell) or {}).get("status") for cell in nb.cells]
+    assert statuses == [None, "time_budget", "time_budget"]
+    assert text(nb.cells[2]) == ""
+
+
+def test_without_the_sandbox_the_kernel_runs_as_the_grader(course):
+    nb = run(course, "import os\nprint(os.getcwd())", sandbox=False, folder=Path("/tmp"))
+    assert text(nb.cells[0]).strip() == "/tmp"
