@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +23,39 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder.grade import grade, print_summary
+    from autograder.grade import Selection, grade, print_summary
 
     course = load_config(args.root)
+    if args.db_password_file:
+        _password_from_file(args.db_password_file)
+    selection = Selection(frozenset(args.student or ()), frozenset(args.assignment or ()), args.force)
     report = grade(course, args.submissions, args.out, db_url=args.db, timeout=args.timeout,
-                   sandbox=not args.no_sandbox, progress=lambda line: print(line, flush=True))
+                   sandbox=not args.no_sandbox, workers=args.workers, scheduler=args.scheduler, selection=selection,
+                   progress=lambda line: print(line, flush=True), verbose=args.verbose,
+                   bar=None if args.verbose else _progress_bar)
     print_summary(report)
     return 0
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="submission", dynamic_ncols=True)
+
+
+def _password_from_file(path: Path) -> None:
+    """The gradebook's password from a file only its owner can read; libpq takes it from PGPASSWORD."""
+    import os
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+        password = path.read_text().strip()
+    except OSError as error:
+        raise CourseError(f"cannot read the password file {path}: {error.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CourseError(f"{path} can be read by others: `chmod 600 {path}` first")
+    os.environ["PGPASSWORD"] = password
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -62,6 +89,15 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run student code WITHOUT the bubblewrap sandbox, with your own rights (not recommended)")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded at once on this machine, each in its own sandbox (default: the cores)")
+    g.add_argument("--scheduler", help="grade on a Dask cluster: the scheduler's address, tcp://HOST:8786")
+    g.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    g.add_argument("--force", action="store_true", help="regrade submissions whose files did not change")
+    g.add_argument("--verbose", action="store_true", help="one line per finished submission instead of a progress bar")
+    g.add_argument("--db-password-file", type=Path,
+                   help="the gradebook database's password, in a file only you can read (or set PGPASSWORD)")
     g.set_defaults(run=_grade)
 
     c = sub.add_parser("check", help="check your notebook now: a verdict per question and exercise")

@@ -66,11 +66,11 @@ def identify(course: CourseConfig, nb: NotebookNode, path: Path):
 def run_notebook(course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path,
                  execution: Execution) -> NotebookNode:
     """nb through the grading pipeline without a gradebook (the instructor's test cells from source)."""
-    from autograder import nbgrader_api
+    from autograder.nbgrader_api import config_from_settings, pipeline_settings
     from autograder.preprocessors import run_steps, self_check_steps
 
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    config = nbgrader_api.course_config(course, folder, "sqlite://", execution=execution)
+    config = config_from_settings(pipeline_settings(course, execution))
     return run_steps(nb, self_check_steps(config, source), {"metadata": {"path": str(folder)}})
 
 

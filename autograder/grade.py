@@ -1,29 +1,32 @@
 """
-`python -m autograder grade SUBMISSIONS --out OUT`: grade a class with real nbgrader, safely.
+`python -m autograder grade SUBMISSIONS --out OUT`: grade a class, safely, on one machine or many.
 
-    lock OUT -> prepare the course (OUT/course, gradebook) -> take in the submissions (intake.py)
+    lock OUT -> prepare the course (OUT/course, the nbgrader gradebook) -> take in the submissions (intake.py)
+    -> which to grade: those asked for (--student, --assignment) whose files changed since the last run (--force: all)
     -> the instructor's records of every lesson's hidden tests (reference.py, cached)
-    -> per submission: nbgrader autograde in a sandboxed kernel (our pipeline: preprocessors.py)
-       -> scores decided in this process (results.py) and written into the gradebook
-       -> its feedback page and the rows of OUT/grades.csv, written as soon as it is done
+    -> one task per submission (worker.py): the grading pipeline in a sandboxed kernel, run here, in
+       a pool of local workers (--workers) or on a Dask cluster (--scheduler)
+    -> as each finishes, in this process: its scores (results.py), the gradebook (gradebook.py), its
+       executed notebook, its feedback page, the rows of OUT/grades.csv
+    -> the class report (report.py): OUT/report.html, OUT/report.json, OUT/grades_wide.csv
 
 Student code runs only inside the sandbox (sandbox.py); nothing it does can reach OUT, the gradebook,
 another submission or this process. Any failure while grading one submission becomes that
-submission's status; the others are graded. The submissions folder is only read, and grading the
-same folder again gives the same files.
+submission's status; the others are graded. Every mode gives the same files.
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
+import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -33,12 +36,14 @@ from autograder.build import prepare_course
 from autograder.config import CourseConfig, CourseError
 from autograder.intake import NO_ASSIGNMENT, Submission, take_in
 from autograder.nbgrader_api import Execution
+from autograder.output import spreadsheet_safe, write_atomically
 from autograder.quizbank import load_bank
 from autograder.results import References, Totals, Verdict, execution_problems, verdicts
 
+CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
 NO_SANDBOX_WARNING = ("WARNING: --no-sandbox: student code runs with your own rights and can read or change anything "
                       "you can (other submissions, the gradebook, your files). Use it only for code you trust.")
-CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
+RESULTS_FORMAT = 1
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Graded(Totals):
     submission: Submission
     verdicts: list[Verdict]
     seconds: float
+    regraded: bool = True  # False: the stored result of an unchanged submission
 
     @property
     def status(self) -> str:
@@ -59,68 +65,33 @@ class GradeReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def regraded(self) -> list[Graded]:
+        return [g for g in self.graded if g.regraded]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which submissions to grade this time."""
+
+    students: frozenset[str] = frozenset()  # empty: everyone
+    assignments: frozenset[str] = frozenset()  # empty: every assignment
+    force: bool = False  # regrade even when nothing changed
+
+    def wants(self, submission: Submission) -> bool:
+        return ((not self.students or submission.student in self.students)
+                and (not self.assignments or submission.assignment in self.assignments))
+
 
 def _graded_cells(release: nbformat.NotebookNode) -> list[tuple[str, float]]:
     return [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"]["points"]))
             for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
 
 
-def _ungraded(submission: Submission, release: nbformat.NotebookNode | None) -> list[Verdict]:
+def _ungraded(release: nbformat.NotebookNode | None) -> list[Verdict]:
     if release is None:
         return []
     return [Verdict(grade_id, 0.0, points, "not graded") for grade_id, points in _graded_cells(release)]
-
-
-def _save_scores(db_url: str, course_id: str, submission: Submission, found: list[Verdict], comment: str | None) -> None:
-    """Write our scores into nbgrader's gradebook (the record), then read back what it counts (an
-    instructor's manual score wins over ours, as in nbgrader)."""
-    from nbgrader.api import Gradebook
-
-    by_cell = {v.question: v for v in found}
-    with Gradebook(db_url, course_id) as gb:
-        notebook = gb.find_submission_notebook(submission.assignment, submission.assignment, submission.student)
-        for grade in notebook.grades:
-            if grade.name in by_cell:
-                grade.auto_score = by_cell[grade.name].score
-        if comment:
-            for remark in notebook.comments:
-                remark.auto_comment = comment
-        gb.db.commit()
-        for grade in notebook.grades:
-            if grade.name in by_cell:
-                by_cell[grade.name].score = float(grade.score or 0.0)
-
-
-def _record_student(db_url: str, course_id: str, student: str) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url, course_id) as gb:
-        gb.update_or_create_student(student)
-
-
-def _grade_one(api, course: CourseConfig, course_dir: Path, db_url: str, submission: Submission,
-               release: nbformat.NotebookNode, questions, references: References | None,
-               sandboxed: bool) -> list[Verdict]:
-    if submission.path is None:
-        if submission.assignment != NO_ASSIGNMENT:
-            _record_student(db_url, course.course_id, submission.student)
-        return _ungraded(submission, release)
-    result = api.autograde(submission.assignment, submission.student)
-    autograded = course_dir / "autograded" / submission.student / submission.assignment / f"{submission.assignment}.ipynb"
-    if not result.get("success") or not autograded.exists():
-        submission.problem("grading_failed", "nbgrader could not grade this notebook")
-        return _ungraded(submission, release)
-    executed = nbformat.read(autograded, as_version=4)
-    found = verdicts(executed, questions if submission.assignment == "quiz" else None, references)
-    if any(v.disputed for v in found):
-        submission.problem("score_mismatch", "the check run in the notebook disagreed with the grader for "
-                                             f"{', '.join(v.question for v in found if v.disputed)}; the lower score counts")
-    for status, note in execution_problems(executed):
-        submission.problem(status, note)
-    if not sandboxed:
-        submission.problem("no_sandbox", "graded without a sandbox (--no-sandbox)")
-    _save_scores(db_url, course.course_id, submission, found, None if sandboxed else NO_SANDBOX_WARNING)
-    return found
 
 
 class OutLock:
@@ -149,37 +120,119 @@ class OutLock:
         self.file.close()  # closing releases the lock
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a whole file or nothing: readers never see it half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+# --- Stored results: what lets a second run regrade only what changed ----------------------------
+
+def _result_file(out: Path, submission: Submission) -> Path:
+    return out / "results" / submission.student / f"{submission.assignment}.json"
 
 
-def _lesson_references(course: CourseConfig, assignments, taken: list[Submission], execution: Execution,
-                       progress: Callable[[str], None]) -> dict[str, References]:
-    from autograder.check import references_cache
-    from autograder.reference import instructor_references
+def _fingerprint(submission: Submission, task_inputs: str) -> str:
+    """What a submission's grade depends on: its clean copy, its timestamp, the course and the settings."""
+    digest = hashlib.sha256(f"{RESULTS_FORMAT}\n{task_inputs}\n{submission.status}\n{submission.notes}".encode())
+    if submission.path is not None:
+        digest.update(submission.path.read_bytes())
+        digest.update((submission.path.parent / "timestamp.txt").read_bytes())
+    return digest.hexdigest()
 
-    wanted = {s.assignment for s in taken if s.path is not None}
-    found = {}
-    for assignment in assignments:
-        if assignment.id in wanted and not assignment.is_quiz:
-            progress(f"the instructor's results for {assignment.id} (cached after the first run) ...")
-            found[assignment.id] = instructor_references(course, assignment.source, references_cache(course), execution)
-    return found
+
+def _store(out: Path, item: Graded, fingerprint: str) -> None:
+    data = {"fingerprint": fingerprint, "status": item.submission.status, "notes": item.submission.notes,
+            "seconds": item.seconds, "verdicts": [asdict(v) for v in item.verdicts]}
+    write_atomically(_result_file(out, item.submission), json.dumps(data, indent=1))
+
+
+def _stored(out: Path, submission: Submission, fingerprint: str) -> Graded | None:
+    try:
+        data = json.loads(_result_file(out, submission).read_text(encoding="utf-8"))
+        if data["fingerprint"] != fingerprint:
+            return None
+        submission.status, submission.notes = list(data["status"]), list(data["notes"])
+        return Graded(submission, [Verdict(**v) for v in data["verdicts"]], float(data["seconds"]), regraded=False)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# --- Grading ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """Everything one grading run needs to finish a submission, in this process."""
+
+    course: CourseConfig
+    out: Path
+    db_url: str
+    execution: Execution
+    releases: dict[str, nbformat.NotebookNode]
+    sources: dict[str, str]  # assignment -> the instructor's notebook (hidden tests included), JSON
+    questions: list
+    references: dict[str, References]
+    settings: dict
+
+    @property
+    def course_dir(self) -> Path:
+        return self.out / "course"
+
+    def task_inputs(self, assignment: str) -> str:
+        """Everything besides the submission that its grade depends on (the library's code included)."""
+        from autograder.reference import fingerprint
+
+        source = self.sources.get(assignment, "")
+        library = fingerprint(nbformat.reads(source, as_version=4)) if source else ""
+        return json.dumps(self.settings, sort_keys=True) + source + library
+
+    def finish(self, submission: Submission, executed: str | None, failure: str | None) -> list[Verdict]:
+        """Scores, gradebook, executed notebook and statuses of a submission whose task came back."""
+        release = self.releases.get(submission.assignment)
+        if submission.path is None:
+            if submission.assignment != NO_ASSIGNMENT:
+                from autograder.gradebook import record_student
+
+                record_student(self.db_url, self.course.course_id, submission.student)
+            return _ungraded(release)
+        if executed is None:
+            submission.problem("grading_failed", f"the grader could not grade this notebook ({failure})")
+            return _ungraded(release)
+        from autograder.gradebook import record_submission
+        from autograder.records import strip_records
+        from nbgrader.utils import parse_utc
+
+        nb = nbformat.reads(executed, as_version=4)
+        found = verdicts(nb, self.questions if submission.assignment == "quiz" else None,
+                         self.references.get(submission.assignment))
+        if any(v.disputed for v in found):
+            submission.problem("score_mismatch", "the check run in the notebook disagreed with the grader for "
+                                                 f"{', '.join(v.question for v in found if v.disputed)}; the lower score counts")
+        for status, note in execution_problems(nb):
+            submission.problem(status, note)
+        if not self.execution.sandbox:
+            submission.problem("no_sandbox", "graded without a sandbox (--no-sandbox)")
+        timestamp = parse_utc((submission.path.parent / "timestamp.txt").read_text())
+        scores = record_submission(self.db_url, self.course.course_id, submission.student, submission.assignment,
+                                   timestamp, found, None if self.execution.sandbox else NO_SANDBOX_WARNING)
+        for verdict in found:  # an instructor's manual score, if any, is what the gradebook counts
+            verdict.score = scores.get(verdict.question, verdict.score)
+        for cell in nb.cells:
+            strip_records(cell)
+        autograded = self.course_dir / "autograded" / submission.student / submission.assignment / f"{submission.assignment}.ipynb"
+        write_atomically(autograded, nbformat.writes(nb))  # for nbgrader formgrader
+        return found
 
 
 def grade(course: CourseConfig, submissions: Path, out: Path, db_url: str | None = None, timeout: int | None = None,
-          sandbox: bool = True, progress: Callable[[str], None] = lambda line: None) -> GradeReport:
+          sandbox: bool = True, workers: int = 1, scheduler: str | None = None, selection: Selection = Selection(),
+          progress: Callable[[str], None] = lambda line: None, verbose: bool = True,
+          bar: Callable[[int], object] | None = None) -> GradeReport:
+    """
+    Grade SUBMISSIONS into OUT. progress gets messages (and, when verbose, one line per finished
+    submission); bar(total), if given, makes a progress bar with update(n) and close().
+    """
     start = time.perf_counter()
     if not submissions.is_dir():
         raise CourseError(f"{submissions} is not a folder: expected SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb")
     if timeout is not None and timeout < 1:
         raise CourseError("--timeout must be at least 1 second")
+    if workers < 1:
+        raise CourseError("--workers must be at least 1")
     if sandbox:
         from autograder.sandbox import require_bwrap
 
@@ -188,56 +241,105 @@ def grade(course: CourseConfig, submissions: Path, out: Path, db_url: str | None
         progress(NO_SANDBOX_WARNING)
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out):
-        return _grade_locked(course, submissions, out, db_url, Execution(timeout=timeout, sandbox=sandbox), progress, start)
+        report = _grade_locked(course, submissions, out, db_url, Execution(timeout=timeout, sandbox=sandbox),
+                               workers, scheduler, selection, progress, verbose, bar)
+    report.seconds = time.perf_counter() - start
+    return report
 
 
-def _grade_locked(course: CourseConfig, submissions: Path, out: Path, db_url: str | None, execution: Execution,
-                  progress: Callable[[str], None], start: float) -> GradeReport:
+def _lesson_references(course: CourseConfig, assignments, wanted: set[str], execution: Execution,
+                       progress: Callable[[str], None]) -> dict[str, References]:
+    from autograder.check import references_cache
+    from autograder.reference import instructor_references
+
+    found = {}
+    for assignment in assignments:
+        if assignment.id in wanted and not assignment.is_quiz:
+            progress(f"the instructor's results for {assignment.id} (cached after the first run) ...")
+            found[assignment.id] = instructor_references(course, assignment.source, references_cache(course), execution)
+    return found
+
+
+def _grade_locked(course, submissions, out, db_url, execution, workers, scheduler, selection, progress, verbose,
+                  bar) -> GradeReport:
+    from autograder.worker import Task, run_all
+
     course_dir = out / "course"
     db_url = db_url or nbgrader_api.sqlite_url(out / "gradebook.db")
-    for stale in ("source", "release", "submitted", "autograded"):
+    for stale in ("source", "release", "submitted"):
         shutil.rmtree(course_dir / stale, ignore_errors=True)
-    shutil.rmtree(out / "feedback", ignore_errors=True)
-
     progress("preparing the course and its gradebook ...")
     assignments = prepare_course(course, course_dir, db_url, {})
     releases = {a.id: nbformat.read(course_dir / "release" / a.id / a.notebook_name, as_version=4) for a in assignments}
-    questions = load_bank(course.quiz_bank, course.shuffle_seed)
+    sources = {a.id: (course_dir / "source" / a.id / a.notebook_name).read_text(encoding="utf-8") for a in assignments}
     taken, warnings = take_in(submissions, course_dir / "submitted", releases, course.max_notebook_bytes)
     for warning in warnings:
         progress(f"warning: {warning}")
-    references = _lesson_references(course, assignments, taken, execution, progress)
-    progress(f"grading {len(taken)} submissions ...")
+    wanted = [s for s in taken if selection.wants(s)]
+    references = _lesson_references(course, assignments, {s.assignment for s in wanted if s.path is not None},
+                                    execution, progress)
+    settings = nbgrader_api.pipeline_settings(course, execution)
+    run = Run(course, out, db_url, execution, releases, sources, load_bank(course.quiz_bank, course.shuffle_seed),
+              references, settings)
 
-    api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, execution=execution))
-    graded: list[Graded] = []
-    for n, submission in enumerate(taken, 1):
-        tick = time.perf_counter()
-        release = releases.get(submission.assignment)
+    done: dict[tuple[str, str], Graded] = {}
+    fingerprints = {}
+    inputs = {a: run.task_inputs(a) for a in releases}
+    for submission in taken:  # unchanged, or not asked for: the stored result stands
+        fingerprints[id(submission)] = _fingerprint(submission, inputs.get(submission.assignment, ""))
+        stored = _stored(out, submission, fingerprints[id(submission)])
+        if stored is not None and (not selection.wants(submission) or not selection.force):
+            done[submission.student, submission.assignment] = stored
+    todo = [s for s in wanted if (s.student, s.assignment) not in done]
+    progress(f"grading {len(todo)} submissions" + (f" ({len(wanted) - len(todo)} unchanged, kept)" if len(wanted) > len(todo) else "")
+             + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {workers} worker(s)") + " ...")
+
+    counter = bar(len(todo)) if bar else None
+    by_key = {f"{s.student}/{s.assignment}": s for s in todo}
+    tasks = [Task(key, submission.path.read_text(encoding="utf-8"), sources[submission.assignment], settings)
+             for key, submission in by_key.items() if submission.path is not None]
+    finished = 0
+
+    def finish(submission: Submission, executed: str | None, failure: str | None, seconds: float) -> None:
+        nonlocal finished
         try:
-            found = _grade_one(api, course, course_dir, db_url, submission, release, questions,
-                               references.get(submission.assignment), execution.sandbox)
+            found = run.finish(submission, executed, failure)
         except Exception as error:  # contained: this submission's status, never the end of the batch
             submission.problem("grading_failed", f"the grader could not grade this notebook ({type(error).__name__})")
-            found = _ungraded(submission, release)
-        item = Graded(submission, found, time.perf_counter() - tick)
-        graded.append(item)
-        progress(f"  [{n}/{len(taken)}] {submission.student:<12} {submission.assignment:<30} "
-                 f"{item.score:g}/{item.max_score:g}  {item.status}  ({item.seconds:.1f} s)")
-        if release is not None:
+            found = _ungraded(releases.get(submission.assignment))
+        item = Graded(submission, found, seconds)
+        done[submission.student, submission.assignment] = item
+        _store(out, item, fingerprints[id(submission)])
+        if submission.assignment in releases:
             page = feedback.render(submission.student, submission.assignment, found, submission.notes,
-                                   questions if submission.assignment == "quiz" else None)
+                                   run.questions if submission.assignment == "quiz" else None)
             write_atomically(out / "feedback" / submission.student / submission.assignment /
                              f"{submission.assignment}.html", page)
-        write_atomically(out / "grades.csv", csv_text(graded))
-    if not taken:
-        write_atomically(out / "grades.csv", csv_text(graded))
-    return GradeReport(out, graded, warnings, time.perf_counter() - start)
+        write_atomically(out / "grades.csv", csv_text(_in_order(done)))
+        finished += 1
+        if verbose:
+            progress(f"  [{finished}/{len(todo)}] {submission.student:<12} {submission.assignment:<30} "
+                     f"{item.score:g}/{item.max_score:g}  {item.status}  ({item.seconds:.1f} s)")
+        if counter is not None:
+            counter.update(1)
+
+    for submission in todo:
+        if submission.path is None:
+            finish(submission, None, None, 0.0)
+    for outcome in run_all(tasks, workers, scheduler):
+        finish(by_key[outcome.key], outcome.executed, outcome.failure, outcome.seconds)
+    if counter is not None:
+        counter.close()
+    graded = _in_order(done)
+    write_atomically(out / "grades.csv", csv_text(graded))
+    from autograder.report import write_report
+
+    write_report(out, graded, run.questions)
+    return GradeReport(out, graded, warnings)
 
 
-def spreadsheet_safe(value: str) -> str:
-    """A CSV value a spreadsheet will not run as a formula (OWASP: quote values starting with = + - @ tab CR)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def _in_order(done: dict[tuple[str, str], Graded]) -> list[Graded]:
+    return [done[key] for key in sorted(done)]
 
 
 def csv_text(graded: list[Graded]) -> str:
@@ -276,8 +378,10 @@ def class_table(report: GradeReport) -> str:
 def print_summary(report: GradeReport) -> None:
     print()
     print(class_table(report))
-    print(f"\n* = graded with a problem (see the status and message columns of grades.csv)")
-    print(f"{len(report.graded)} submissions graded in {report.seconds:.1f} s")
+    print("\n* = graded with a problem (see the status and message columns of grades.csv)")
+    kept = len(report.graded) - len(report.regraded)
+    print(f"{len(report.regraded)} submissions graded in {report.seconds:.1f} s" + (f"; {kept} unchanged, kept" if kept else ""))
     print(f"gradebook and course: {report.out / 'course'} (nbgrader_config.py inside)")
-    print(f"grades:   {report.out / 'grades.csv'}")
+    print(f"grades:   {report.out / 'grades.csv'} (one row per question), {report.out / 'grades_wide.csv'} (for an LMS)")
     print(f"feedback: {report.out / 'feedback'}/<student>/<assignment>/<notebook>.html")
+    print(f"report:   {report.out / 'report.html'}")

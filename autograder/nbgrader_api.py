@@ -79,7 +79,14 @@ def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, code_s
         c.ClearSolutions.code_stub = {"python": code_stub}
     c.Autograde.sanitize_preprocessors = pp.SANITIZE
     c.Autograde.autograde_preprocessors = pp.AUTOGRADE
-    for section, values in pipeline_settings(course, execution).items():
+    c.merge(config_from_settings(pipeline_settings(course, execution)))
+    return c
+
+
+def config_from_settings(settings: dict[str, dict]) -> Config:
+    """pipeline_settings(...) as a traitlets Config for the pipeline's steps."""
+    c = Config()
+    for section, values in settings.items():
         for trait, value in values.items():
             setattr(c[section], trait, value)
     return c

@@ -165,28 +165,26 @@ class RobustExecute(Execute):
         interrupts = self.km.interrupts
         try:
             super().preprocess_cell(cell, resources, index)
-        except (CellTimeoutError, DeadKernelError) as error:
-            died = isinstance(error, DeadKernelError)
-            if died:
-                _mark(cell, DIED, "the kernel died while running this cell (os._exit, a crash or running out of "
-                                  "memory); it was restarted and the cells before this one were run again")
-            elif limit < self.timeout:
-                _mark(cell, BUDGET, f"the notebook used up its time budget of {self.budget} s in this cell")
-            else:
-                _mark(cell, STOPPED, f"this cell did not finish within {limit:g} s and ignored the interrupt; "
-                                     "it was stopped, the kernel restarted and the cells before it run again",
-                      seconds=limit)
+        except DeadKernelError:
+            _mark(cell, DIED, "the kernel died while running this cell (os._exit, a crash or running out of memory); "
+                              "it was restarted and the cells before this one were run again")
             self._restart_and_replay()
-            return cell, self.resources
-        if self.km.interrupts > interrupts:  # interrupted at the timeout, the kernel and its variables intact
-            if limit < self.timeout:
-                _mark(cell, BUDGET, f"the notebook used up its time budget of {self.budget} s in this cell")
-            else:
-                _mark(cell, STOPPED, f"this cell did not finish within {limit:g} s and was interrupted; "
-                                     "the cells after it still ran", seconds=limit)
+        except CellTimeoutError:  # past the timeout and deaf to the interrupt
+            self._mark_timeout(cell, limit, "ignored the interrupt; it was stopped, the kernel restarted and the "
+                                            "cells before it run again")
+            self._restart_and_replay()
         else:
-            self._finished.append(index)
+            if self.km.interrupts > interrupts:  # interrupted at the timeout, the kernel and its variables intact
+                self._mark_timeout(cell, limit, "was interrupted; the cells after it still ran")
+            else:
+                self._finished.append(index)
         return cell, self.resources
+
+    def _mark_timeout(self, cell: NotebookNode, limit: float, then: str) -> None:
+        if limit < self.timeout:  # the cell's limit was what remained of the notebook's budget
+            _mark(cell, BUDGET, f"the notebook used up its time budget of {self.budget} s in this cell")
+        else:
+            _mark(cell, STOPPED, f"this cell did not finish within {limit:g} s and {then}", seconds=limit)
 
     def output(self, outs, msg, display_id, cell_index):
         # A kernel can send output faster than any cap applied afterwards: beyond a bound, drop it now.

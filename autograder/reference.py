@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.config import CourseConfig, CourseError
+from autograder.output import write_atomically
 from autograder.records import from_payload, record_payloads
 from autograder.results import References
 
@@ -72,11 +71,7 @@ def load(path: Path) -> References | None:
 
 
 def save(path: Path, payloads: dict[str, list[dict]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as f:
-        json.dump(payloads, f)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(payloads))
 
 
 def instructor_references(course: CourseConfig, source_path: Path, folder: Path, execution) -> References:

@@ -1,11 +1,14 @@
-"""Seconds per submission for a class of quiz submissions: our `grade` against plain `nbgrader autograde`
-on the same course and the same submissions, in one run.
+"""Seconds per submission, in one run: our `grade` with the sandbox, our `grade --no-sandbox`, and plain
+`nbgrader autograde`, on the same course and the same submissions: a class of quiz submissions and a
+class of lesson 01 submissions.
 
-    .venv/bin/python benchmarks/bench_grading.py [--students 40]
+    .venv/bin/python benchmarks/bench_grading.py [--students 40] [--lesson-students 10]
 
-The submissions are well formed (every answer a letter in quotes, drawn with a fixed seed), so both
-graders must agree on every score; the script says so, or lists where they differ. Plain nbgrader runs
-as an instructor would run it: the `nbgrader` command in a course directory with a default config.
+The quiz submissions are well formed (every answer a letter in quotes, drawn with a fixed seed), so
+the graders must agree on every score; the script says so, or lists where they differ. The lesson
+submissions are the instructor's solution. Plain nbgrader runs as an instructor would run it: the
+`nbgrader` command in a course directory with a default config (no sandbox, scores from the kernel).
+The sandbox's cost per submission is the difference between our two runs.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from autograder.config import load_config
+from autograder.example_submissions import solved_copy
 from autograder.grade import grade
 from autograder.quizbank import LETTERS, load_bank
 
@@ -42,10 +46,19 @@ def make_class(release: Path, questions, students: int, folder: Path) -> None:
         nbformat.write(nb, target)
 
 
-def plain_nbgrader(course_id: str, source: Path, submissions: Path, course_dir: Path) -> tuple[float, dict[str, float]]:
-    """Seconds for `nbgrader autograde quiz` over the whole class, and each student's total score."""
-    (course_dir / "source" / "quiz").mkdir(parents=True)
-    shutil.copy(source, course_dir / "source" / "quiz" / "quiz.ipynb")
+def make_lesson_class(release: Path, solution: Path, students: int, folder: Path) -> None:
+    nb = solved_copy(nbformat.read(release, as_version=4), nbformat.read(solution, as_version=4))
+    for n in range(students):
+        target = folder / f"student{n:02d}" / release.stem / release.name
+        target.parent.mkdir(parents=True)
+        nbformat.write(nb, target)
+
+
+def plain_nbgrader(course_id: str, assignment: str, source: Path, submissions: Path,
+                   course_dir: Path) -> tuple[float, dict[str, float]]:
+    """Seconds for `nbgrader autograde ASSIGNMENT` over the whole class, and each student's total score."""
+    (course_dir / "source" / assignment).mkdir(parents=True)
+    shutil.copy(source, course_dir / "source" / assignment / f"{assignment}.ipynb")
     shutil.copytree(submissions, course_dir / "submitted")
     (course_dir / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.course_id = {course_id!r}\n")
     env = {"PATH": f"{BIN}:/usr/bin:/bin"}  # nbgrader shells out to alembic
@@ -53,44 +66,52 @@ def plain_nbgrader(course_id: str, source: Path, submissions: Path, course_dir: 
     def nbgrader(*args: str) -> None:
         subprocess.run([str(BIN / "nbgrader"), *args], cwd=course_dir, env=env, check=True, capture_output=True)
 
-    nbgrader("generate_assignment", "quiz", "--force")
+    nbgrader("generate_assignment", assignment, "--force")
     start = time.perf_counter()
-    nbgrader("autograde", "quiz", "--create")
+    nbgrader("autograde", assignment, "--create")
     seconds = time.perf_counter() - start
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id) as gb:
-        scores = {s.student.id: float(s.score) for s in gb.assignment_submissions("quiz")}
+        scores = {s.student.id: float(s.score) for s in gb.assignment_submissions(assignment)}
     return seconds, scores
+
+
+def ours(course, submissions: Path, out: Path, sandbox: bool) -> tuple[float, dict[str, float]]:
+    start = time.perf_counter()
+    report = grade(course, submissions, out, sandbox=sandbox)
+    return time.perf_counter() - start, {g.submission.student: g.score for g in report.graded}
+
+
+def compare(name: str, n: int, assignment: str, course, submissions: Path, tmp: Path, check_scores: bool) -> None:
+    sandboxed, scores = ours(course, submissions, tmp / f"{name}-sandboxed", sandbox=True)
+    bare, bare_scores = ours(course, submissions, tmp / f"{name}-bare", sandbox=False)
+    # The same course source nbgrader generated the release from, header and all.
+    source = tmp / f"{name}-sandboxed" / "course" / "source" / assignment / f"{assignment}.ipynb"
+    plain, plain_scores = plain_nbgrader(course.course_id, assignment, source, submissions, tmp / f"{name}-plain")
+    print(f"{n} {name} submissions, one run each (course setup, CSV and feedback included in ours)")
+    print(f"  ours, sandboxed:             {sandboxed:6.1f} s total, {sandboxed / n:.2f} s per submission")
+    print(f"  ours, --no-sandbox:          {bare:6.1f} s total, {bare / n:.2f} s per submission")
+    print(f"  plain nbgrader autograde:    {plain:6.1f} s total, {plain / n:.2f} s per submission")
+    print(f"  sandbox cost: {(sandboxed - bare) / n:+.2f} s per submission; ratio sandboxed / plain: {sandboxed / plain:.2f}")
+    differ = sorted(s for s in scores if scores[s] != bare_scores.get(s) or (check_scores and scores[s] != plain_scores.get(s)))
+    print(f"  scores agree for {n - len(differ)}/{n} students" + (f"; differ: {differ}" if differ else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--lesson-students", type=int, default=10)
     args = parser.parse_args()
     course = load_config()
     questions = load_bank(course.quiz_bank, course.shuffle_seed)
+    lesson = "01_attention_as_explanation"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "submitted")
-
-        start = time.perf_counter()
-        ours = grade(course, tmp / "submitted", tmp / "ours")
-        ours_seconds = time.perf_counter() - start
-        ours_scores = {g.submission.student: g.score for g in ours.graded}
-
-        # The same course source nbgrader generated the release from, header and all.
-        source = tmp / "ours" / "course" / "source" / "quiz" / "quiz.ipynb"
-        plain_seconds, plain_scores = plain_nbgrader(course.course_id, source, tmp / "submitted", tmp / "plain")
-
-    n = args.students
-    print(f"{n} quiz submissions, one run each")
-    print(f"  ours (python -m autograder grade, incl. course setup, CSV, feedback): {ours_seconds:6.1f} s total, "
-          f"{ours_seconds / n:.2f} s per submission")
-    print(f"  plain `nbgrader autograde quiz --create` (autograde only):           {plain_seconds:6.1f} s total, "
-          f"{plain_seconds / n:.2f} s per submission")
-    print(f"  ratio ours / plain: {ours_seconds / plain_seconds:.2f}")
-    differ = sorted(s for s in ours_scores if ours_scores[s] != plain_scores.get(s))
-    print(f"  scores agree for {n - len(differ)}/{n} students" + (f"; differ: {differ}" if differ else ""))
-    print(f"  mean score {sum(ours_scores.values()) / n:.2f} / {len(questions)}")
+        make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "quiz-class")
+        compare("quiz", args.students, "quiz", course, tmp / "quiz-class", tmp, check_scores=True)
+        make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
+                          args.lesson_students, tmp / "lesson-class")
+        # Plain nbgrader cannot score our hidden tests (they record, the grader judges): time only.
+        compare(f"lesson {lesson[:2]}", args.lesson_students, lesson, course, tmp / "lesson-class", tmp, check_scores=False)
 
 
 if __name__ == "__main__":
