@@ -42,7 +42,7 @@ class Execution:
 
     timeout: int | None = None  # seconds per cell (default: course.toml)
     sandbox: bool = True
-    slot: int = 0
+    slot: int | None = None  # None: one of the running process's own (sandbox.process_slot)
     writable_cache: bool = False  # the instructor's own runs may train and cache the mini-models
 
 

@@ -45,7 +45,7 @@ from traitlets import Bool, Integer
 from attnlab.checks import RECORD_MIME
 from autograder.kernel import SandboxedKernelManager
 from autograder.config import SandboxLimits
-from autograder.sandbox import Sandbox
+from autograder.sandbox import Sandbox, process_slot
 
 ANSWER_CELL = re.compile(r"answer_(\d+)")
 TEST_CELL = re.compile(r"q(\d+)")
@@ -130,7 +130,8 @@ class RobustExecute(Execute):
     """
 
     sandbox = Bool(True, help="run the kernel inside the bubblewrap sandbox").tag(config=True)
-    sandbox_slot = Integer(0, help="grading slot: parallel graders use different slots").tag(config=True)
+    sandbox_slot = Integer(None, allow_none=True,
+                           help="grading slot: parallel graders use different ones (default: one of this process's own)").tag(config=True)
     writable_cache = Bool(False, help="let the kernel train and cache mini-models (instructor runs only)").tag(config=True)
     memory_mb = Integer(SandboxLimits.memory_mb).tag(config=True)
     processes = Integer(SandboxLimits.processes).tag(config=True)
@@ -144,7 +145,8 @@ class RobustExecute(Execute):
         if self.sandbox:
             limits = SandboxLimits(memory_mb=self.memory_mb, processes=self.processes,
                                    file_size_mb=self.file_size_mb, disk_mb=self.disk_mb)
-            sandbox = Sandbox(limits, slot=self.sandbox_slot, writable_cache=self.writable_cache)
+            slot = process_slot() if self.sandbox_slot is None else self.sandbox_slot
+            sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
         return self.km
 

@@ -35,6 +35,12 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubble
 MiB = 1024 * 1024
 
 
+def process_slot() -> int:
+    """The grading slot of a process that was given none: graders running side by side (test workers,
+    Dask workers on one host) get different sandbox uids, so one's process limit never counts the other's."""
+    return 100 + os.getpid() % 800
+
+
 class SandboxUnavailable(CourseError):
     pass
 

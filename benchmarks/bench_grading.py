@@ -2,7 +2,11 @@
 `nbgrader autograde`, on the same course and the same submissions: a class of quiz submissions and a
 class of lesson 01 submissions.
 
-    .venv/bin/python benchmarks/bench_grading.py [--students 40] [--lesson-students 10]
+    .venv/bin/python benchmarks/bench_grading.py [--part sandbox|scale|all] [--students 40] [--lesson-students 10]
+
+Part "scale" grades a class of 200 quiz and 40 lesson 01 submissions (generated) with 1 and 2 local
+workers and through a Dask cluster of 2 worker processes started on this machine, and prints seconds
+per submission and the speed-ups (and checks that every mode gives the same grades.csv).
 
 The quiz submissions are well formed (every answer a letter in quotes, drawn with a fixed seed), so
 the graders must agree on every score; the script says so, or lists where they differ. The lesson
@@ -41,7 +45,7 @@ def make_class(release: Path, questions, students: int, folder: Path) -> None:
         for q in questions:
             cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == q.answer_id)
             cell.source = f'{q.variable} = "{rng.choice(LETTERS)}"'
-        target = folder / f"student{n:02d}" / "quiz" / "quiz.ipynb"
+        target = folder / f"student{n:03d}" / "quiz" / "quiz.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
 
@@ -49,7 +53,7 @@ def make_class(release: Path, questions, students: int, folder: Path) -> None:
 def make_lesson_class(release: Path, solution: Path, students: int, folder: Path) -> None:
     nb = solved_copy(nbformat.read(release, as_version=4), nbformat.read(solution, as_version=4))
     for n in range(students):
-        target = folder / f"student{n:02d}" / release.stem / release.name
+        target = folder / f"student{n:03d}" / release.stem / release.name
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
 
@@ -77,7 +81,7 @@ def plain_nbgrader(course_id: str, assignment: str, source: Path, submissions: P
 
 def ours(course, submissions: Path, out: Path, sandbox: bool) -> tuple[float, dict[str, float]]:
     start = time.perf_counter()
-    report = grade(course, submissions, out, sandbox=sandbox)
+    report = grade(course, submissions, out, sandbox=sandbox, workers=1)
     return time.perf_counter() - start, {g.submission.student: g.score for g in report.graded}
 
 
@@ -96,22 +100,90 @@ def compare(name: str, n: int, assignment: str, course, submissions: Path, tmp: 
     print(f"  scores agree for {n - len(differ)}/{n} students" + (f"; differ: {differ}" if differ else ""))
 
 
+def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path) -> None:
+    lesson = "01_attention_as_explanation"
+    folder = tmp / "scale-class"
+    make_class(course.quizzes_dir / "quiz.ipynb", questions, quiz_students, folder)
+    make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
+                      lesson_students, folder)
+    n = quiz_students + lesson_students
+    timings, grades = {}, {}
+    for name, options in [("1 worker", {"workers": 1}), ("2 workers", {"workers": 2}), ("Dask, 2 workers", None)]:
+        out = tmp / f"scale-{len(timings)}"
+        if options is None:
+            with dask_cluster(2) as address:
+                start = time.perf_counter()
+                grade(course, folder, out, scheduler=address)
+        else:
+            start = time.perf_counter()
+            grade(course, folder, out, **options)
+        timings[name] = time.perf_counter() - start
+        grades[name] = (out / "grades.csv").read_text()
+        print(f"  {name:<16} {timings[name]:7.1f} s   {timings[name] / n:.2f} s per submission", flush=True)
+    base = timings["1 worker"]
+    print(f"{quiz_students} quiz + {lesson_students} lesson 01 submissions: speed-up with 2 workers "
+          f"{base / timings['2 workers']:.2f}x, Dask {base / timings['Dask, 2 workers']:.2f}x; "
+          f"Dask / 2 workers {timings['Dask, 2 workers'] / timings['2 workers']:.2f}")
+    print(f"  every mode gives the same grades.csv: {len(set(grades.values())) == 1}")
+
+
+class dask_cluster:
+    """`dask scheduler` and `dask worker --nworkers N` processes on 127.0.0.1, stopped on exit."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> str:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        address = f"tcp://127.0.0.1:{port}"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+        self.processes = [
+            subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard"], **quiet),
+            subprocess.Popen([str(BIN / "dask"), "worker", address, "--nworkers", str(self.workers), "--nthreads", "1",
+                              "--host", "127.0.0.1", "--no-dashboard"], **quiet)]
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(self.workers, timeout=120)
+        return address
+
+    def __exit__(self, *exc) -> None:
+        import os
+        import signal
+
+        for process in reversed(self.processes):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("sandbox", "scale", "all"), default="all")
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--lesson-students", type=int, default=10)
+    parser.add_argument("--scale-quiz", type=int, default=200)
+    parser.add_argument("--scale-lesson", type=int, default=40)
     args = parser.parse_args()
     course = load_config()
     questions = load_bank(course.quiz_bank, course.shuffle_seed)
     lesson = "01_attention_as_explanation"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "quiz-class")
-        compare("quiz", args.students, "quiz", course, tmp / "quiz-class", tmp, check_scores=True)
-        make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
-                          args.lesson_students, tmp / "lesson-class")
-        # Plain nbgrader cannot score our hidden tests (they record, the grader judges): time only.
-        compare(f"lesson {lesson[:2]}", args.lesson_students, lesson, course, tmp / "lesson-class", tmp, check_scores=False)
+        if args.part in ("sandbox", "all"):
+            make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "quiz-class")
+            compare("quiz", args.students, "quiz", course, tmp / "quiz-class", tmp, check_scores=True)
+            make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
+                              args.lesson_students, tmp / "lesson-class")
+            # Plain nbgrader cannot score our hidden tests (they record, the grader judges): time only.
+            compare(f"lesson {lesson[:2]}", args.lesson_students, lesson, course, tmp / "lesson-class", tmp,
+                    check_scores=False)
+        if args.part in ("scale", "all"):
+            scale(course, questions, args.scale_quiz, args.scale_lesson, tmp)
 
 
 if __name__ == "__main__":
