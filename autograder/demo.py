@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from attnlab.train import cache_dir
@@ -16,7 +17,7 @@ from autograder.build import assignments, build
 from autograder.check import check
 from autograder.config import CourseConfig
 from autograder.example_submissions import EXAMPLES
-from autograder.grade import grade, print_summary
+from autograder.grade import Selection, grade, print_summary
 from autograder.notebooks import write_notebook
 
 # Example students include an endless loop; a short limit keeps the demo quick (lessons need < 10 s a cell).
@@ -46,7 +47,8 @@ def demo(course: CourseConfig, out: Path) -> int:
     for example in EXAMPLES:
         print(f"  {example.student:<5} {example.assignment:<30} {example.what}")
     print(flush=True)
-    graded = grade(course, course.examples_dir, out / "grading", timeout=DEMO_TIMEOUT, progress=print)
+    graded = grade(course, course.examples_dir, out / "grading", timeout=DEMO_TIMEOUT, progress=print,
+                   workers=os.cpu_count() or 1, selection=Selection(force=True))
     print_summary(graded)
     if failures:
         print(f"\n{failures} lesson(s) failed their own checks: see above.")

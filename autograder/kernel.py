@@ -69,6 +69,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.interrupts += 1
         await super().interrupt_kernel()
 
+    def runtime_file(self, name: str, text: str) -> Path:
+        """A file written into this kernel's host folder (readable by the kernel), e.g. its notebook copy."""
+        path = self._runtime / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o444)
+        return path
+
     def seal(self) -> None:
         """Once the kernel's sockets exist: its folder on the host becomes read-only for it (running as root,
         where the kernel has a uid of its own), so it cannot fill the host's disk through it."""

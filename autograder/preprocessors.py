@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import ClearMetadataPreprocessor
+import nbformat
 from nbformat import NotebookNode
 from nbgrader.preprocessors import (
     AssignLatePenalties,
@@ -148,6 +149,8 @@ class RobustExecute(Execute):
             slot = process_slot() if self.sandbox_slot is None else self.sandbox_slot
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
+        if sandbox is not None:  # the one file of its scratch folder: a read-only copy of the notebook it runs
+            self.km.notebook_copy = self.km.runtime_file("notebook.ipynb", nbformat.writes(self.nb))
         return self.km
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):

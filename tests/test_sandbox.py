@@ -37,7 +37,8 @@ def isolation(course, tmp_path_factory):
     os.environ["ATTNLAB_GRADER_SECRET"] = "do-not-leak"
     try:
         nb = run(course,
-                 "import os, pathlib, socket, attnlab\nprint(os.getcwd(), os.environ.get('HOME'))",
+                 "import os, pathlib, socket, attnlab\n"
+                 "print(os.getcwd(), os.environ.get('HOME'), *sorted(p for p in os.listdir() if not p.startswith('.')))",
                  f"print(pathlib.Path({str(secret)!r}).exists(), pathlib.Path({str(course.solutions_dir)!r}).exists(), "
                  "pathlib.Path(attnlab.__file__).resolve().parents[1].joinpath('autograder').exists())",
                  "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
@@ -56,9 +57,10 @@ def isolation(course, tmp_path_factory):
     return [text(cell).strip() for cell in nb.cells]
 
 
-def test_the_kernel_works_in_a_private_home(isolation):
-    cwd, home = isolation[0].split()
+def test_the_kernel_works_in_a_private_home_holding_only_its_notebook(isolation):
+    cwd, home, *files = isolation[0].split()
     assert cwd == home == "/home/student"
+    assert files == ["notebook.ipynb"]
 
 
 def test_the_grader_files_solutions_and_autograder_are_invisible(isolation):
