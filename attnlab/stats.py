@@ -2,7 +2,7 @@
 Uncertainty for the figures a lesson compares: seeded bootstrap 95% intervals over examples.
 
     est = bootstrap(per_sentence_auc)                 # mean and its 95% interval
-    print(est)                                        # "0.962 [0.951, 0.972]"
+    print(est)                                        # "0.962 [0.951, 0.972]"; est.pct() for shares
     diff = bootstrap(auc_a, auc_b)                    # paired: mean of a - b over the same sentences
     diff.excludes(0.0)                                # True if the interval lies wholly on one side of 0
 
@@ -37,7 +37,7 @@ class Interval:
     def format(self, spec: str = ".3f", scale: float = 1.0, suffix: str = "") -> str:
         """'estimate [low, high]', each multiplied by `scale` (100 for percentages) and formatted by `spec`."""
         e, lo, hi = (format(v * scale, spec) for v in (self.estimate, self.low, self.high))
-        return f"{e}{suffix} [{lo}, {hi}]{suffix}"
+        return f"{e}{suffix} [{lo}{suffix}, {hi}{suffix}]"
 
     def pct(self, digits: int = 1) -> str:
         """The interval of a share as percentages: '68.8% [64.2%, 73.1%]'."""
