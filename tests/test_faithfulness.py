@@ -239,6 +239,19 @@ def test_kendall_tau_matches_scipy_on_the_masked_positions():
         assert agreement.p_value[i].item() == pytest.approx(expected.pvalue)
 
 
+def test_kendall_tau_matches_scipy_with_ties():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randint(3, (20, 10), generator=g).float(), torch.randint(4, (20, 10), generator=g).float()
+    mask = torch.rand(20, 10, generator=g) > 0.2
+    agreement = kendall_tau(a, b, mask)
+    for i in range(20):
+        x, y = a[i][mask[i]].numpy(), b[i][mask[i]].numpy()
+        if len(x) < 2 or (x == x[0]).all() or (y == y[0]).all():
+            assert agreement.tau[i].isnan()
+        else:
+            assert agreement.tau[i].item() == pytest.approx(kendalltau(x, y).statistic)
+
+
 def test_kendall_tau_of_same_reversed_and_constant_rankings():
     a = torch.tensor([[0.0, 1, 2, 3, 4], [0.0, 1, 2, 3, 4], [0.0, 1, 2, 3, 4]])
     b = torch.stack([a[0] * 10, -a[1], torch.ones(5)])
