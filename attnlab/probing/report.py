@@ -13,7 +13,7 @@ masked=False probes the visible words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -43,6 +43,8 @@ class LayerRow:
     layer: int  # hidden: 0 = embeddings, l = output of block l-1; attention: the block
     accuracy: float  # held-out accuracy on the task
     control: float  # held-out accuracy of the same probe family on the control task
+    correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) task, per held-out word
+    control_correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) control
 
     @property
     def selectivity(self) -> float:
@@ -92,9 +94,9 @@ def probe_by_layer(
             pair = tasks["train"][prop][0].is_pair
             x = {s: _layer_features(feats[s][prop], features, layer, pair) for s in ("train", "test")}
             task, control = ({s: only_at(tasks[s][prop][k], where[s][prop]) for s in ("train", "test")} for k in (0, 1))
-            acc = train_and_evaluate(x["train"], task["train"], x["test"], task["test"], cfg).accuracy
-            ctl = train_and_evaluate(x["train"], control["train"], x["test"], control["test"], cfg).accuracy
-            rows.append(LayerRow(name, prop, features, layer, acc, ctl))
+            acc = train_and_evaluate(x["train"], task["train"], x["test"], task["test"], cfg)
+            ctl = train_and_evaluate(x["train"], control["train"], x["test"], control["test"], cfg)
+            rows.append(LayerRow(name, prop, features, layer, acc.accuracy, ctl.accuracy, acc.correct, ctl.correct))
     return rows
 
 

@@ -17,9 +17,11 @@ success to say much about the representation. Our controls:
 - coreference: the task's rule is "the earlier noun whose agreement class (masculine, feminine,
   neuter singular, or plural) is the pronoun's". The control keeps that rule and the output space (the
   nouns before the pronoun) but gives every noun *type* a random agreement class, drawn from the
-  task's label distribution (the classes of the gold antecedents); among several matching nouns, or
-  none, a fixed random rank per noun type decides, then the nearest. Like the task, it needs the
-  pronoun's class and the identity of every candidate, so it is as hard; only the mapping is random.
+  task's label distribution (the classes of the gold antecedents). Like the task's generator, which
+  keeps only pronouns that agree with exactly one earlier noun, the control asks only where exactly
+  one candidate carries the pronoun's class under the random table, and `probing_tasks` asks the
+  task at those same pronouns. Like the task, it needs the pronoun's class and the identity of
+  every candidate, so it is as hard; only the mapping is random.
   (An earlier control, "each pronoun type always takes the earliest or the nearest noun", was a
   matter of position once the pronoun was guessed, and turned out easier than the task.)
 """
@@ -143,20 +145,18 @@ def antecedent_class_distribution(data: ToyLanguageData) -> torch.Tensor:
 
 def control_coref(data: ToyLanguageData, seed: int = 0, probs: torch.Tensor | None = None) -> ProbingTask:
     """The task's rule with a random agreement class per noun type, drawn from `probs` (default: the
-    split's antecedent class distribution; pass the training split's for every split)."""
+    split's antecedent class distribution; pass the training split's for every split). Asked only
+    where exactly one candidate noun has the pronoun's class under the random table."""
     task = coref_task(data)
     probs = antecedent_class_distribution(data) if probs is None else probs
-    V = len(data.vocab)
-    noun_class = type_labels(V, probs, seed)  # (V,) a random class per word type
-    noun_rank = torch.rand(V, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.double)  # (V,) per type
+    noun_class = type_labels(len(data.vocab), probs, seed)  # (V,) a random class per word type
     pronoun_class = agreement_classes(data.vocab)[data.tokens]  # (N, T) the query's own class
     candidate = data.tokens[:, None, :].expand_as(task.candidates)  # (N, T, T) token id of candidate j
-    match = noun_class[candidate] == pronoun_class[:, :, None]  # (N, T, T)
-    T = data.tokens.shape[1]
-    nearest = torch.arange(T, dtype=torch.double) * 1e-9  # far below any gap between two types' ranks
-    score = 2.0 * match.double() + noun_rank[candidate] + nearest  # (N, T, T)
-    labels = score.masked_fill(~task.candidates, -1.0).argmax(-1)  # (N, T)
-    return ProbingTask("control_coref", torch.where(task.labels != NO_LABEL, labels, NO_LABEL), candidates=task.candidates)
+    match = (noun_class[candidate] == pronoun_class[:, :, None]) & task.candidates  # (N, T, T)
+    unique = match.sum(-1) == 1  # (N, T) exactly one answer, as in the task
+    labels = match.float().argmax(-1)  # (N, T) the matching candidate
+    asked = (task.labels != NO_LABEL) & unique
+    return ProbingTask("control_coref", torch.where(asked, labels, NO_LABEL), candidates=task.candidates)
 
 
 def probing_tasks(
@@ -167,8 +167,13 @@ def probing_tasks(
     return {
         "pos": (pos_task(data), control_pos(data, seed, pos_probs)),
         "arc": (arc_task(data), control_arc(data, seed)),
-        "coref": (coref_task(data), control_coref(data, seed, coref_probs)),
+        "coref": _same_queries(coref_task(data), control_coref(data, seed, coref_probs)),
     }
+
+
+def _same_queries(task: ProbingTask, control: ProbingTask) -> tuple[ProbingTask, ProbingTask]:
+    """The task asked only where its control is asked, so that both are scored on the same words."""
+    return only_at(task, control.labels != NO_LABEL), control
 
 
 # -----------------------------------------------------------------------------
