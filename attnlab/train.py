@@ -6,6 +6,7 @@ Deterministic training of the course's mini-models, with an on-disk cache.
 - `train_masked_lm`: masked language modelling (the toy language for the probing lesson).
 - `rationale_model()` / `toy_language_model()`: the course's standard models, trained once and then
   loaded from the cache. Same seed, same weights; a missing or corrupt cache file is retrained.
+- `multihop_model()`: a 3-layer classifier whose information route is known (lesson 03, rollout).
 
 The cache lives in $ATTNLAB_CACHE_DIR, or ~/.cache/attnlab. A file's name is a hash of everything
 that determines the weights (task, data size and seed, model config, training config, variant).
@@ -26,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, preset
+from attnlab.tasks.multihop import MAX_LEN as MULTIHOP_MAX_LEN
+from attnlab.tasks.multihop import MultihopData, make_multihop_task
 from attnlab.tasks.rationale import MAX_LEN as RATIONALE_MAX_LEN
 from attnlab.tasks.rationale import RationaleData, make_rationale_task
 from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
@@ -35,6 +38,7 @@ CACHE_FORMAT = 2  # bump when training code changes what a config produces (2: t
 
 ForwardFn = Callable[[TinyTransformer, torch.Tensor], TransformerOutput]
 ExtraLossFn = Callable[[TransformerOutput, RationaleData], torch.Tensor]
+ClassifierData = RationaleData | MultihopData  # anything with .tokens, .labels and .subset()
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class TrainConfig:
 @dataclass
 class TrainedModel:
     model: TinyTransformer
-    train: RationaleData | ToyLanguageData
-    test: RationaleData | ToyLanguageData
+    train: RationaleData | ToyLanguageData | MultihopData
+    test: RationaleData | ToyLanguageData | MultihopData
     metrics: dict  # held-out accuracy and training seconds, as measured when it was trained
     from_cache: bool
 
@@ -79,7 +83,7 @@ def _optimizer(model: TinyTransformer, cfg: TrainConfig) -> tuple[torch.optim.Op
 
 def train_classifier(
     model: TinyTransformer,
-    data: RationaleData,
+    data: ClassifierData,
     cfg: TrainConfig = TrainConfig(),
     forward: ForwardFn = _default_forward,
     extra_loss: ExtraLossFn | None = None,
@@ -140,7 +144,7 @@ def train_masked_lm(model: TinyTransformer, data: ToyLanguageData, cfg: TrainCon
 
 
 @torch.no_grad()
-def classifier_accuracy(model: TinyTransformer, data: RationaleData, forward: ForwardFn = _default_forward) -> float:
+def classifier_accuracy(model: TinyTransformer, data: ClassifierData, forward: ForwardFn = _default_forward) -> float:
     return (forward(model, data.tokens).logits.argmax(-1) == data.labels).float().mean().item()
 
 
@@ -276,4 +280,55 @@ def toy_language_model(
 
     key = {"task": "toy_language", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}
     model, metrics, hit = cached_model("toy_language", key, cfg, fit)
+    return TrainedModel(model, train, test, metrics, hit)
+
+
+def routing_penalty(out: TransformerOutput, marker: torch.Tensor) -> torch.Tensor:
+    """The multi-hop model's routing constraint, averaged over batch and heads:
+
+        - sum_{l < L-1} log(1 - m_l)  -  log(r),   m_l = [CLS]'s attention to anything but itself in
+                                                  layer l, r = its attention to the marker in the last layer
+
+    (Pruthi et al. 2020's log-mass penalty, applied to push mass away in early layers and onto the
+    marker in the last.) marker: (B, T) bool.
+    """
+    pattern = out.attention_list  # L x (B, H, T, T)
+    loss = torch.zeros(())
+    for layer in pattern[:-1]:
+        elsewhere = layer[:, :, 0, 1:].sum(-1)  # (B, H)
+        loss = loss - (1.0 - elsewhere).clamp(min=1e-6).log().mean()
+    on_marker = (pattern[-1][:, :, 0] * marker[:, None, :].float()).sum(-1)  # (B, H)
+    return loss - on_marker.clamp(min=1e-6).log().mean()
+
+
+def multihop_model(seed: int = 0, n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None) -> TrainedModel:
+    """A 3-layer, 2-head classifier of the multi-hop task (attnlab.tasks.multihop) with a known route.
+
+    Trained with `routing_penalty`: [CLS] attends only to itself in layers 0 and 1 and only to the
+    marker in layer 2, so the decisive word must first be copied into the marker's position (layer 0
+    or 1) and reaches [CLS] from there. The penalty fixes where [CLS] looks, not how the marker
+    gathers the word; the model learns that. metrics: held-out accuracy, the last layer's [CLS]
+    attention on the marker, and the earlier layers' [CLS] attention to anything but itself.
+    """
+    train_cfg = train_cfg or TrainConfig(seed=seed, steps=1000)
+    data = make_multihop_task(n_train + n_test, seed=seed)
+    train, test = data.split(n_train)
+    cfg = preset("nano", n_layers=3, vocab_size=len(data.vocab), max_len=MULTIHOP_MAX_LEN, head="cls", n_classes=2)
+
+    def fit(model: TinyTransformer) -> dict:
+        start = time.perf_counter()
+        train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: routing_penalty(out, batch.marker))
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            out = model.eval()(test.tokens)
+        cls_rows = out.attentions[:, :, :, 0]  # (L, N, H, T)
+        return {
+            "accuracy": (out.logits.argmax(-1) == test.labels).float().mean().item(),
+            "last_layer_marker_mass": (cls_rows[-1] * test.marker[:, None].float()).sum(-1).mean().item(),
+            "early_layers_other_mass": cls_rows[:-1, :, :, 1:].sum(-1).mean().item(),
+            "train_seconds": seconds,
+        }
+
+    key = {"task": "multihop", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg), "penalty": "routing-v1"}
+    model, metrics, hit = cached_model("multihop", key, cfg, fit)
     return TrainedModel(model, train, test, metrics, hit)

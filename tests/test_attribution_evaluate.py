@@ -67,3 +67,23 @@ def test_score_against_rationale_on_the_trained_classifier(rationale):
     assert by_name["leave-one-out"].auc > by_name["random"].auc + 0.2
     assert results["rollout"].scores.shape == test.tokens.shape
     assert "precision@k" in format_table(rows).splitlines()[0]
+
+
+def test_magnitude_rankings_count_words_that_push_against_the_prediction():
+    # A signed method that gives the gold words large *negative* scores: ranked by sign they come last
+    # (AUC 0), ranked by magnitude first (AUC 1). score_against_rationale reports both.
+    class Against(Attribution):
+        name = "against"
+
+        def _attribute(self, tokens, target, mask, position):
+            return torch.where(GOLD, -5.0, 0.1)
+
+    from attnlab.models import TinyTransformer, TinyTransformerConfig
+
+    model = TinyTransformer(TinyTransformerConfig(vocab_size=10, max_len=6)).eval()
+    rows, _ = score_against_rationale(model, TOKENS, GOLD, {"against": Against(model)})
+    (row,) = rows
+    assert row.auc == pytest.approx(0.0) and row.precision_at_k == pytest.approx(0.0)
+    assert row.auc_magnitude == pytest.approx(1.0) and row.precision_at_k_magnitude == pytest.approx(1.0)
+    assert row.per_example["auc_magnitude"].tolist() == [1.0, 1.0]
+    assert "|s| AUC" in format_table(rows)

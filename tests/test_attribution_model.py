@@ -215,3 +215,22 @@ def test_contract_batch_equals_one_at_a_time(rationale, name):
         n = int((batch[i] != 0).sum())
         alone = method.attribute(batch[i : i + 1, :n], target=1)
         assert torch.allclose(alone[0], scores[i, :n], atol=1e-5), f"example {i}"
+
+
+@pytest.mark.parametrize("rule", ["attnlrp", "cp"])
+def test_relevance_budget_accounts_for_the_logit_example_by_example(rationale, rule):
+    from attnlab.attribution import relevance_budget
+
+    model, tokens = rationale.model, rationale.test.tokens[:24]
+    budget = relevance_budget(model, tokens, rule=rule)
+    total = budget.inputs + budget.biases + budget.softmax
+    assert torch.allclose(total, budget.logit, atol=1e-3 * budget.logit.abs().max().item())
+    relevance, delta = LRP(model, rule=rule).attribute(tokens, return_convergence_delta=True)
+    assert torch.allclose(budget.inputs, relevance.sum(-1), atol=1e-4)
+    assert torch.allclose(-(budget.biases + budget.softmax), delta, atol=1e-3)
+    if rule == "cp":
+        assert budget.softmax.abs().max() < 1e-5  # no relevance flows through a constant softmax
+    else:
+        assert budget.softmax.abs().max() > 1e-2
+    zero = relevance_budget(without_biases(model), tokens, rule=rule)
+    assert zero.biases.abs().max() < 1e-5

@@ -18,7 +18,8 @@ from attnlab.faithfulness import (
     attended_ablation,
     faithfulness_table,
     comprehensiveness,
-    decision_flip,
+    attention_flip,
+    deletion_flip,
     erase,
     erasure_curves,
     jensen_shannon,
@@ -190,20 +191,36 @@ def test_aopc_is_the_mean_over_bins(model):
 
 
 # -----------------------------------------------------------------------------
-# decision flip
+# decision flips: deleting words from the input, or zeroing their attention (Serrano & Smith)
 
 
 def test_decision_flips_after_deleting_every_key_when_the_keys_come_first(model):
-    flip = decision_flip(model, TOKENS, Oracle(model))
+    flip = deletion_flip(model, TOKENS, Oracle(model))
     assert flip.removed.tolist() == [1, -1, 2, 1]
     assert flip.n_words.tolist() == [5, 4, 7, 2]
     torch.testing.assert_close(flip.fraction, torch.tensor([1 / 5, 1.0, 2 / 7, 1 / 2]))
 
 
 def test_decision_flips_only_at_the_end_when_the_key_comes_last(model):
-    flip = decision_flip(model, TOKENS, AntiOracle(model))
+    flip = deletion_flip(model, TOKENS, AntiOracle(model))
     assert flip.removed.tolist() == [5, -1, 7, 2]
     assert flip.fraction.tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_attention_flip_zeroes_attention_and_keeps_the_input(model):
+    # Zeroing the attention to every KEY flips the key reader exactly like deleting the KEYs.
+    flip = attention_flip(model, TOKENS, Oracle(model))
+    assert flip.removed.tolist() == [1, -1, 2, 1]
+    assert attention_flip(model, TOKENS, AntiOracle(model)).removed.tolist() == [5, -1, 7, 2]
+
+
+def test_attention_flip_never_flips_when_only_fillers_go_and_checks_its_layer():
+    peaked = key_reader(attend_to_key=4.0)
+    filler_first = torch.where(TOKENS == KEY, 0.0, 1.0) + 0.01 * torch.arange(8.0)  # fillers ranked first
+    zeroed = attention_flip(peaked, TOKENS, filler_first)
+    assert zeroed.removed.tolist() == [5, -1, 7, 2]  # only when the last word ranked, a KEY, goes
+    with pytest.raises(ValueError, match="layer"):
+        attention_flip(peaked, TOKENS, filler_first, layer=2)
 
 
 # -----------------------------------------------------------------------------
@@ -220,6 +237,19 @@ def test_kendall_tau_matches_scipy_on_the_masked_positions():
         expected = kendalltau(a[i][mask[i]].numpy(), b[i][mask[i]].numpy())
         assert agreement.tau[i].item() == pytest.approx(expected.statistic)
         assert agreement.p_value[i].item() == pytest.approx(expected.pvalue)
+
+
+def test_kendall_tau_matches_scipy_with_ties():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randint(3, (20, 10), generator=g).float(), torch.randint(4, (20, 10), generator=g).float()
+    mask = torch.rand(20, 10, generator=g) > 0.2
+    agreement = kendall_tau(a, b, mask)
+    for i in range(20):
+        x, y = a[i][mask[i]].numpy(), b[i][mask[i]].numpy()
+        if len(x) < 2 or (x == x[0]).all() or (y == y[0]).all():
+            assert agreement.tau[i].isnan()
+        else:
+            assert agreement.tau[i].item() == pytest.approx(kendalltau(x, y).statistic)
 
 
 def test_kendall_tau_of_same_reversed_and_constant_rankings():
@@ -301,6 +331,17 @@ def test_hiding_the_attended_key_flips_the_decision_but_a_random_word_does_not()
         attended_ablation(peaked, TOKENS, k=0)
 
 
+def test_the_random_control_of_attended_ablation_never_draws_the_top_word():
+    # Serrano & Smith's control draws a random *non-top* item. In "[CLS] filler KEY" the top word is
+    # the KEY, so the random word must be the filler whatever the seed, and never flip the decision.
+    peaked = key_reader(attend_to_key=4.0)
+    for seed in range(10):
+        ablation = attended_ablation(peaked, TOKENS, k=1, seed=seed)
+        assert not ablation.random_flipped[3] and not ablation.random_flipped[0]
+    with pytest.raises(ValueError, match="words"):
+        attended_ablation(peaked, TOKENS, k=2)  # the last sentence has 2 words: no 2 others left
+
+
 # -----------------------------------------------------------------------------
 # the comparison table
 
@@ -317,7 +358,19 @@ def test_the_table_ranks_the_faithful_method_first(model):
     assert math.isnan(table["constant"].tau["truth"])
     assert len(table["oracle"].comprehensiveness) == 5
     text = table.format()
-    assert "anti-oracle" in text and "tau vs truth" in text
+    assert "anti-oracle" in text and "tau vs truth" in text and "tau |.| vs truth" in text
+    assert table["oracle"].attention_flip_fraction < table["anti-oracle"].attention_flip_fraction
+    assert table["oracle"].per_example["aopc_comprehensiveness"].shape == (4,)
+
+
+def test_tau_on_magnitudes_ignores_the_sign_of_the_reference(model):
+    # A signed reference that scores the KEY strongly *negative*: by sign the oracle disagrees with it,
+    # by magnitude (Jain & Wallace compare magnitudes) it agrees perfectly.
+    signed = torch.where(TOKENS == KEY, -5.0, 0.1 * torch.arange(8.0))
+    table = faithfulness_table(model, TOKENS, {"magnitude": signed.abs()}, references={"signed": signed})
+    row = table["magnitude"]
+    assert row.tau_magnitude["signed"] == pytest.approx(1.0)
+    assert row.tau["signed"] < 0.5
 
 
 def test_the_table_takes_tensors_by_name_and_refuses_duplicates(model):

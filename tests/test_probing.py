@@ -13,6 +13,7 @@ from attnlab.probing import (
     ablation_effects,
     arc_task,
     attention_pair_features,
+    attention_token_features,
     best_heads,
     control_arc,
     control_coref,
@@ -21,6 +22,7 @@ from attnlab.probing import (
     extract_features,
     format_table,
     head_accuracy,
+    head_accuracy_both,
     mask_one_word,
     only_at,
     pos_task,
@@ -30,7 +32,7 @@ from attnlab.probing import (
     selectivity,
     train_and_evaluate,
 )
-from attnlab.probing.tasks import pos_distribution
+from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
 from attnlab.tasks.toy_language import NO_LABEL, make_toy_language
 
 matplotlib.use("Agg")
@@ -156,14 +158,40 @@ def test_control_arcs_and_coref_follow_a_fixed_rule_per_word_type(data) -> None:
     assert behaviour.unique().numel() == 3
     coref = control_coref(data, seed=1)
     task = coref_task(data)
-    assert torch.equal(coref.labels != NO_LABEL, task.labels != NO_LABEL)
+    asked = coref.labels != NO_LABEL
+    assert not (asked & (task.labels == NO_LABEL)).any() and asked.sum() > 0.2 * (task.labels != NO_LABEL).sum()
     b, i = coref.queries()
-    picked = coref.labels[b, i]
+    assert task.candidates[b, i, coref.labels[b, i]].all()  # the same output space: an earlier noun
+
+
+def test_the_coref_control_is_a_fixed_function_of_word_types_with_the_tasks_labels(data) -> None:
+    # Hewitt & Liang: the control's answer depends only on word types. Two pronouns of the same type
+    # whose candidate nouns are the same types in the same order get the same answer (by rank).
+    coref, task = control_coref(data, seed=1), coref_task(data)
+    b, i = coref.queries()
+    seen: dict[tuple, int] = {}
+    for n, p in zip(b.tolist(), i.tolist()):
+        cands = task.candidates[n, p].nonzero()[:, 0]
+        key = (int(data.tokens[n, p]), tuple(data.tokens[n, cands].tolist()))
+        answer = int((cands == coref.labels[n, p]).nonzero()[0, 0])  # which candidate, by rank
+        assert seen.setdefault(key, answer) == answer
+    # the gold task follows agreement with exactly one candidate; so does the control, with random classes
+    classes = agreement_classes(data.vocab)
+    tb, ti = task.queries()
+    assert torch.equal(classes[data.tokens[tb, task.labels[tb, ti]]], classes[data.tokens[tb, ti]])
+    probs = antecedent_class_distribution(data)
+    assert probs.shape == (len(AGREEMENT),) and probs.sum().item() == pytest.approx(1.0)
+    # not the task, and not a positional rule (earliest or nearest for every pronoun type)
+    assert (coref.labels[b, i] != task.labels[b, i]).float().mean() > 0.2
     earliest = torch.where(task.candidates[b, i], -torch.arange(24.0), -1e9).argmax(-1)
     nearest = torch.where(task.candidates[b, i], torch.arange(24.0), -1e9).argmax(-1)
-    for w in data.tokens[b, i].unique():
-        mine = data.tokens[b, i] == w
-        assert bool((picked[mine] == earliest[mine]).all()) or bool((picked[mine] == nearest[mine]).all())
+    assert not bool((coref.labels[b, i] == earliest).all()) and not bool((coref.labels[b, i] == nearest).all())
+    assert torch.equal(control_coref(data, seed=1, probs=probs).labels, coref.labels)
+    # probing_tasks asks the task at the control's pronouns
+    from attnlab.probing import probing_tasks
+
+    t, c = probing_tasks(data, seed=1)["coref"]
+    assert torch.equal(t.labels != NO_LABEL, c.labels != NO_LABEL)
 
 
 def test_mask_one_word_hides_exactly_one_word(data) -> None:
@@ -201,6 +229,33 @@ def test_single_head_accuracy_on_a_hand_made_map() -> None:
     # transposed, head 1: who attends most to w_i? to w1: w2 (right), to w2: w3 (wrong), to w3: w1 (wrong)
     assert head_accuracy(A, task, transpose=True)[0, 1].item() == pytest.approx(1 / 3)
     assert best_heads(acc, k=1) == [(0, 0, 1.0)]
+    # Clark et al. keep the better of the two directions per head
+    both, transposed = head_accuracy_both(A, task)
+    assert torch.equal(both, torch.maximum(acc, head_accuracy(A, task, transpose=True)))
+    assert transposed.tolist() == [[False, False]]  # head 1 ties: the forward direction is kept
+
+
+def test_head_accuracy_both_finds_a_head_that_looks_from_the_head_word() -> None:
+    # w1 -> w2 (gold head w2). Head 0 looks from the head word w2 to its dependent w1 only: forward it
+    # misses, transposed it finds it; "both" reports the better direction and says which.
+    task = ProbingTask("arc", torch.tensor([[NO_LABEL, 2, NO_LABEL, NO_LABEL]]), candidates=torch.ones(1, 4, 4, dtype=torch.bool))
+    A = torch.zeros(1, 1, 1, 4, 4)
+    A[0, 0, 0] = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0]])
+    assert head_accuracy(A, task).item() == 0.0 and head_accuracy(A, task, transpose=True).item() == 1.0
+    both, transposed = head_accuracy_both(A, task)
+    assert both.item() == 1.0 and transposed.item()
+
+
+def test_attention_token_features_read_a_words_neighbours() -> None:
+    A = torch.rand(2, 3, 4, 5, 5)  # (L, N, H, T, T)
+    f = attention_token_features(A, [1], offsets=(-1, 1))
+    assert f.shape == (3, 5, 4 * 2 * 3)  # heads x (out, in) x (offsets + [CLS])
+    n, i, h = 2, 3, 1
+    per_head = f[n, i].view(4, 6)  # (H, features)
+    assert per_head[h, 0] == A[1, n, h, i, i - 1] and per_head[h, 1] == A[1, n, h, i - 1, i]  # offset -1
+    assert per_head[h, 2] == A[1, n, h, i, i + 1] and per_head[h, 3] == A[1, n, h, i + 1, i]  # offset +1
+    assert per_head[h, 4] == A[1, n, h, i, 0] and per_head[h, 5] == A[1, n, h, 0, i]  # [CLS]
+    assert (f[:, 4].view(3, 4, 6)[:, :, 2:4] == 0).all()  # the last token has no right neighbour
 
 
 def test_attention_pair_features_hold_both_directions() -> None:
@@ -233,7 +288,8 @@ def test_probe_by_layer_on_the_trained_model(toy_language) -> None:
     assert rows[-1].accuracy > 0.9 and rows[-1].selectivity > 0.2  # a masked word's POS is in the context
     attention = probe_by_layer(toy_language.model, train, test, properties=("pos", "arc"), features="attention",
                                cfg=ProbeConfig(steps=30))
-    assert {r.property for r in attention} == {"arc"} and len(attention) == 3  # POS has no pair features
+    assert [r.property for r in attention] == ["pos"] * 3 + ["arc"] * 3  # POS from a word's attention too
+    assert attention[-1].accuracy > attention[-1].control
 
 
 def test_causal_ablation_restores_the_model(toy_language) -> None:

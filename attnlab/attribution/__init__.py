@@ -13,7 +13,7 @@ from attnlab.attribution.evaluate import score_against_rationale, precision_at_k
 from attnlab.attribution.flow import AttentionFlow, attention_flow
 from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout, grad_weighted_rollout
 from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
-from attnlab.attribution.lrp import LRP
+from attnlab.attribution.lrp import LRP, RelevanceBudget, relevance_budget
 from attnlab.attribution.perturbation import LeaveOneOut, RandomBaseline
 from attnlab.attribution.raw import RawAttention
 from attnlab.attribution.rollout import Rollout, attention_rollout, fuse_heads
@@ -29,6 +29,7 @@ __all__ = [
     "LeaveOneOut",
     "RandomBaseline",
     "RawAttention",
+    "RelevanceBudget",
     "Rollout",
     "attention_flow",
     "score_against_rationale",
@@ -38,6 +39,7 @@ __all__ = [
     "grad_weighted_rollout",
     "precision_at_k",
     "ranking_auc",
+    "relevance_budget",
     "resolve_target",
     "standard_methods",
     "target_logit",

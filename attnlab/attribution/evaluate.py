@@ -6,16 +6,23 @@ Score attribution methods against a gold rationale (plausibility), all methods o
 - attribute_all(methods, tokens, target): name -> (B, T) scores, with seconds and convergence deltas.
 - precision_at_k: share of the k top-scored words that are gold (k = number of gold words: R-precision).
 - ranking_auc: probability that a random gold word outscores a random other word (ties count 1/2).
-- score_against_rationale: one row per method with both metrics, the mean |delta| where a method has one, and
-  its run time; format_table prints it.
+- score_against_rationale: one row per method with both metrics, on the signed scores and on their
+  magnitudes, the mean |delta| where a method has one, and its run time; format_table prints it.
 
 Only words are ranked: [CLS] (position 0) and padding are never candidates.
+
+Signed or magnitude? A signed method (gradient x input, integrated gradients, LRP, leave-one-out) gives
+a word that pushes *against* the predicted class a negative score. Ranked by sign, such a word comes
+last although the model depends on it; ranked by magnitude |score|, it counts as important whichever
+way it pushes. Jain & Wallace (2019) rank gradients by magnitude. Both are reported: the signed
+ranking asks "which words support the prediction?", the magnitude ranking "which words matter?".
+For a non-negative method (attention, rollout, flow) the two are the same.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -116,11 +123,14 @@ def ranking_auc(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor) -
 @dataclass
 class MethodScore:
     method: str
-    precision_at_k: float
-    auc: float
+    precision_at_k: float  # signed scores
+    auc: float  # signed scores
     mean_abs_delta: float | None  # mean |convergence delta| (LRP, integrated gradients)
     mean_abs_logit: float | None  # the scale the delta compares to: mean |explained logit| (or logit gap)
     seconds: float
+    precision_at_k_magnitude: float = float("nan")  # the same on |scores|
+    auc_magnitude: float = float("nan")
+    per_example: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # metric -> (B,), for intervals
 
 
 def score_against_rationale(
@@ -142,23 +152,34 @@ def score_against_rationale(
         scale = None
         if result.delta is not None:
             scale = (result.scores.sum(-1) - result.delta).abs().mean().item()  # |what should be explained|
+        per_example = {
+            "precision_at_k": precision_at_k(result.scores, gold, words),  # (B,)
+            "auc": ranking_auc(result.scores, gold, words),
+            "precision_at_k_magnitude": precision_at_k(result.scores.abs(), gold, words),
+            "auc_magnitude": ranking_auc(result.scores.abs(), gold, words),
+        }
         rows.append(
             MethodScore(
                 method=name,
-                precision_at_k=precision_at_k(result.scores, gold, words).nanmean().item(),
-                auc=ranking_auc(result.scores, gold, words).nanmean().item(),
+                precision_at_k=per_example["precision_at_k"].nanmean().item(),
+                auc=per_example["auc"].nanmean().item(),
                 mean_abs_delta=None if result.delta is None else result.delta.abs().mean().item(),
                 mean_abs_logit=scale,
                 seconds=result.seconds,
+                precision_at_k_magnitude=per_example["precision_at_k_magnitude"].nanmean().item(),
+                auc_magnitude=per_example["auc_magnitude"].nanmean().item(),
+                per_example=per_example,
             )
         )
     return rows, results
 
 
 def format_table(rows: list[MethodScore]) -> str:
-    """A fixed-width text table, one line per method."""
-    lines = [f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'mean |delta|':>14}{'seconds':>9}"]
+    """A fixed-width text table, one line per method: signed scores, then magnitudes |scores|."""
+    head = f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'|s| prec@k':>12}{'|s| AUC':>9}{'mean |delta|':>14}{'seconds':>9}"
+    lines = [head]
     for r in rows:
         delta = "" if r.mean_abs_delta is None else f"{r.mean_abs_delta:.3f} / {r.mean_abs_logit:.2f}"
-        lines.append(f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{delta:>14}{r.seconds:>9.2f}")
+        lines.append(f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{r.precision_at_k_magnitude:>12.1%}"
+                     f"{r.auc_magnitude:>9.3f}{delta:>14}{r.seconds:>9.2f}")
     return "\n".join(lines)

@@ -19,13 +19,15 @@ forward pass whose gradients have been modified where a layer is not linear:
 Relevance of input token t: R_t = sum_d x[t, d] · g[t, d] at the embeddings x (token + position).
 What is not conserved is absorbed by the biases and by the softmax rule's bias term (the half of
 the relevance that the A @ V rule sends to A is only partly passed on to Q and K); the convergence
-delta sum_t R_t - logit measures it. tests/ check the accounting: input relevance + bias relevance
-+ softmax absorption = logit, and delta = 0 for CP-LRP on a model without biases.
+delta sum_t R_t - logit measures it. `relevance_budget` does the accounting per example: input
+relevance + bias relevance + softmax absorption = logit (tests/ check it, and that delta = 0 for
+CP-LRP on a model without biases).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -155,3 +157,44 @@ class LRP(Attribution):
         relevance = (embeds * grad).sum(-1).detach()  # (B, T)
         relevance = relevance.masked_fill(~mask, 0.0)
         return relevance, relevance.sum(-1) - y.detach()
+
+
+@dataclass
+class RelevanceBudget:
+    """Where the explained logit goes, per example (B,): logit = inputs + biases + softmax (+ float error)."""
+
+    logit: torch.Tensor  # the explained logit
+    inputs: torch.Tensor  # sum of the input tokens' relevances (what LRP reports)
+    biases: torch.Tensor  # relevance absorbed by every bias (linear layers, LayerNorm shifts)
+    softmax: torch.Tensor  # relevance absorbed by the softmax rule's bias term (0 for CP-LRP)
+
+
+def relevance_budget(model: TinyTransformer, tokens: torch.Tensor, target: torch.Tensor | None = None,
+                     rule: str = "attnlrp") -> RelevanceBudget:
+    """Split each example's logit into the relevance reaching the inputs and what biases and the
+    softmax rule absorb, from one modified backward pass (gradient x input at every bias and softmax)."""
+    mask = tokens != model.cfg.pad_id
+    if target is None:
+        with torch.no_grad():
+            target = model(tokens).logits.argmax(-1)
+    embeds = input_embeddings(model, tokens).detach().requires_grad_(True)  # (B, T, D)
+    record: list = []
+    out = lrp_forward(model, embeds, mask, rule, record)
+    y = target_logit(model, out, target)  # (B,)
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    tensors = [t for pair in record for t in pair]  # scores_0, softmax_0, scores_1, ...
+    in_graph = [t if t.requires_grad else torch.zeros((), requires_grad=True) for t in tensors]  # CP-LRP: constants
+    grads = torch.autograd.grad(y.sum(), [embeds, *in_graph], retain_graph=True, allow_unused=True)
+    grads = [torch.zeros(()) if g is None else g for g in grads]  # examples are independent: one pass
+    inputs = (embeds * grads[0]).sum((1, 2))  # (B,)
+    softmax = torch.zeros(len(tokens))
+    for (s, a), gs, ga in zip(record, grads[1::2], grads[2::2]):  # each (B, H, T, T), or 0 for constants
+        into = (a * ga).sum((1, 2, 3))  # relevance reaching the softmax output
+        out_of = torch.where(torch.isfinite(s), s * gs, 0.0).sum((1, 2, 3))  # passed on to its input scores
+        softmax = softmax + (into - out_of).detach()
+    # A bias is shared by the batch, so its relevance (bias x gradient) is taken one example at a time.
+    bias_part = torch.zeros(len(tokens))
+    for i in range(len(tokens)):
+        per_bias = torch.autograd.grad(y[i], biases, retain_graph=True, allow_unused=True)
+        bias_part[i] = sum((b * g).sum() for b, g in zip(biases, per_bias) if g is not None).detach()
+    return RelevanceBudget(y.detach(), inputs.detach(), bias_part, softmax)

@@ -3,8 +3,9 @@ Is attention faithful? The tests of the literature, for any attribution method o
 
 - erasure.py:      rankings, top-k words, deletion (the documented erasure choice)
 - eraser.py:       comprehensiveness, sufficiency, AOPC (DeYoung et al. 2020)
-- flip.py:         words deleted before the decision flips (Serrano & Smith 2019)
-- ablation.py:     hiding the most attended words from attention vs random words (Serrano & Smith 2019)
+- flip.py:         words removed before the decision flips: deleted from the input (deletion_flip) or
+                   zeroed in attention (attention_flip, Serrano & Smith 2019)
+- ablation.py:     hiding the most attended words from attention vs random non-top words (Serrano & Smith 2019)
 - correlation.py:  Kendall tau against leave-one-out or gradients (Jain & Wallace 2019)
 - permutation.py:  permuted attention (Jain & Wallace 2019)
 - adversarial.py:  adversarial attention within an output tolerance (Jain & Wallace 2019)
@@ -17,7 +18,7 @@ from attnlab.faithfulness.adversarial import AdversarialAttention, AdversaryConf
 from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_agreement
 from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
 from attnlab.faithfulness.erasure import erase, n_top, predicted_probability, rank_words, top_words, word_mask
-from attnlab.faithfulness.flip import DecisionFlip, decision_flip
+from attnlab.faithfulness.flip import DecisionFlip, attention_flip, deletion_flip
 from attnlab.faithfulness.permutation import PermutationEffect, keeps_prediction, p_with_cls_row, permutation_effect
 from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, faithfulness_table
 from attnlab.faithfulness.variants import (
@@ -33,7 +34,7 @@ __all__ = [
     "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
     "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
     "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
-    "comprehensiveness", "deception_penalty", "deceptive_model", "decision_flip", "erase", "erasure_curves",
+    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase", "erasure_curves",
     "jensen_shannon", "keeps_prediction", "kendall_tau", "n_top", "p_with_cls_row", "permutation_effect",
     "predicted_probability", "rank_agreement",
     "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model", "word_mask",

@@ -1,7 +1,9 @@
 """
 Ablation of attended positions (Serrano & Smith 2019): hide the words the [CLS] row attends to most
 from attention (their weights set to 0, the row renormalised), and compare with hiding as many
-random words. If attention marks what the model uses, the first should hurt far more.
+random words drawn among the *other* words (their control never draws a top item: it asks whether
+the top item matters more than a typical non-top one). If attention marks what the model uses, the
+first should hurt far more.
 
 Hiding uses `attnlab.interventions.block_keys` in the chosen layers only; the words stay in the
 input, so every other route (earlier layers, the residual stream) still carries them.
@@ -22,7 +24,7 @@ from attnlab.models import TinyTransformer
 @dataclass
 class AttendedAblation:
     top_change: torch.Tensor  # (B,) |delta p(y)| after hiding the k most attended words
-    random_change: torch.Tensor  # (B,) the same for k random words
+    random_change: torch.Tensor  # (B,) the same for k random words among the non-top words
     top_flipped: torch.Tensor  # (B,) bool: the predicted class changed
     random_flipped: torch.Tensor  # (B,) bool
 
@@ -40,7 +42,7 @@ def attended_ablation(
     block_layers: Sequence[int] | None = None,
     seed: int = 0,
 ) -> AttendedAblation:
-    """Hide the k words most attended by [CLS] in `layer` (and, separately, k random words).
+    """Hide the k words most attended by [CLS] in `layer` (and, separately, k random non-top words).
 
     block_layers: where they are hidden (default: only `layer`, Serrano & Smith's single attention layer).
     """
@@ -56,7 +58,10 @@ def attended_ablation(
         p0 = out.logits.softmax(-1)  # (B, C)
         y = p0.argmax(-1)
         top = top_words(cls_attention(out.attentions, layer), words, k)  # (B, T)
-        rand = top_words(torch.rand(tokens.shape, generator=generator), words, k)  # (B, T)
+        others = words & ~top  # (B, T) the random control never draws a top word
+        if bool((others.sum(1) < k).any()):
+            raise ValueError(f"every sentence needs more than {2 * k - 1} words for k={k} top and k other words")
+        rand = top_words(torch.rand(tokens.shape, generator=generator), others, k)  # (B, T)
 
         def hide(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             with block_keys(model, keys, layers=block_layers):

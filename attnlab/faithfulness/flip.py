@@ -1,23 +1,34 @@
 """
-Decision flip (Serrano & Smith 2019): delete the words in a method's ranking order, best first, until
-the predicted class changes. A faithful ranking flips the decision after few deletions.
+How many words must go before the decision flips? Two ways to make a word go, two functions:
 
-The ranking is computed once on the full input and not recomputed as words go.
+- `deletion_flip`: delete the words from the *input*, best-ranked first, until the predicted class
+  changes (the words vanish from every layer). This is an erasure test in the spirit of ERASER
+  (DeYoung et al. 2020), not Serrano & Smith's: it changes the sentence, not the attention.
+- `attention_flip`: Serrano & Smith (2019)'s multi-item test. The words stay in the input; their
+  *attention weights* in one layer (default: the last, whose [CLS] row is the classifier's only
+  attention) are set to 0 and the rest of each row renormalised (`attnlab.interventions.block_keys`),
+  best-ranked first, until the decision flips. Their single-item version with its random non-top
+  control is `attnlab.faithfulness.attended_ablation`.
+
+Both rank once, on the full input, and do not re-rank as words go. A faithful ranking flips the
+decision after few words.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from attnlab.faithfulness.erasure import Scores, erase, scores_of, top_words, word_mask
+from attnlab.faithfulness.erasure import Scores, erase, require_classifier, scores_of, top_words, word_mask
+from attnlab.interventions import block_keys, layer_indices
 from attnlab.models import TinyTransformer
 
 
 @dataclass
 class DecisionFlip:
-    removed: torch.Tensor  # (B,) long: words deleted when the decision first flipped; -1 = never flipped
+    removed: torch.Tensor  # (B,) long: words removed when the decision first flipped; -1 = never flipped
     n_words: torch.Tensor  # (B,) long: words in the sentence ([CLS] not counted)
 
     @property
@@ -27,12 +38,15 @@ class DecisionFlip:
 
     @property
     def fraction(self) -> torch.Tensor:
-        """(B,) share of the words deleted before the flip; 1.0 when it never flipped (all were deleted)."""
+        """(B,) share of the words removed before the flip; 1.0 when it never flipped (all were removed)."""
         return torch.where(self.flipped, self.removed.float(), self.n_words.float()) / self.n_words.float()
 
 
-def decision_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, mode: str = "delete") -> DecisionFlip:
-    """Delete the top-1, top-2, ... words by `scores` and record when the predicted class first changes."""
+def _flip_search(
+    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+) -> DecisionFlip:
+    """Remove the top-1, top-2, ... words by `scores`; predict(rows (b,), remove (b, T)) -> classes (b,)."""
+    require_classifier(model)
     scores = scores_of(scores, model, tokens)
     words = word_mask(model, tokens)
     n_words = words.sum(1)  # (B,)
@@ -43,8 +57,28 @@ def decision_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, 
             todo = (removed < 0) & (k <= n_words)  # (B,) not flipped yet, still has a k-th word
             if not todo.any():
                 break
-            erased = erase(model, tokens[todo], top_words(scores[todo], words[todo], k), mode)
-            flipped = model(erased).logits.argmax(-1) != original[todo]
-            index = todo.nonzero()[:, 0]
-            removed[index[flipped]] = k
+            rows = todo.nonzero()[:, 0]
+            flipped = predict(rows, top_words(scores[rows], words[rows], k)) != original[rows]
+            removed[rows[flipped]] = k
     return DecisionFlip(removed=removed, n_words=n_words)
+
+
+def deletion_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, mode: str = "delete") -> DecisionFlip:
+    """Delete the top-1, top-2, ... words by `scores` from the input until the predicted class changes."""
+
+    def predict(rows: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:
+        return model(erase(model, tokens[rows], remove, mode)).logits.argmax(-1)
+
+    return _flip_search(model, tokens, scores, predict)
+
+
+def attention_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, layer: int = -1) -> DecisionFlip:
+    """Zero the attention to the top-1, top-2, ... words by `scores` in `layer` (rows renormalised)
+    until the predicted class changes (Serrano & Smith 2019); the input is left as it is."""
+    (layer,) = layer_indices(model, [layer])
+
+    def predict(rows: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:
+        with block_keys(model, remove, layers=[layer]):
+            return model(tokens[rows]).logits.argmax(-1)
+
+    return _flip_search(model, tokens, scores, predict)

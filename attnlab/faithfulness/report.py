@@ -8,9 +8,15 @@ One call, one table: every attribution method on the same model and data, side b
 Columns (means over the examples):
 - comprehensiveness AOPC (higher = more faithful) and sufficiency AOPC (lower = more faithful),
   over ERASER's bins 1, 5, 10, 20, 50 % (DeYoung et al. 2020);
-- flip fraction: share of the words deleted, best-ranked first, before the decision flips
-  (lower = more faithful; 1.0 when it never flips) (Serrano & Smith 2019);
-- tau vs each reference: mean Kendall tau with leave-one-out or gradient importance (Jain & Wallace 2019).
+- deletion flip fraction: share of the words deleted from the input, best-ranked first, before the
+  decision flips (lower = more faithful; 1.0 when it never flips);
+- attention flip fraction: the same with the words' last-layer attention weights zeroed instead
+  (Serrano & Smith 2019's multi-item test; the words stay in the input);
+- tau vs each reference: mean Kendall tau with leave-one-out or gradient importance, on the signed
+  scores and on their magnitudes |.| (Jain & Wallace 2019 rank gradient magnitudes and |delta p|;
+  attention, rollout and flow are non-negative, so for them only the reference's sign changes).
+
+Per-example values (`MethodFaithfulness.per_example`) feed `attnlab.stats.bootstrap` for intervals.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
 from attnlab.faithfulness.erasure import Scores, named_scores, require_classifier, scores_of, word_mask
-from attnlab.faithfulness.flip import decision_flip
+from attnlab.faithfulness.flip import attention_flip, deletion_flip
 from attnlab.models import TinyTransformer
 
 
@@ -37,10 +43,14 @@ class MethodFaithfulness:
     sufficiency: list[float]  # mean per bin
     aopc_comprehensiveness: float
     aopc_sufficiency: float
-    flip_fraction: float  # mean share of words deleted before the decision flips (1.0 = never)
-    flip_rate: float  # share of examples whose decision flips at all
-    tau: dict[str, float] = field(default_factory=dict)  # reference name -> mean Kendall tau
+    flip_fraction: float  # mean share of words deleted from the input before the decision flips (1.0 = never)
+    flip_rate: float  # share of examples whose decision flips at all under deletion
+    tau: dict[str, float] = field(default_factory=dict)  # reference name -> mean Kendall tau (signed scores)
     seconds: float = 0.0  # time to compute this method's scores
+    tau_magnitude: dict[str, float] = field(default_factory=dict)  # reference name -> mean tau of |scores|, |reference|
+    attention_flip_fraction: float = float("nan")  # the same with last-layer attention zeroed (Serrano & Smith)
+    attention_flip_rate: float = float("nan")
+    per_example: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # metric -> (B,) values
 
 
 @dataclass
@@ -59,14 +69,17 @@ class FaithfulnessTable:
     def format(self) -> str:
         """The table as fixed-width text, one method per line."""
         width = max(12, *(len(r.name) for r in self.rows))
-        taus = [f"tau vs {ref}" for ref in self.references]
-        head = f"{'method':<{width}}  {'compr. AOPC ↑':>13}  {'suff. AOPC ↓':>12}  {'flip frac. ↓':>12}  {'flipped':>7}"
-        head += "".join(f"  {t:>{max(len(t), 6)}}" for t in taus)
+        taus = [(f"tau vs {ref}", ref, "tau") for ref in self.references]
+        taus += [(f"tau |.| vs {ref}", ref, "tau_magnitude") for ref in self.references]
+        head = (f"{'method':<{width}}  {'compr. AOPC ↑':>13}  {'suff. AOPC ↓':>12}  {'del. flip ↓':>11}"
+                f"  {'attn. flip ↓':>12}")
+        head += "".join(f"  {t:>{max(len(t), 6)}}" for t, _, _ in taus)
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            line = f"{r.name:<{width}}  {r.aopc_comprehensiveness:>13.3f}  {r.aopc_sufficiency:>12.3f}  {r.flip_fraction:>12.2f}  {r.flip_rate:>7.0%}"
-            for ref, t in zip(self.references, taus):
-                value = r.tau.get(ref, math.nan)
+            line = (f"{r.name:<{width}}  {r.aopc_comprehensiveness:>13.3f}  {r.aopc_sufficiency:>12.3f}"
+                    f"  {r.flip_fraction:>11.2f}  {r.attention_flip_fraction:>12.2f}")
+            for t, ref, kind in taus:
+                value = getattr(r, kind).get(ref, math.nan)
                 line += f"  {value:>{max(len(t), 6)}.2f}"
             lines.append(line)
         return "\n".join(lines)
@@ -87,12 +100,13 @@ def faithfulness_table(
     references: Mapping[str, Scores] | None = None,
     bins: Sequence[float] = BINS,
     mode: str = "delete",
+    attention_flips: bool = True,
 ) -> FaithfulnessTable:
     """Every metric for every method on the same model and tokens (B, T).
 
     methods: Attribution objects (named by .name) or {name: Attribution | (B, T) scores}.
     references: {name: Attribution | (B, T) scores} to rank-correlate with (default: leave-one-out and
-    gradient x input).
+    gradient x input). attention_flips=False skips the attention flip search (NaN columns).
     """
     require_classifier(model)
     named = named_scores(methods)
@@ -107,7 +121,19 @@ def faithfulness_table(
         scores = scores_of(method, model, tokens)
         seconds = time.perf_counter() - start
         curves = erasure_curves(model, tokens, scores, bins, mode)
-        flip = decision_flip(model, tokens, scores, mode)
+        flip = deletion_flip(model, tokens, scores, mode)
+        attn_flip = attention_flip(model, tokens, scores) if attention_flips else None
+        tau = {ref: kendall_tau(scores, r, words) for ref, r in ref_scores.items()}
+        tau_abs = {ref: kendall_tau(scores.abs(), r.abs(), words) for ref, r in ref_scores.items()}
+        per_example = {
+            "aopc_comprehensiveness": curves.aopc_comprehensiveness,
+            "aopc_sufficiency": curves.aopc_sufficiency,
+            "flip_fraction": flip.fraction,
+            **{f"tau vs {ref}": t.tau for ref, t in tau.items()},
+            **{f"tau |.| vs {ref}": t.tau for ref, t in tau_abs.items()},
+        }
+        if attn_flip is not None:
+            per_example["attention_flip_fraction"] = attn_flip.fraction
         rows.append(
             MethodFaithfulness(
                 name=name,
@@ -117,8 +143,12 @@ def faithfulness_table(
                 aopc_sufficiency=curves.aopc_sufficiency.mean().item(),
                 flip_fraction=flip.fraction.mean().item(),
                 flip_rate=flip.flipped.float().mean().item(),
-                tau={ref: kendall_tau(scores, r, words).mean for ref, r in ref_scores.items()},
+                tau={ref: t.mean for ref, t in tau.items()},
                 seconds=seconds,
+                tau_magnitude={ref: t.mean for ref, t in tau_abs.items()},
+                attention_flip_fraction=math.nan if attn_flip is None else attn_flip.fraction.mean().item(),
+                attention_flip_rate=math.nan if attn_flip is None else attn_flip.flipped.float().mean().item(),
+                per_example=per_example,
             )
         )
     return FaithfulnessTable(rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs))

@@ -13,8 +13,14 @@ parsers, attention-only probe); Hewitt & Manning 2019; Belinkov 2022 (what probe
 """
 
 from attnlab.probing.causal import ablation_effects, pronoun_agreement
-from attnlab.probing.features import ModelFeatures, attention_pair_features, extract_features, random_model_like
-from attnlab.probing.heads import best_heads, fixed_offset_accuracy, head_accuracy, head_predictions
+from attnlab.probing.features import (
+    ModelFeatures,
+    attention_pair_features,
+    attention_token_features,
+    extract_features,
+    random_model_like,
+)
+from attnlab.probing.heads import best_heads, fixed_offset_accuracy, head_accuracy, head_accuracy_both, head_predictions
 from attnlab.probing.probes import (
     BilinearProbe,
     FittedProbe,
@@ -46,8 +52,8 @@ from attnlab.probing.tasks import (
 __all__ = [
     "BilinearProbe", "FittedProbe", "LayerRow", "LinearProbe", "MLPProbe", "ModelFeatures", "PairMLPProbe",
     "ProbeConfig", "ProbeData", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
-    "attention_pair_features", "best_heads", "control_arc", "control_coref", "control_pos", "coref_task",
-    "extract_features", "fit_probe", "fixed_offset_accuracy", "format_table", "head_accuracy",
+    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos", "coref_task",
+    "extract_features", "fit_probe", "fixed_offset_accuracy", "format_table", "head_accuracy", "head_accuracy_both",
     "head_predictions", "mask_one_word", "only_at", "pos_task", "probe_by_layer", "probe_data",
     "probing_tasks", "pronoun_agreement", "random_model_like", "selectivity", "train_and_evaluate",
     "type_labels",

@@ -6,6 +6,10 @@ What a probe reads: hidden states per token and attention weights per token pair
 - `attention_pair_features` turns the attention maps into one feature vector per token pair (i, j):
   the weight i -> j and the weight j -> i of every chosen layer and head, the inputs of Clark et al.
   (2019)'s attention-only probe.
+- `attention_token_features` gives one feature vector per *word*, for properties of single words
+  (POS): how much the word attends to, and is attended by, its neighbours at fixed offsets and [CLS],
+  in every chosen layer and head. Attention describes pairs of words; this is the natural way to ask
+  a single word's property of it (how a word's attention looks is what a head "sees" of it).
 - `random_model_like` builds the untrained baseline: the same architecture, seeded, never trained.
 
 Shapes: N sentences, T tokens, D d_model, L layers, H heads.
@@ -58,6 +62,29 @@ def attention_pair_features(attentions: torch.Tensor, layers: Sequence[int] | No
     forward = chosen.permute(1, 3, 4, 0, 2).flatten(3)  # (N, T, T, l*H): [n, i, j] = A[., n, ., i, j]
     backward = forward.transpose(1, 2)  # (N, T, T, l*H): [n, i, j] = A[., n, ., j, i]
     return torch.cat([forward, backward], dim=-1)
+
+
+def attention_token_features(
+    attentions: torch.Tensor, layers: Sequence[int] | None = None, offsets: Sequence[int] = range(-3, 4)
+) -> torch.Tensor:
+    """(L, N, H, T, T) attention -> (N, T, 2 * (len(offsets) + 1) * len(layers) * H) features per token.
+
+    For token i: A[i, i+o] (i attends to its neighbour at offset o, 0 outside the sentence) and
+    A[i+o, i] (the neighbour attends to i) for every offset o, then A[i, 0] and A[0, i] ([CLS]).
+    """
+    layers = list(range(attentions.shape[0])) if layers is None else list(layers)
+    chosen = attentions[layers].permute(1, 0, 2, 3, 4).flatten(1, 2)  # (N, l*H, T, T)
+    N, K, T, _ = chosen.shape
+    i = torch.arange(T)
+    columns = []
+    for o in list(offsets) + [None]:  # None: [CLS] (position 0)
+        j = torch.zeros(T, dtype=torch.long) if o is None else i + o  # (T,) the partner of each token
+        inside = (j >= 0) & (j < T)  # (T,)
+        jc = j.clamp(0, T - 1)
+        out_w = chosen[:, :, i, jc] * inside  # (N, K, T): A[i, j]
+        in_w = chosen[:, :, jc, i] * inside  # (N, K, T): A[j, i]
+        columns += [out_w, in_w]
+    return torch.stack(columns, -1).permute(0, 2, 1, 3).flatten(2)  # (N, T, K * 2 * (len(offsets)+1))
 
 
 def random_model_like(model: TinyTransformer, seed: int = 0) -> TinyTransformer:

@@ -6,6 +6,10 @@ attends to most: argmax_j A[l, h, i, j] over the task's candidates, the word its
 transpose=True the roles swap: the answer is the candidate that attends most to i, argmax_j A[l, h, j, i]
 (a head word may look at its dependents rather than the other way round). Accuracy per head gives a
 layer x head map; no training is involved, so nothing can be memorised.
+
+Clark et al. (2019) score every head in both directions and keep the better one (per head, and per
+relation when they report relations): `head_accuracy_both` does that. Reporting only one direction
+understates heads that look from the head word to its dependents.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ def head_accuracy(attentions: torch.Tensor, task: ProbingTask, transpose: bool =
     b, i = task.queries()
     gold = task.labels[b, i]  # (M,)
     return (head_predictions(attentions, task, transpose) == gold).float().mean(-1)
+
+
+def head_accuracy_both(attentions: torch.Tensor, task: ProbingTask) -> tuple[torch.Tensor, torch.Tensor]:
+    """((L, H) accuracy of the better direction per head, (L, H) bool: True where the transposed one won)."""
+    forward = head_accuracy(attentions, task)
+    backward = head_accuracy(attentions, task, transpose=True)
+    return torch.maximum(forward, backward), backward > forward
 
 
 def best_heads(accuracy: torch.Tensor, k: int = 3) -> list[tuple[int, int, float]]:

@@ -193,6 +193,7 @@ class ProbeResult:
     accuracy: float  # on the held-out words
     train_accuracy: float  # on the words it was trained on; a large gap means memorising
     probe: FittedProbe
+    correct: torch.Tensor | None = None  # (M,) bool: right or wrong on each held-out word (for intervals)
 
 
 def train_and_evaluate(
@@ -205,4 +206,5 @@ def train_and_evaluate(
     """Fit a probe on the training split and score it on the held-out split."""
     train, test = probe_data(train_features, train_task), probe_data(test_features, test_task)
     probe = fit_probe(train, train_task.n_classes, cfg)
-    return ProbeResult(probe.accuracy(test), probe.accuracy(train), probe)
+    correct = probe.predict(test) == test.labels  # (M,)
+    return ProbeResult(correct.float().mean().item(), probe.accuracy(train), probe, correct)

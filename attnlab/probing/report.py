@@ -13,14 +13,22 @@ masked=False probes the visible words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from attnlab.models import TinyTransformer
-from attnlab.probing.features import ModelFeatures, attention_pair_features, extract_features
+from attnlab.probing.features import ModelFeatures, attention_pair_features, attention_token_features, extract_features
 from attnlab.probing.probes import ProbeConfig, train_and_evaluate
-from attnlab.probing.tasks import NO_LABEL, ProbingTask, mask_one_word, only_at, pos_distribution, probing_tasks
+from attnlab.probing.tasks import (
+    NO_LABEL,
+    ProbingTask,
+    antecedent_class_distribution,
+    mask_one_word,
+    only_at,
+    pos_distribution,
+    probing_tasks,
+)
 from attnlab.tasks.toy_language import ToyLanguageData
 
 PROPERTIES = ("pos", "arc", "coref")
@@ -31,9 +39,12 @@ class LayerRow:
     model: str  # e.g. "trained" or "random"
     property: str  # "pos", "arc" or "coref"
     features: str  # "hidden" (hidden states) or "attention" (attention weights of one layer, both directions)
+    # (pair tasks: the weights between i and j; POS: the word's weights to and from its neighbours and [CLS])
     layer: int  # hidden: 0 = embeddings, l = output of block l-1; attention: the block
     accuracy: float  # held-out accuracy on the task
     control: float  # held-out accuracy of the same probe family on the control task
+    correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) task, per held-out word
+    control_correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) control
 
     @property
     def selectivity(self) -> float:
@@ -71,29 +82,30 @@ def probe_by_layer(
     """One LayerRow per (property, layer): task and control accuracy of a probe trained on `train`."""
     if features not in ("hidden", "attention"):
         raise ValueError(f"features must be 'hidden' or 'attention', got {features!r}")
-    probs = pos_distribution(train)  # one control tag distribution for both splits
-    tasks = {"train": probing_tasks(train, seed, probs), "test": probing_tasks(test, seed, probs)}
+    probs = pos_distribution(train), antecedent_class_distribution(train)  # one control distribution for both splits
+    tasks = {"train": probing_tasks(train, seed, *probs), "test": probing_tasks(test, seed, *probs)}
     feats, where = {}, {}
     feats["train"], where["train"] = _inputs(model, train, masked, seed)
     feats["test"], where["test"] = _inputs(model, test, masked, seed + 1)
     rows = []
     for prop in properties:
-        if features == "attention" and not tasks["train"][prop][0].is_pair:
-            continue  # attention weights describe pairs of words; POS is a property of one word
         n_layers = feats["train"][prop].n_layers + (1 if features == "hidden" else 0)
         for layer in range(n_layers):
-            x = {s: _layer_features(feats[s][prop], features, layer) for s in ("train", "test")}
+            pair = tasks["train"][prop][0].is_pair
+            x = {s: _layer_features(feats[s][prop], features, layer, pair) for s in ("train", "test")}
             task, control = ({s: only_at(tasks[s][prop][k], where[s][prop]) for s in ("train", "test")} for k in (0, 1))
-            acc = train_and_evaluate(x["train"], task["train"], x["test"], task["test"], cfg).accuracy
-            ctl = train_and_evaluate(x["train"], control["train"], x["test"], control["test"], cfg).accuracy
-            rows.append(LayerRow(name, prop, features, layer, acc, ctl))
+            acc = train_and_evaluate(x["train"], task["train"], x["test"], task["test"], cfg)
+            ctl = train_and_evaluate(x["train"], control["train"], x["test"], control["test"], cfg)
+            rows.append(LayerRow(name, prop, features, layer, acc.accuracy, ctl.accuracy, acc.correct, ctl.correct))
     return rows
 
 
-def _layer_features(features: ModelFeatures, kind: str, layer: int) -> torch.Tensor:
+def _layer_features(features: ModelFeatures, kind: str, layer: int, pair: bool) -> torch.Tensor:
     if kind == "hidden":
         return features.hidden[layer]  # (N, T, D)
-    return attention_pair_features(features.attentions, [layer])  # (N, T, T, 2H)
+    if pair:
+        return attention_pair_features(features.attentions, [layer])  # (N, T, T, 2H)
+    return attention_token_features(features.attentions, [layer])  # (N, T, 16H): to and from neighbours, [CLS]
 
 
 def format_table(rows: list[LayerRow]) -> str:

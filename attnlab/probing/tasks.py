@@ -14,8 +14,16 @@ success to say much about the representation. Our controls:
 - POS: each word type gets a fixed tag drawn from the empirical tag distribution (as in the paper);
 - arcs: each word type always attaches to itself, to the first word or to the last word of its
   sentence, chosen at random per type (the paper's CorruptedEdgePositionTask);
-- coreference: each pronoun type always picks the earliest or the nearest earlier noun, chosen at
-  random per type (our adaptation: the candidates stay the nouns before the pronoun).
+- coreference: the task's rule is "the earlier noun whose agreement class (masculine, feminine,
+  neuter singular, or plural) is the pronoun's". The control keeps that rule and the output space (the
+  nouns before the pronoun) but gives every noun *type* a random agreement class, drawn from the
+  task's label distribution (the classes of the gold antecedents). Like the task's generator, which
+  keeps only pronouns that agree with exactly one earlier noun, the control asks only where exactly
+  one candidate carries the pronoun's class under the random table, and `probing_tasks` asks the
+  task at those same pronouns. Like the task, it needs the pronoun's class and the identity of
+  every candidate, so it is as hard; only the mapping is random.
+  (An earlier control, "each pronoun type always takes the earliest or the nearest noun", was a
+  matter of position once the pronoun was guessed, and turned out easier than the task.)
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.tasks.toy_language import NO_LABEL, POS_TAGS, ToyLanguageData
+from attnlab.tasks.toy_language import NO_LABEL, NOUN_FEATURES, POS_TAGS, PRONOUNS, ToyLanguageData
+from attnlab.tasks.vocab import Vocab
 
 NOUN = POS_TAGS.index("NOUN")
+AGREEMENT = (("m", "sg"), ("f", "sg"), ("n", "sg"), (None, "pl"))  # a pronoun's class: he, she, it, they
 
 
 @dataclass(frozen=True)
@@ -116,26 +126,54 @@ def control_arc(data: ToyLanguageData, seed: int = 0) -> ProbingTask:
     return ProbingTask("control_arc", torch.where(data.heads != NO_LABEL, labels, NO_LABEL), candidates=task.candidates)
 
 
-def control_coref(data: ToyLanguageData, seed: int = 0) -> ProbingTask:
-    """Each pronoun type always picks the earliest (0) or the nearest (1) noun before it."""
+def agreement_classes(vocab: Vocab) -> torch.Tensor:
+    """(V,) index into AGREEMENT of every pronoun and noun form, -1 for other words."""
+    table = torch.full((len(vocab),), -1, dtype=torch.long)
+    for word, features in {**PRONOUNS, **NOUN_FEATURES}.items():
+        gender, number = features
+        table[vocab.index[word]] = 3 if number == "pl" else AGREEMENT.index((gender, number))
+    return table
+
+
+def antecedent_class_distribution(data: ToyLanguageData) -> torch.Tensor:
+    """(4,) the share of each agreement class among the gold antecedents of the coreference task."""
     task = coref_task(data)
-    behaviour = type_labels(len(data.vocab), torch.ones(2), seed)[data.tokens]  # (N, T)
-    T = data.tokens.shape[1]
-    position = torch.arange(T).float()
-    # Among the candidates of row i: earliest = smallest position, nearest = largest position.
-    earliest = torch.where(task.candidates, -position, -float("inf")).argmax(-1)  # (N, T)
-    nearest = torch.where(task.candidates, position, -float("inf")).argmax(-1)  # (N, T)
-    labels = torch.where(behaviour == 0, earliest, nearest)
-    return ProbingTask("control_coref", torch.where(task.labels != NO_LABEL, labels, NO_LABEL), candidates=task.candidates)
+    b, i = task.queries()
+    classes = agreement_classes(data.vocab)[data.tokens[b, task.labels[b, i]]]  # (M,)
+    return torch.bincount(classes, minlength=len(AGREEMENT)).double() / len(classes)
 
 
-def probing_tasks(data: ToyLanguageData, seed: int = 0, pos_probs: torch.Tensor | None = None) -> dict[str, tuple[ProbingTask, ProbingTask]]:
-    """{property: (task, its control task)} for "pos", "arc" and "coref"."""
+def control_coref(data: ToyLanguageData, seed: int = 0, probs: torch.Tensor | None = None) -> ProbingTask:
+    """The task's rule with a random agreement class per noun type, drawn from `probs` (default: the
+    split's antecedent class distribution; pass the training split's for every split). Asked only
+    where exactly one candidate noun has the pronoun's class under the random table."""
+    task = coref_task(data)
+    probs = antecedent_class_distribution(data) if probs is None else probs
+    noun_class = type_labels(len(data.vocab), probs, seed)  # (V,) a random class per word type
+    pronoun_class = agreement_classes(data.vocab)[data.tokens]  # (N, T) the query's own class
+    candidate = data.tokens[:, None, :].expand_as(task.candidates)  # (N, T, T) token id of candidate j
+    match = (noun_class[candidate] == pronoun_class[:, :, None]) & task.candidates  # (N, T, T)
+    unique = match.sum(-1) == 1  # (N, T) exactly one answer, as in the task
+    labels = match.float().argmax(-1)  # (N, T) the matching candidate
+    asked = (task.labels != NO_LABEL) & unique
+    return ProbingTask("control_coref", torch.where(asked, labels, NO_LABEL), candidates=task.candidates)
+
+
+def probing_tasks(
+    data: ToyLanguageData, seed: int = 0, pos_probs: torch.Tensor | None = None, coref_probs: torch.Tensor | None = None
+) -> dict[str, tuple[ProbingTask, ProbingTask]]:
+    """{property: (task, its control task)} for "pos", "arc" and "coref"; pass the training split's
+    label distributions (pos_distribution, antecedent_class_distribution) so every split shares them."""
     return {
         "pos": (pos_task(data), control_pos(data, seed, pos_probs)),
         "arc": (arc_task(data), control_arc(data, seed)),
-        "coref": (coref_task(data), control_coref(data, seed)),
+        "coref": _same_queries(coref_task(data), control_coref(data, seed, coref_probs)),
     }
+
+
+def _same_queries(task: ProbingTask, control: ProbingTask) -> tuple[ProbingTask, ProbingTask]:
+    """The task asked only where its control is asked, so that both are scored on the same words."""
+    return only_at(task, control.labels != NO_LABEL), control
 
 
 # -----------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""The bootstrap interval helper: seeded, paired, and right on cases whose answer is known."""
+
+import math
+
+import pytest
+import torch
+
+from attnlab.stats import bootstrap, bootstrap_share
+
+
+def test_the_interval_is_seeded_and_contains_the_estimate():
+    x = torch.randn(300, generator=torch.Generator().manual_seed(0))
+    a, b = bootstrap(x, seed=1), bootstrap(x, seed=1)
+    assert a == b
+    assert a.low < a.estimate < a.high and a.estimate == pytest.approx(x.mean().item())
+    assert bootstrap(x, seed=2) != a  # another seed, another resampling
+
+
+def test_the_width_matches_the_standard_error_of_a_mean():
+    x = torch.randn(2000, generator=torch.Generator().manual_seed(0))
+    interval = bootstrap(x, n_resamples=4000)
+    se = x.std().item() / math.sqrt(len(x))
+    assert interval.high - interval.low == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_paired_differences_are_tighter_than_separate_intervals():
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(400, generator=g)
+    a, b = base + 0.02, base + 0.01 * torch.randn(400, generator=g)  # same sentences, a is 0.02 higher
+    diff = bootstrap(a, b)
+    assert diff.estimate == pytest.approx(0.02, abs=0.003)
+    assert diff.excludes(0.0)
+    separate_a, separate_b = bootstrap(a), bootstrap(b)
+    assert separate_a.low < separate_b.high  # unpaired intervals overlap: they could not tell
+    with pytest.raises(ValueError, match="same shape"):
+        bootstrap(a, b[:10])
+
+
+def test_nan_is_left_out_and_shares_format_as_percent():
+    x = torch.tensor([1.0, float("nan"), 0.0, 1.0])
+    assert bootstrap(x).n == 3
+    share = bootstrap_share(torch.tensor([True] * 30 + [False] * 70))
+    assert share.estimate == pytest.approx(0.3)
+    assert share.pct().startswith("30.0% [")
+    assert str(bootstrap(torch.ones(5))) == "1.000 [1.000, 1.000]"
+    with pytest.raises(ValueError, match="no defined"):
+        bootstrap(torch.tensor([float("nan")]))
