@@ -129,6 +129,8 @@ class refusing:
 
     def __enter__(self) -> "refusing":
         for function in self.functions:
+            while function.__code__.co_freevars and hasattr(function, "__wrapped__"):
+                function = function.__wrapped__  # a decorated function: switch off the one it wraps
             if function.__code__.co_freevars:
                 raise TypeError(f"refusing() cannot switch off {function.__qualname__}: it is a closure")
             self.saved.append((function, function.__code__))
