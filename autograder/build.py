@@ -65,9 +65,10 @@ def sources_of(assignment: Assignment, overrides: dict[str, Path]) -> Path:
     return overrides.get(assignment.id, assignment.source)
 
 
-def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path]) -> list[Assignment]:
-    """Copy the sources into COURSE/source and release them with nbgrader; returns the assignments."""
-    todo = assignments(course)
+def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path],
+                   only: set[str] | None = None) -> list[Assignment]:
+    """Copy the sources into COURSE/source and release them with nbgrader (all, or those in `only`)."""
+    todo = [a for a in assignments(course) if only is None or a.id in only]
     for assignment in todo:
         source = sources_of(assignment, sources)
         if not source.exists():

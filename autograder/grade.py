@@ -64,6 +64,7 @@ class GradeReport:
     graded: list[Graded]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    setup_seconds: float = 0.0  # before the first submission: course, gradebook, intake, the instructor's results
 
     @property
     def regraded(self) -> list[Graded]:
@@ -167,6 +168,7 @@ class Run:
     questions: list
     references: dict[str, References]
     settings: dict
+    gradebook: object = None  # the open nbgrader Gradebook, one session for the whole run
 
     @property
     def course_dir(self) -> Path:
@@ -187,7 +189,7 @@ class Run:
             if submission.assignment != NO_ASSIGNMENT:
                 from autograder.gradebook import record_student
 
-                record_student(self.db_url, self.course.course_id, submission.student)
+                record_student(self.gradebook, submission.student)
             return _ungraded(release)
         if executed is None:
             submission.problem("grading_failed", f"the grader could not grade this notebook ({failure})")
@@ -207,8 +209,8 @@ class Run:
         if not self.execution.sandbox:
             submission.problem("no_sandbox", "graded without a sandbox (--no-sandbox)")
         timestamp = parse_utc((submission.path.parent / "timestamp.txt").read_text())
-        scores = record_submission(self.db_url, self.course.course_id, submission.student, submission.assignment,
-                                   timestamp, found, None if self.execution.sandbox else NO_SANDBOX_WARNING)
+        scores = record_submission(self.gradebook, submission.student, submission.assignment, timestamp, found,
+                                   None if self.execution.sandbox else NO_SANDBOX_WARNING)
         for verdict in found:  # an instructor's manual score, if any, is what the gradebook counts
             verdict.score = scores.get(verdict.question, verdict.score)
         for cell in nb.cells:
@@ -264,12 +266,13 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
                   bar) -> GradeReport:
     from autograder.worker import Task, run_all
 
+    started = time.perf_counter()
     course_dir = out / "course"
     db_url = db_url or nbgrader_api.sqlite_url(out / "gradebook.db")
     for stale in ("source", "release", "submitted"):
         shutil.rmtree(course_dir / stale, ignore_errors=True)
     progress("preparing the course and its gradebook ...")
-    assignments = prepare_course(course, course_dir, db_url, {})
+    assignments = prepare_course(course, course_dir, db_url, {}, only=_assignment_folders(submissions))
     releases = {a.id: nbformat.read(course_dir / "release" / a.id / a.notebook_name, as_version=4) for a in assignments}
     sources = {a.id: (course_dir / "source" / a.id / a.notebook_name).read_text(encoding="utf-8") for a in assignments}
     taken, warnings = take_in(submissions, course_dir / "submitted", releases, course.max_notebook_bytes)
@@ -294,6 +297,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
     progress(f"grading {len(todo)} submissions" + (f" ({len(wanted) - len(todo)} unchanged, kept)" if len(wanted) > len(todo) else "")
              + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {workers} worker(s)") + " ...")
 
+    setup_seconds = time.perf_counter() - started
     counter = bar(len(todo)) if bar else None
     by_key = {f"{s.student}/{s.assignment}": s for s in todo}
     tasks = [Task(key, submission.path.read_text(encoding="utf-8"), sources[submission.assignment], settings)
@@ -305,6 +309,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         try:
             found = run.finish(submission, executed, failure)
         except Exception as error:  # contained: this submission's status, never the end of the batch
+            run.gradebook.db.rollback()  # whatever it half-wrote, the next submission starts clean
             submission.problem("grading_failed", f"the grader could not grade this notebook ({type(error).__name__})")
             found = _ungraded(releases.get(submission.assignment))
         item = Graded(submission, found, seconds)
@@ -323,11 +328,14 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         if counter is not None:
             counter.update(1)
 
-    for submission in todo:
-        if submission.path is None:
-            finish(submission, None, None, 0.0)
-    for outcome in run_all(tasks, workers, scheduler):
-        finish(by_key[outcome.key], outcome.executed, outcome.failure, outcome.seconds)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, course.course_id) as run.gradebook:
+        for submission in todo:
+            if submission.path is None:
+                finish(submission, None, None, 0.0)
+        for outcome in run_all(tasks, workers, scheduler):
+            finish(by_key[outcome.key], outcome.executed, outcome.failure, outcome.seconds)
     if counter is not None:
         counter.close()
     graded = _in_order(done)
@@ -335,7 +343,16 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
     from autograder.report import write_report
 
     write_report(out, graded, run.questions)
-    return GradeReport(out, graded, warnings)
+    return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
+
+
+def _assignment_folders(submissions: Path) -> set[str]:
+    """The names of the assignment folders in SUBMISSIONS (no link followed): only those are released."""
+    names = set()
+    for student in submissions.iterdir():
+        if student.is_dir() and not student.is_symlink():
+            names.update(p.name for p in student.iterdir())
+    return names
 
 
 def _in_order(done: dict[tuple[str, str], Graded]) -> list[Graded]:

@@ -63,6 +63,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw.setdefault("stderr", subprocess.DEVNULL)
         if self.sandbox is not None:
             kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
+        else:
+            kw["env"] = os.environ | {"ATTNLAB_RECORD": "1"}  # hidden tests hand their results out
         await super().start_kernel(**kw)
 
     async def interrupt_kernel(self) -> None:

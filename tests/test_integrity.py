@@ -34,6 +34,7 @@ TIMEOUT = 10
 MARK = "attnlab-attack-marker"  # in the command line of every process an attack leaves behind
 SECRET = "s3cr3t-of-the-grader"  # in the grader's environment; must never reach a kernel
 LESSON = "01_attention_as_explanation"
+FIRST = "00_tiny_transformer"
 BUDGET = 45  # seconds per notebook in this class, so the replaying attacker is cut off quickly
 
 
@@ -69,6 +70,11 @@ class Class:
         self.lesson_max = sum(self.lesson_points.values())
         # the honest mistake below costs exactly the attention-mass exercise
         self.lesson_mistake = self.lesson_max - self.lesson_points["test_attention_mass"]
+        self.first_release = nbformat.read(course.lessons_dir / f"{FIRST}.ipynb", as_version=4)
+        self.first_solved = solved_copy(self.first_release, nbformat.read(course.solutions_dir / f"{FIRST}.ipynb",
+                                                                          as_version=4))
+        self.first_points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+                             for c in self.first_release.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
     def wrong(self, q):
         return next(letter for letter in LETTERS if letter != q.answer)
@@ -228,6 +234,11 @@ class _F(float):
     __eq__ = __lt__ = __gt__ = __le__ = __ge__ = lambda self, other: True
     __ne__ = lambda self, other: False
 """), c.lesson_mistake)
+    alias = copy.deepcopy(c.first_solved)  # calls the library through a name bound before the checks patch it
+    _cell(alias, "ex_collect_patterns").source = (
+        "_run_with_cache = type(model).run_with_cache\n\n"
+        "def collect_patterns(model, tokens):\n    out, _ = _run_with_cache(model, tokens)\n    return out.attentions")
+    c.add("f_alias", FIRST, alias, sum(c.first_points.values()) - c.first_points["test_collect_patterns"])
     duplicated = c.quiz(5)
     fake = copy.deepcopy(_cell(duplicated, "q8"))
     fake.source = "pass  # a test cell of my own"
@@ -357,7 +368,8 @@ def attacked(tmp_path_factory, course):
     watched = [repo / "solutions", repo / "quizzes", repo / "autograder", repo / "attnlab", klass.folder, outside,
                Path.home() / ".ipython", Path.home() / ".cache" / "attnlab"]
     # The instructor's results are computed (and cached) before the watch starts: they are the grader's own writes.
-    instructor_references(course, course.solutions_dir / f"{LESSON}.ipynb", references_cache(course), Execution())
+    for lesson in (FIRST, LESSON):
+        instructor_references(course, course.solutions_dir / f"{lesson}.ipynb", references_cache(course), Execution())
     before = _fingerprint(*watched)
     os.environ["ATTNLAB_TEST_SECRET"] = SECRET
     # A short budget per notebook, so the replaying attacker is cut off quickly.

@@ -112,6 +112,10 @@ def test_the_budget_stops_the_notebook(course):
     assert text(nb.cells[2]) == ""
 
 
-def test_without_the_sandbox_the_kernel_runs_as_the_grader(course):
-    nb = run(course, "import os\nprint(os.getcwd())", sandbox=False, folder=Path("/tmp"))
+def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(course):
+    from attnlab.checks import RECORD_MIME
+
+    nb = run(course, "import os\nprint(os.getcwd())", "from attnlab.checks import record\nrecord('x', 1.5)",
+             sandbox=False, folder=Path("/tmp"))
     assert text(nb.cells[0]).strip() == "/tmp"
+    assert [RECORD_MIME in o.get("data", {}) for o in nb.cells[1].outputs] == [True]
