@@ -79,6 +79,37 @@ def plain_nbgrader(course_id: str, assignment: str, source: Path, submissions: P
     return seconds, scores
 
 
+def sandbox_overhead(course, runs: int) -> None:
+    """The sandbox's own cost: one notebook run through the pipeline with and without it, alternately."""
+    import statistics
+
+    from autograder.check import run_notebook
+    from autograder.nbgrader_api import Execution
+
+    notebooks = {
+        "quiz-like (no imports)": ['ANSWER_1 = "B"', 'assert ANSWER_1 == "B"'],
+        "lesson-like (torch, matplotlib, a model, a figure)": [
+            "import torch, matplotlib.pyplot as plt\nfrom attnlab.train import rationale_model",
+            "trained = rationale_model(seed=0)\nout = trained.model(trained.test.tokens[:64])",
+            "plt.imshow(out.attentions[-1, 0, 0].detach())\nplt.show()"],
+    }
+    print(f"the sandbox's cost per notebook run (kernel start to shutdown), {runs} runs each, alternating:")
+    for name, sources in notebooks.items():
+        seconds = {True: [], False: []}
+        for _ in range(runs):
+            for sandbox in (True, False):
+                nb = nbformat.v4.new_notebook()
+                nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+                start = time.perf_counter()
+                run_notebook(course, nb, nb, Path(tempfile.gettempdir()), Execution(sandbox=sandbox))
+                seconds[sandbox].append(time.perf_counter() - start)
+        inside, outside = statistics.median(seconds[True]), statistics.median(seconds[False])
+        print(f"  {name:<52} sandboxed {inside:.2f} s, bare {outside:.2f} s (medians): "
+              f"cost {inside - outside:+.2f} s (range of the paired differences "
+              f"{min(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} to "
+              f"{max(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} s)")
+
+
 def warm_references(course, assignment: str) -> None:
     """The instructor's results are computed once per course version and cached: not part of a class's cost."""
     from autograder.check import references_cache
@@ -183,6 +214,7 @@ def main() -> None:
     parser.add_argument("--lesson-students", type=int, default=10)
     parser.add_argument("--scale-quiz", type=int, default=200)
     parser.add_argument("--scale-lesson", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=8, help="paired runs of the sandbox-cost measurement")
     args = parser.parse_args()
     course = load_config()
     questions = load_bank(course.quiz_bank, course.shuffle_seed)
@@ -190,6 +222,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.part in ("sandbox", "all"):
+            sandbox_overhead(course, args.runs)
             make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "quiz-class")
             compare("quiz", args.students, "quiz", course, tmp / "quiz-class", tmp, check_scores=True)
             make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
