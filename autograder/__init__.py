@@ -3,7 +3,7 @@ autograder: turns the course's instructor notebooks into an nbgrader course, gra
 writes feedback and grades, and lets a self-learner check a notebook alone.
 
     python -m autograder build                 solutions/ -> lessons/, quiz bank -> quizzes/quiz.ipynb
-    python -m autograder grade SUBMITTED --out OUT
+    python -m autograder grade SUBMITTED --out OUT [--workers N | --scheduler ADDRESS] [--db URL]
     python -m autograder check NOTEBOOK [--json]
     python -m autograder demo                  build, run the lessons, grade the bundled examples
 
@@ -13,9 +13,18 @@ Modules, one step each:
     quiz_notebook the quiz bank as an nbgrader notebook
     nbgrader_api  the one place that configures and calls nbgrader
     build         sources -> course directory -> student versions
+    sandbox       the bubblewrap command every kernel that runs student code starts in
+    kernel        the kernel manager that starts kernels in the sandbox, over ipc
     preprocessors our additions to nbgrader's pipeline (answer pinning, robust execution, output limits)
-    intake        copies a submissions folder into the course, fixing what can be fixed
-    results       reads an executed notebook into per-question verdicts
+    intake        copies a submissions folder into the course, fixing what can be fixed, refusing the rest
+    records       what hidden tests hand out of the kernel, judged in the grader's process
+    reference     the instructor's records, from one cached run of the solution
+    verifiers     checks of exercises with many right answers, on the course's own models
+    results       reads an executed notebook into per-question verdicts (scores decided here)
+    worker        one submission as a task: here, in a local pool or on a Dask cluster
+    gradebook     writes scores into nbgrader's gradebook
     feedback      the HTML a student gets back
+    report        the class report and the LMS-ready wide CSV
+    output        atomic writes and spreadsheet-safe CSV values
     grade / check / demo  the commands
 """
