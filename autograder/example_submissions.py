@@ -139,7 +139,7 @@ def _warn_in_exercise(nb: NotebookNode) -> None:
 
 EXAMPLES = [
     Example("ada", "quiz", "all correct, in every accepted format", _quiz(_ada_quiz)),
-    Example("ada", "01_attention_as_explanation", "both exercises solved", _lesson("01_attention_as_explanation")),
+    Example("ada", "01_attention_as_explanation", "every exercise solved", _lesson("01_attention_as_explanation")),
     Example("ben", "quiz", "five right, three wrong", _quiz(_ben_quiz)),
     Example("ben", "00_tiny_transformer", "opened but not attempted", _lesson("00_tiny_transformer", solved=False)),
     Example("cy", "quiz", "fake-equality object, answer read from a file, edited and deleted test cells", _cy_quiz),
