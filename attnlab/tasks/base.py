@@ -52,3 +52,11 @@ def pad_batch(rows: list[list[int]], pad_id: int, width: int) -> torch.Tensor:
 def pad_labels(rows: list[list[int]], width: int, fill: int) -> torch.Tensor:
     """Per-token labels -> (N, width) tensor, `fill` where there is no token."""
     return torch.tensor([r + [fill] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def check_sizes(n: int, min_words: int, max_words: int, shortest: int, longest: int) -> None:
+    """The arguments every sentence generator takes: how many sentences, and the range of their lengths."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if not shortest <= min_words <= max_words <= longest:
+        raise ValueError(f"need {shortest} <= min_words <= max_words <= {longest}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.tasks.base import TokenDataset, pad_batch, pad_labels
+from attnlab.tasks.base import TokenDataset, check_sizes, pad_batch, pad_labels
 from attnlab.tasks.rationale import FILLER, LABELS, NEGATIVE, POSITIVE
 from attnlab.tasks.vocab import Vocab
 
@@ -59,10 +59,7 @@ def _example(rng: random.Random, min_words: int, max_words: int) -> tuple[list[s
 
 def make_multihop_task(n: int = 2000, seed: int = 0, min_words: int = 8, max_words: int = MAX_LEN - 1) -> MultihopData:
     """n seeded examples; the same seed always gives the same tensors."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if not 5 <= min_words <= max_words <= MAX_LEN - 1:
-        raise ValueError(f"need 5 <= min_words <= max_words <= {MAX_LEN - 1}")
+    check_sizes(n, min_words, max_words, shortest=5, longest=MAX_LEN - 1)
     rng = random.Random(seed)
     rows, labels, rationales, markers = [], [], [], []
     for _ in range(n):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.tasks.base import TokenDataset, pad_batch, pad_labels
+from attnlab.tasks.base import TokenDataset, check_sizes, pad_batch, pad_labels
 from attnlab.tasks.vocab import Vocab
 
 POSITIVE = ("good", "great", "excellent", "wonderful", "superb")
@@ -93,10 +93,7 @@ def _example(rng: random.Random, min_words: int, max_words: int) -> tuple[list[s
 
 def make_rationale_task(n: int = 2000, seed: int = 0, min_words: int = 6, max_words: int = MAX_LEN - 1) -> RationaleData:
     """n seeded examples; the same seed always gives the same tensors."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if not 4 <= min_words <= max_words <= MAX_LEN - 1:
-        raise ValueError(f"need 4 <= min_words <= max_words <= {MAX_LEN - 1}")
+    check_sizes(n, min_words, max_words, shortest=4, longest=MAX_LEN - 1)
     rng = random.Random(seed)
     rows, labels, rationales, distractors = [], [], [], []
     for _ in range(n):
