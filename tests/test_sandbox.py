@@ -114,8 +114,12 @@ def test_the_budget_stops_the_notebook(course):
 
 def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(course):
     from attnlab.checks import RECORD_MIME
+    from autograder.notebooks import nbgrader_metadata
 
-    nb = run(course, "import os\nprint(os.getcwd())", "from attnlab.checks import record\nrecord('x', 1.5)",
-             sandbox=False, folder=Path("/tmp"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(os.getcwd())"),
+                nbformat.v4.new_code_cell("from attnlab.checks import record\nrecord('x', 1.5)", metadata={
+                    "nbgrader": nbgrader_metadata("test_x", grade=True, locked=True, points=1)})]
+    nb = run_notebook(course, nb, nb, Path("/tmp"), Execution(timeout=10, sandbox=False))
     assert text(nb.cells[0]).strip() == "/tmp"
-    assert [RECORD_MIME in o.get("data", {}) for o in nb.cells[1].outputs] == [True]
+    assert [RECORD_MIME in o.get("data", {}) for o in nb.cells[1].outputs] == [True]  # records stay in test cells
