@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
@@ -26,15 +27,22 @@ from autograder.results import References
 FORMAT = 1
 
 
-def fingerprint(source: NotebookNode) -> str:
-    """What the records depend on: the notebook's code, the library's source and the torch version."""
+@lru_cache(maxsize=1)
+def _library_digest() -> str:
+    """The library's source and the torch version, read once per process (every fingerprint needs them)."""
     import attnlab
     import torch
 
     digest = hashlib.sha256(f"{FORMAT}:{torch.__version__}".encode())
-    digest.update("\n".join(cell.source for cell in source.cells if cell.cell_type == "code").encode())
     for path in sorted(Path(attnlab.__file__).resolve().parent.rglob("*.py")):
         digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(source: NotebookNode) -> str:
+    """What the records depend on: the notebook's code, the library's source and the torch version."""
+    digest = hashlib.sha256(_library_digest().encode())
+    digest.update("\n".join(cell.source for cell in source.cells if cell.cell_type == "code").encode())
     return digest.hexdigest()[:20]
 
 

@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass
 from nbformat import NotebookNode
 from nbgrader.utils import determine_grade, is_grade
 
-from autograder.preprocessors import ANSWER_CELL, TEST_CELL, stopped, truncated, written_answer
+from autograder.preprocessors import (
+    ANSWER_CELL, BUDGET, DIED, STOPPED, TEST_CELL, stopped, truncated, written_answer,
+)
 from autograder.quizbank import LETTERS, Question, normalize_choice
 from autograder.records import Record, judge, read_records
 
@@ -214,13 +216,13 @@ def execution_problems(nb: NotebookNode) -> list[tuple[str, str]]:
         stop = stopped(cell) if cell.cell_type == "code" else None
         if stop is None:
             continue
-        if stop["status"] == "timeout":
-            problems.append(("timeout", f"cell {number} ran past the time limit ({stop['seconds']:g} s) and was "
+        if stop["status"] == STOPPED:
+            problems.append((STOPPED, f"cell {number} ran past the time limit ({stop['seconds']:g} s) and was "
                                         "stopped; the rest of the notebook was still graded"))
-        elif stop["status"] == "kernel_died":
-            problems.append(("kernel_died", f"the kernel died in cell {number} (os._exit, a crash or running out of "
+        elif stop["status"] == DIED:
+            problems.append((DIED, f"the kernel died in cell {number} (os._exit, a crash or running out of "
                                             "memory); it was restarted and the rest of the notebook was still graded"))
-        elif stop["status"] == "time_budget" and not any(status == "time_budget" for status, _ in problems):
-            problems.append(("time_budget", f"the notebook used up its time budget in cell {number}; "
+        elif stop["status"] == BUDGET and not any(status == BUDGET for status, _ in problems):
+            problems.append((BUDGET, f"the notebook used up its time budget in cell {number}; "
                                             "the cells after it were not run"))
     return problems
