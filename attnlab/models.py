@@ -9,8 +9,9 @@ Shapes used throughout: B batch, T tokens, D d_model, H heads, Dh = D // H, L la
 - Two heads: "cls" classifies from the [CLS] token at position 0; "token" predicts a token at every
   position (masked language modelling, or next-token prediction with causal=True).
 - Every tensor a lesson needs passes through a named HookPoint (see hooks.py):
-  hook_embed, blocks.{l}.attn.hook_scores, blocks.{l}.attn.hook_pattern, blocks.{l}.attn.hook_z,
-  blocks.{l}.hook_attn_out, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post.
+  hook_embed, blocks.{l}.hook_resid_pre, blocks.{l}.attn.hook_q / hook_k / hook_v,
+  blocks.{l}.attn.hook_scores, blocks.{l}.attn.hook_pattern, blocks.{l}.attn.hook_z,
+  blocks.{l}.hook_attn_out, blocks.{l}.mlp.hook_post, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post.
 Style after minGPT (Karpathy) and TransformerLens (Nanda et al.).
 """
 
@@ -91,6 +92,9 @@ class Attention(nn.Module):
         self.d_head = cfg.d_model // cfg.n_heads
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.hook_q = HookPoint()  # (B, H, T, Dh) queries
+        self.hook_k = HookPoint()  # (B, H, T, Dh) keys
+        self.hook_v = HookPoint()  # (B, H, T, Dh) values
         self.hook_scores = HookPoint()  # (B, H, T, T) before softmax
         self.hook_pattern = HookPoint()  # (B, H, T, T) attention probabilities
         self.hook_z = HookPoint()  # (B, H, T, Dh) each head's weighted sum of values
@@ -98,9 +102,9 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=-1)  # each (B, T, D)
-        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
-        k = k.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
-        v = v.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, Dh)
+        q = self.hook_q(q.view(B, T, self.n_heads, self.d_head).transpose(1, 2))  # (B, H, T, Dh)
+        k = self.hook_k(k.view(B, T, self.n_heads, self.d_head).transpose(1, 2))  # (B, H, T, Dh)
+        v = self.hook_v(v.view(B, T, self.n_heads, self.d_head).transpose(1, 2))  # (B, H, T, Dh)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)  # (B, H, T, T)
         scores = scores.masked_fill(~key_mask, float("-inf"))  # key_mask (B, 1, T|1, T)
         scores = self.hook_scores(scores)
@@ -115,9 +119,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.proj = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.hook_post = HookPoint()  # (B, T, d_mlp) after the GELU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x)))
+        return self.proj(self.hook_post(F.gelu(self.fc(x))))
 
 
 class Block(nn.Module):
@@ -127,11 +132,13 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
+        self.hook_resid_pre = HookPoint()  # (B, T, D) the residual stream entering the block
         self.hook_attn_out = HookPoint()  # (B, T, D)
         self.hook_mlp_out = HookPoint()  # (B, T, D)
         self.hook_resid_post = HookPoint()  # (B, T, D)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.hook_resid_pre(x)
         attn_out, pattern = self.attn(self.ln1(x), key_mask)
         x = x + self.hook_attn_out(attn_out)
         x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))

@@ -20,6 +20,25 @@ def test_hook_names_are_stable(model):
     assert "hook_embed" in model.hook_names()
 
 
+def test_queries_keys_values_and_residual_hooks_see_what_the_model_computes(model):
+    out, cache = model.run_with_cache(TOKENS)
+    q, k = cache["blocks.0.attn.hook_q"], cache["blocks.0.attn.hook_k"]  # (B, H, T, Dh)
+    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, H, T, T)
+    torch.testing.assert_close(scores[..., :3], cache["blocks.0.attn.hook_scores"][..., :3])  # keys real in both
+    z = cache["blocks.0.attn.hook_pattern"] @ cache["blocks.0.attn.hook_v"]
+    torch.testing.assert_close(z, cache["blocks.0.attn.hook_z"])
+    torch.testing.assert_close(cache["blocks.1.hook_resid_pre"], out.hidden_states[1])
+    mlp = model.blocks[0].mlp
+    torch.testing.assert_close(mlp.proj(cache["blocks.0.mlp.hook_post"]), cache["blocks.0.hook_mlp_out"])
+
+
+def test_replacing_the_values_changes_the_output(model):
+    clean = model(TOKENS).logits
+    with model.hooks([("blocks.1.attn.hook_v", lambda v, hook: torch.zeros_like(v))]):
+        zeroed = model(TOKENS).logits
+    assert not torch.allclose(clean, zeroed)
+
+
 def test_run_with_cache_records_the_attention_the_model_returns(model):
     out, cache = model.run_with_cache(TOKENS)
     torch.testing.assert_close(cache["blocks.0.attn.hook_pattern"], out.attentions[0])
