@@ -1,6 +1,7 @@
 # The course's commands. Every target creates or reuses .venv by itself, so a fresh clone needs nothing else.
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
-#   make test   the test suite
+#   make test       the whole test suite (what CI runs)
+#   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
 #   make lab    JupyterLab on the lessons
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to start as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab test build clean
+.PHONY: setup sandbox demo lab test test-fast build clean
 
 setup: $(STAMP) sandbox
 
@@ -38,9 +39,14 @@ build: setup
 lab: setup
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
 
+# Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
+# fixtures (a graded class, say) are built once per worker that runs it: --dist loadfile keeps each module
+# on one worker, so a class is graded once, not twice.
 test: setup
-	# Two workers on two cores: one torch thread each, or notebooks run several times slower.
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow and not browser"
 
 clean:
 	rm -rf build demo-output .pytest_cache

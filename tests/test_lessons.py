@@ -1,10 +1,12 @@
-"""Every lesson end to end: the student version runs, the solution passes, autograding scores both right."""
-
-from pathlib import Path
+"""
+Every lesson end to end, each notebook executed as few times as the claims need: one class is graded in
+which one student hands in every released notebook untouched and another fills in the instructor's
+solutions. The untouched run shows what a student sees on Run All; the solved run that the hidden tests
+pass; `check` is exercised on one lesson and the quiz (the rest of its pipeline is the grader's).
+"""
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from autograder.build import assignments
 from autograder.check import check
@@ -13,47 +15,54 @@ from autograder.example_submissions import solved_copy
 from autograder.grade import grade
 
 pytestmark = pytest.mark.slow
-LESSONS = [a for a in assignments(load_config()) if not a.is_quiz]
-
-
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
-def test_the_student_version_runs_with_only_not_implemented_errors(course, lesson):
-    nb = nbformat.read(course.root / lesson.student_version, as_version=4)
-    NotebookClient(nb, timeout=course.timeout, allow_errors=True,
-                   resources={"metadata": {"path": str(course.lessons_dir)}}).execute()
-    errors = [out.ename for cell in nb.cells if cell.cell_type == "code"
-              for out in cell.outputs if out.output_type == "error"]
-    stderr = [out.text for cell in nb.cells if cell.cell_type == "code"
-              for out in cell.outputs if out.output_type == "stream" and out.name == "stderr"]
-    assert errors and set(errors) == {"NotImplementedError"}, errors
-    assert not stderr, stderr[:2]
-
-
-@pytest.mark.parametrize("lesson", LESSONS + [a for a in assignments(load_config()) if a.is_quiz], ids=lambda a: a.id)
-def test_the_solution_passes_every_graded_cell_with_hidden_tests(course, lesson):
-    result = check(course, lesson.source)
-    assert result.verdicts and result.all_passed, [(v.question, v.message) for v in result.verdicts if not v.passed]
-    if not lesson.is_quiz:
-        assert len(result.verdicts) >= 2
+ASSIGNMENTS = assignments(load_config())
+LESSONS = [a for a in ASSIGNMENTS if not a.is_quiz]
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory, course):
     """Two students per assignment: one fills in the instructor's solutions, one hands in the student version untouched."""
     root = tmp_path_factory.mktemp("class")
-    for lesson in assignments(course):
+    for lesson in ASSIGNMENTS:
         released = nbformat.read(course.root / lesson.student_version, as_version=4)
         solved = solved_copy(released, nbformat.read(lesson.source, as_version=4))
         for student, nb in (("solved", solved), ("untouched", released)):
             target = root / "submitted" / student / lesson.id / lesson.notebook_name
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, target)
-    return grade(course, root / "submitted", root / "out")
+    out = root / "out"
+    return grade(course, root / "submitted", out), out
+
+
+def _executed(out, student, lesson):
+    return nbformat.read(out / "course" / "autograded" / student / lesson.id / f"{lesson.id}.ipynb", as_version=4)
 
 
 def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(graded_class):
-    for item in graded_class.graded:
+    report, _ = graded_class
+    assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS}
+    for item in report.graded:
         assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
         expected = item.max_score if item.submission.student == "solved" else 0
         assert item.score == expected, (item.submission.student, item.submission.assignment,
                                         [(v.question, v.message) for v in item.verdicts])
+        if not item.submission.assignment.startswith("quiz"):
+            assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
+def test_the_student_version_runs_with_only_not_implemented_errors(graded_class, lesson):
+    _, out = graded_class
+    nb = _executed(out, "untouched", lesson)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code if cell.source.strip())  # no cell was skipped
+    errors = [o.ename for cell in code for o in cell.outputs if o.output_type == "error"]
+    stderr = [o.text for cell in code for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert errors and set(errors) == {"NotImplementedError"}, errors
+    assert not stderr, stderr[:2]
+
+
+@pytest.mark.parametrize("lesson", [LESSONS[0]] + [a for a in ASSIGNMENTS if a.is_quiz], ids=lambda a: a.id)
+def test_check_passes_the_solution_with_hidden_tests(course, lesson):
+    result = check(course, lesson.source)
+    assert result.verdicts and result.all_passed, [(v.question, v.message) for v in result.verdicts if not v.passed]
