@@ -87,7 +87,8 @@ def test_two_workers_give_the_same_files_and_gradebook(tmp_path, course, klass, 
 
 def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, course, klass):
     folder = tmp_path / "submitted"
-    shutil.copytree(klass, folder)
+    # The quizzes alone: what is kept or regraded does not depend on what a notebook computes.
+    shutil.copytree(klass, folder, ignore=lambda where, names: [n for n in names if n[:2].isdigit() or n == "sam"])
     out = tmp_path / "out"
     first = grade(course, folder, out, timeout=TIMEOUT)
     again = grade(course, folder, out, timeout=TIMEOUT)
