@@ -41,6 +41,9 @@ class HookPoint(nn.Module):
                 x = out
         return x
 
+    def has_hooks(self) -> bool:
+        return bool(self._hooks)
+
     def __repr__(self) -> str:
         return f"HookPoint({self.name!r})"
 

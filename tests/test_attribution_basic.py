@@ -1,4 +1,5 @@
-"""Rollout on hand-made matrices, input checks, and the simple methods on the trained classifier."""
+"""Rollout on hand-made matrices, input checks, and the simple methods on the trained classifier
+(the contract every method keeps is tested once for all in test_attribution_contract.py)."""
 
 import pytest
 import torch
@@ -91,36 +92,9 @@ def test_bad_head_fusion_is_refused(random_attention):
 
 # --- methods on the trained classifier ----------------------------------------------------------
 
-SIMPLE_METHODS = {
-    "raw": lambda m: RawAttention(m),
-    "raw layer 0 head 1": lambda m: RawAttention(m, layer=0, head=1),
-    "raw mean layers max heads": lambda m: RawAttention(m, layer="mean", head="max"),
-    "rollout": lambda m: Rollout(m),
-    "rollout max": lambda m: Rollout(m, head_fusion="max"),
-    "gradient x input": lambda m: GradientXInput(m),
-    "integrated gradients": lambda m: IntegratedGradients(m, n_steps=16),
-    "leave-one-out": lambda m: LeaveOneOut(m),
-    "random": lambda m: RandomBaseline(m, seed=3),
-}
-
-
 @pytest.fixture(scope="module")
 def batch(rationale):
     return rationale.test.tokens[:12]
-
-
-@pytest.mark.parametrize("name", SIMPLE_METHODS)
-def test_contract_shape_padding_and_batch_equals_one_at_a_time(rationale, batch, name):
-    method = SIMPLE_METHODS[name](rationale.model)
-    scores = method.attribute(batch)
-    assert scores.shape == batch.shape
-    assert bool(torch.isfinite(scores).all())
-    assert bool((scores[batch == 0] == 0).all()), "padding must score 0"
-    assert rationale.model.active_hook_count() == 0
-    for i in range(len(batch)):
-        n = int((batch[i] != 0).sum())
-        alone = method.attribute(batch[i : i + 1, :n])  # the same sentence without padding
-        assert torch.allclose(alone[0], scores[i, :n], atol=1e-5), f"example {i}"
 
 
 def test_raw_attention_reads_the_chosen_row(rationale, batch):
