@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from attnlab.hooks import HookedModule, HookPoint
-
-PAD_ID = 0  # every vocabulary in attnlab.tasks puts [PAD] at 0 and [CLS] at 1
+from attnlab.tasks.vocab import PAD_ID
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,23 @@ class TinyTransformerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def layer_indices(self, layers: Sequence[int] | None) -> list[int]:
+        """Layer numbers as given (None: every layer; -1: the last), checked against the depth."""
+        n = self.n_layers
+        chosen = list(range(n)) if layers is None else [l + n if l < 0 else l for l in layers]  # -1: last layer
+        for l in chosen:
+            if not 0 <= l < n:
+                raise ValueError(f"layer {l} does not exist; the model has layers 0..{n - 1}")
+        return chosen
+
+    def head_indices(self, heads: Sequence[int] | None) -> list[int]:
+        """Head numbers as given (None: every head), checked against the heads of a layer."""
+        chosen = list(range(self.n_heads)) if heads is None else list(heads)
+        for h in chosen:
+            if not 0 <= h < self.n_heads:
+                raise ValueError(f"head {h} does not exist; each layer has heads 0..{self.n_heads - 1}")
+        return chosen
 
 
 # Named sizes. A preset fixes the architecture; the task fills in vocab_size, max_len and the head.

@@ -16,11 +16,11 @@ from attnlab.probing import (
     extract_features,
     format_table,
     head_accuracy,
-    mask_one_word,
     probe_by_layer,
     random_model_like,
 )
 from attnlab.probing.tasks import coref_task
+from attnlab.tasks.base import mask_one_word
 from attnlab.train import toy_language_model
 
 

@@ -29,10 +29,10 @@ from attnlab.faithfulness import (
     rank_words,
     sufficiency,
     top_words,
-    word_mask,
 )
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer, TinyTransformerConfig, preset
+from attnlab.tasks.vocab import word_mask
 
 KEY = 3  # the one token the hand-made model reads; 0 [PAD], 1 [CLS], 2 [MASK], 4..9 filler
 TOKENS = torch.tensor([
@@ -124,7 +124,7 @@ def test_bins_become_at_least_one_word():
 
 
 def test_ranking_breaks_ties_by_position_and_ranks_cls_and_padding_last(model):
-    words = word_mask(model, TOKENS)
+    words = word_mask(TOKENS)
     ranks = rank_words(torch.ones(TOKENS.shape), words)
     assert ranks[0].tolist()[:6] == [5, 0, 1, 2, 3, 4]
     top = top_words(torch.ones(TOKENS.shape), words, 2)

@@ -23,7 +23,6 @@ from attnlab.probing import (
     format_table,
     head_accuracy,
     head_accuracy_both,
-    mask_one_word,
     only_at,
     pos_task,
     probe_by_layer,
@@ -33,6 +32,7 @@ from attnlab.probing import (
     train_and_evaluate,
 )
 from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
+from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import NO_LABEL, make_toy_language
 
 matplotlib.use("Agg")

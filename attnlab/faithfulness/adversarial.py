@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from attnlab.faithfulness.erasure import require_classifier
-from attnlab.interventions import layer_indices, replace_attention
+from attnlab.faithfulness.scores import require_classifier
+from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer
 
 EPS = 1e-10
@@ -77,7 +77,7 @@ def adversarial_attention(
 ) -> AdversarialAttention:
     """Search, for every example of the batch at once, the adversarial [CLS] row of one layer."""
     require_classifier(model)
-    (layer,) = layer_indices(model, [layer])
+    (layer,) = model.cfg.layer_indices([layer])
     if model.cfg.causal:
         raise ValueError("adversarial attention is defined here for a bidirectional (non-causal) classifier")
     with torch.no_grad():

@@ -15,8 +15,9 @@ import math
 import torch
 from scipy.stats import kendalltau as _scipy_kendalltau
 
-from attnlab.faithfulness.erasure import Scores, scores_of, word_mask
+from attnlab.faithfulness.scores import Scores, scores_of
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 class RankAgreement:
@@ -76,4 +77,4 @@ def kendall_tau(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> RankAgr
 
 def rank_agreement(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, reference: Scores) -> RankAgreement:
     """Kendall tau between a method's scores and a reference importance (leave-one-out, gradient...)."""
-    return kendall_tau(scores_of(scores, model, tokens), scores_of(reference, model, tokens), word_mask(model, tokens))
+    return kendall_tau(scores_of(scores, model, tokens), scores_of(reference, model, tokens), word_mask(tokens, model.cfg.pad_id))

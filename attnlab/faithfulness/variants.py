@@ -89,9 +89,9 @@ def uniform_attention_model(
     """The rationale classifier trained and evaluated with uniform attention in `layers` (default: all)."""
     train_cfg = train_cfg or TrainConfig(seed=seed)
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
-    chosen = tuple(range(cfg.n_layers)) if layers is None else tuple(l % cfg.n_layers for l in layers)
-    if not chosen or any(not -cfg.n_layers <= l < cfg.n_layers for l in (layers or chosen)):
-        raise ValueError(f"layers must be a non-empty list of layers of a {cfg.n_layers}-layer model, got {layers}")
+    chosen = tuple(cfg.layer_indices(layers))
+    if not chosen:
+        raise ValueError(f"layers must name at least one of the {cfg.n_layers} layers, got {layers}")
 
     def uniform_forward(model: TinyTransformer, tokens: torch.Tensor) -> TransformerOutput:
         with replace_attention(model, "uniform", layers=chosen):

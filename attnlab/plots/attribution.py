@@ -65,7 +65,7 @@ def plot_attribution_grid(
 
 
 def plot_method_scores(rows: Sequence, chance_auc: float = 0.5, title: str | None = None) -> Figure:
-    """rows: MethodScore records (attnlab.attribution.evaluate); one pair of bars per method."""
+    """rows: MethodScore records (attnlab.attribution.plausibility); one pair of bars per method."""
     if not rows:
         raise ValueError("no methods to plot")
     names = [r.method for r in rows]

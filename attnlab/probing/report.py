@@ -24,11 +24,11 @@ from attnlab.probing.tasks import (
     NO_LABEL,
     ProbingTask,
     antecedent_class_distribution,
-    mask_one_word,
     only_at,
     pos_distribution,
     probing_tasks,
 )
+from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import ToyLanguageData
 
 PROPERTIES = ("pos", "arc", "coref")
