@@ -92,3 +92,107 @@ def test_restoring_cells_puts_tests_back_in_place_and_never_hands_out_a_solution
     assert sources[2].startswith("# (this answer cell was missing") and "return 2" not in sources[2]
     assert sources[3] == "assert g() == 2"
     assert sources[4] == "print('my notes')"
+
+
+# -----------------------------------------------------------------------------
+# RobustExecute: its behaviour on a real kernel, and the nbclient interfaces it is built on
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+@pytest.mark.slow
+def test_robust_execute_survives_a_hung_cell_a_deaf_cell_and_a_dead_kernel(tmp_path):
+    from autograder.notebooks import KERNELSPEC
+    from autograder.preprocessors import RobustExecute, stopped
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": dict(KERNELSPEC)})
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "x = 1\nprint('ran')",
+        "while True:\n    pass",  # interrupted at the timeout: the kernel and x survive
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",  # deaf to the interrupt
+        "print(x + 1)",  # the kernel was restarted and the cells that had finished replayed: x is back
+        "import os\nos._exit(1)",
+        "print(x + 2)",
+    )]
+    nb, _ = RobustExecute(timeout=2, sandbox=False).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    statuses = [(stopped(cell) or {}).get("status") for cell in nb.cells]
+    assert statuses == [None, "timeout", "timeout", None, "kernel_died", None]
+    assert "was interrupted" in stopped(nb.cells[1])["message"]
+    assert "ignored the interrupt" in stopped(nb.cells[2])["message"]
+    assert [_stdout(nb.cells[i]) for i in (0, 3, 5)] == ["ran\n", "2\n", "3\n"]  # replays leave no second output
+    errors = [[o.ename for o in cell.outputs if o.output_type == "error"] for cell in nb.cells]
+    assert errors == [[], ["CellTimeoutError"], ["CellTimeoutError"], [], ["DeadKernelError"], []]
+
+
+def test_the_nbclient_interfaces_robust_execute_is_built_on_are_unchanged():
+    """RobustExecute overrides or calls exactly these public interfaces of the pinned nbclient, nbconvert,
+    nbgrader and jupyter_client. An upgrade that changes one fails here, naming it, before grading can
+    break silently; the test above then shows whether the behaviour still holds."""
+    import inspect
+
+    from jupyter_client import AsyncKernelClient, AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbconvert.preprocessors import ExecutePreprocessor
+    from nbgrader.preprocessors import Execute
+
+    def parameters(function) -> list[str]:
+        return list(inspect.signature(function).parameters)
+
+    execute = Execute()
+    relied_on = {
+        "NotebookClient.output(self, outs, msg, display_id, cell_index), overridden to cap the output":
+            parameters(NotebookClient.output) == ["self", "outs", "msg", "display_id", "cell_index"],
+        "ExecutePreprocessor.preprocess_cell(self, cell, resources, index), overridden per cell":
+            parameters(ExecutePreprocessor.preprocess_cell) == ["self", "cell", "resources", "index"],
+        "ExecutePreprocessor.preprocess calls preprocess_cell(cell, resources, index) for every cell":
+            "self.preprocess_cell(cell, resources, index)" in inspect.getsource(ExecutePreprocessor.preprocess),
+        "NotebookClient.create_kernel_manager(self), overridden to start the kernel in the sandbox":
+            parameters(NotebookClient.create_kernel_manager) == ["self"],
+        "NotebookClient.execute_cell(cell, cell_index, execution_count, store_history), to replay cells":
+            parameters(NotebookClient.async_execute_cell)[:5] == ["self", "cell", "cell_index", "execution_count",
+                                                                   "store_history"],
+        "the traits timeout, timeout_func, startup_timeout, iopub_timeout, interrupt_on_timeout, error_on_timeout":
+            {"timeout", "timeout_func", "startup_timeout", "iopub_timeout", "interrupt_on_timeout",
+             "error_on_timeout"} <= set(NotebookClient.class_trait_names()),
+        "nbgrader's Execute interrupts at the timeout, reports it as an error and raises on a deaf kernel":
+            execute.interrupt_on_timeout and bool(execute.error_on_timeout) and execute.raise_on_iopub_timeout
+            and execute.allow_errors,
+        "AsyncKernelManager.restart_kernel(now=...) and interrupt_kernel()":
+            "now" in parameters(AsyncKernelManager.restart_kernel)
+            and parameters(AsyncKernelManager.interrupt_kernel) == ["self"],
+        "AsyncKernelClient.wait_for_ready(timeout=...)": "timeout" in parameters(AsyncKernelClient.wait_for_ready),
+    }
+    changed = [what for what, holds in relied_on.items() if not holds]
+    assert not changed, "RobustExecute (autograder/preprocessors.py) relies on interfaces that changed:\n" + "\n".join(changed)
+
+
+def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, tmp_path):
+    """The issue this guards against: `check` once ran a copy of the pipeline without the output limit
+    and the id deduplication, so it did not judge "exactly as the grader would"."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import OverwriteCells
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder import nbgrader_api
+    from autograder.preprocessors import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, self_check_steps
+
+    nbgrader_api.write_config_file(course, tmp_path, "sqlite:///gradebook.db")
+    written = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    graded = nbgrader_api.course_config(course, tmp_path, "sqlite:///gradebook.db")
+    graded.CourseDirectory.pop("root")  # the file lives in the root
+    assert written == graded
+
+    autograde = Autograde(config=written)  # what `nbgrader autograde` builds from the file
+    assert [autograde.sanitize_preprocessors, autograde.autograde_preprocessors] == [
+        [f"{s.__module__}.{s.__qualname__}" for s in steps] for steps in (SANITIZE, AUTOGRADE)]
+
+    steps = self_check_steps(nbgrader_api.config_from_settings(nbgrader_api.pipeline_settings(course)),
+                             nbformat.v4.new_notebook())
+    expected = [s for s in SANITIZE + AUTOGRADE if s not in GRADEBOOK_ONLY and s is not OverwriteCells]
+    assert [s for s in expected if not any(isinstance(step, s) for step in steps)] == []  # dedup, limits included
+    for section, values in written.items():  # check's steps carry the settings the file gives nbgrader
+        for step in steps:
+            if section in {klass.__name__ for klass in type(step).__mro__}:
+                assert {trait: getattr(step, trait) for trait in values} == dict(values), (section, type(step))
