@@ -1,6 +1,7 @@
 # The course's commands. Every target creates or reuses .venv by itself, so a fresh clone needs nothing else.
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
-#   make test   the test suite
+#   make test   the linter, then the test suite
+#   make lint   ruff: formatting and lint rules (pyproject.toml)
 #   make lab    JupyterLab on the lessons
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to start as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab test build clean
+.PHONY: setup sandbox demo lab lint test build clean
 
 setup: $(STAMP) sandbox
 
@@ -38,7 +39,11 @@ build: setup
 lab: setup
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
 
-test: setup
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: setup lint
 	# Two workers on two cores: one torch thread each, or notebooks run several times slower.
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 

@@ -20,8 +20,8 @@ Style after minGPT (Karpathy) and TransformerLens (Nanda et al.).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

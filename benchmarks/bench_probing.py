@@ -55,7 +55,9 @@ def main() -> None:
                 total += seconds
                 rows += found
                 if found:
-                    print(f"{features:>9} {name:>7} {prop:>5}: {len(found)} layers x (task + control) in {seconds:5.2f} s")
+                    print(
+                        f"{features:>9} {name:>7} {prop:>5}: {len(found)} layers x (task + control) in {seconds:5.2f} s"
+                    )
     print(f"all probes (features included): {total:.2f} s\n")
 
     start = time.perf_counter()

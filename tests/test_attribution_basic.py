@@ -15,7 +15,6 @@ from attnlab.attribution import (
 )
 from attnlab.interventions import erase_tokens
 
-
 # --- attention_rollout on hand-made matrices --------------------------------------------------
 
 
@@ -101,14 +100,25 @@ def test_raw_attention_reads_the_chosen_row(rationale, batch):
     with torch.no_grad():
         A = rationale.model(batch).attentions  # (L, B, H, T, T)
     assert torch.allclose(RawAttention(rationale.model).attribute(batch), A[-1, :, :, 0].mean(1))
-    assert torch.allclose(RawAttention(rationale.model, layer=0, head=1, ).attribute(batch, position=3), A[0, :, 1, 3] * (batch != 0))
-    assert torch.allclose(RawAttention(rationale.model, layer="mean", head="min").attribute(batch), A[:, :, :, 0].mean(0).amin(1))
+    assert torch.allclose(
+        RawAttention(
+            rationale.model,
+            layer=0,
+            head=1,
+        ).attribute(batch, position=3),
+        A[0, :, 1, 3] * (batch != 0),
+    )
+    assert torch.allclose(
+        RawAttention(rationale.model, layer="mean", head="min").attribute(batch), A[:, :, :, 0].mean(0).amin(1)
+    )
 
 
 def test_rollout_method_is_the_rollout_row(rationale, batch):
     with torch.no_grad():
         A = rationale.model(batch).attentions
-    assert torch.allclose(Rollout(rationale.model).attribute(batch, position=2), attention_rollout(A)[:, 2] * (batch != 0))
+    assert torch.allclose(
+        Rollout(rationale.model).attribute(batch, position=2), attention_rollout(A)[:, 2] * (batch != 0)
+    )
 
 
 def test_bad_method_options_are_refused(rationale):
@@ -144,16 +154,18 @@ def test_integrated_gradients_completeness_and_captum_oracle(rationale, batch):
     assert delta.shape == (len(batch),)
     target = torch.zeros(len(batch), dtype=torch.long)
     with torch.no_grad():
-        gap = logit_from_embeddings(model, batch, mask, input_embeddings(model, batch), target, 0) - logit_from_embeddings(
-            model, batch, mask, pad_baseline(model, batch, mask), target, 0
-        )
+        gap = logit_from_embeddings(
+            model, batch, mask, input_embeddings(model, batch), target, 0
+        ) - logit_from_embeddings(model, batch, mask, pad_baseline(model, batch, mask), target, 0)
     assert torch.allclose(scores.sum(-1), gap, atol=2e-3), "completeness: scores sum to y(x) - y(baseline)"
     assert torch.allclose(delta, scores.sum(-1) - gap, atol=1e-5)
     # captum, same path and quadrature
     ours = IntegratedGradients(model, n_steps=32, method="gausslegendre").attribute(batch, target=0)
     oracle = CaptumIG(lambda e: logit_from_embeddings(model, batch, mask, e, target, 0))
     expected = oracle.attribute(
-        input_embeddings(model, batch).detach(), baselines=pad_baseline(model, batch, mask).detach(), n_steps=32,
+        input_embeddings(model, batch).detach(),
+        baselines=pad_baseline(model, batch, mask).detach(),
+        n_steps=32,
         internal_batch_size=len(batch),  # one path point per call, so the forward sees (B, T, D)
     ).sum(-1)
     assert torch.allclose(ours, expected * mask, atol=1e-5)

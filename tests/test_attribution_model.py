@@ -8,7 +8,6 @@ import torch
 
 from attnlab.attribution import (
     LRP,
-    AttentionFlow,
     AttentionGradCAM,
     GradWeightedRollout,
     attention_flow,

@@ -16,12 +16,12 @@ from attnlab.faithfulness import (
     AdversaryConfig,
     adversarial_attention,
     attended_ablation,
-    faithfulness_table,
-    comprehensiveness,
     attention_flip,
+    comprehensiveness,
     deletion_flip,
     erase,
     erasure_curves,
+    faithfulness_table,
     jensen_shannon,
     kendall_tau,
     n_top,
@@ -183,9 +183,12 @@ def test_sufficiency_of_the_key_alone_is_negative(model):
 
 def test_aopc_is_the_mean_over_bins(model):
     curves = erasure_curves(model, TOKENS, Oracle(model), bins=(0.1, 0.5))
-    expected = (comprehensiveness(model, TOKENS, Oracle(model), 0.1) + comprehensiveness(model, TOKENS, Oracle(model), 0.5)) / 2
+    at_10, at_50 = (comprehensiveness(model, TOKENS, Oracle(model), fraction) for fraction in (0.1, 0.5))
+    expected = (at_10 + at_50) / 2
     torch.testing.assert_close(curves.aopc_comprehensiveness, expected)
-    assert curves.comprehensiveness[1] == pytest.approx(comprehensiveness(model, TOKENS, Oracle(model), 0.5).mean().item())
+    assert curves.comprehensiveness[1] == pytest.approx(
+        comprehensiveness(model, TOKENS, Oracle(model), 0.5).mean().item()
+    )
     with pytest.raises(ValueError, match="bin"):
         erasure_curves(model, TOKENS, Oracle(model), bins=())
 
@@ -309,8 +312,9 @@ def scipy_jsd(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Head-mean JSD of (B, H, T) rows by scipy (its distance is the square root of the divergence)."""
     from scipy.spatial.distance import jensenshannon
 
-    return torch.tensor([[jensenshannon(a, b) ** 2 for a, b in zip(pb.double().numpy(), qb.double().numpy())]
-                         for pb, qb in zip(p, q)]).mean(1)
+    return torch.tensor(
+        [[jensenshannon(a, b) ** 2 for a, b in zip(pb.double().numpy(), qb.double().numpy())] for pb, qb in zip(p, q)]
+    ).mean(1)
 
 
 @pytest.mark.parametrize("tolerance", [0.01, 0.05])
@@ -416,7 +420,10 @@ def test_erasure_curve_figure_has_one_line_per_method_in_each_panel(model):
     table = faithfulness_table(model, TOKENS, [Oracle(model), AntiOracle(model)], references={})
     fig = plot_erasure_curves(table)
     left, right = fig.axes
-    assert [line.get_label() for line in right.get_lines() if not line.get_label().startswith("_")] == ["oracle", "anti-oracle"]
+    assert [line.get_label() for line in right.get_lines() if not line.get_label().startswith("_")] == [
+        "oracle",
+        "anti-oracle",
+    ]
     assert len(left.get_lines()) == 3  # two methods and the zero line
     assert "sufficiency" in right.get_ylabel() and "%" in left.get_xticklabels()[0].get_text()
     fig = plot_permutation_effect(permutation_effect(model, TOKENS, n_permutations=3))

@@ -80,6 +80,8 @@ def test_uniform_model_runs_with_frozen_uniform_attention_and_is_cached(tmp_cach
     again = uniform_attention_model(layers=[-1], n_train=300, n_test=100, train_cfg=SMALL)
     assert again.trained.from_cache
     with again.frozen():  # the loaded weights, evaluated now, give the accuracy measured when trained
-        assert classifier_accuracy(again.model, again.trained.test) == pytest.approx(uniform.trained.metrics["accuracy"])
+        assert classifier_accuracy(again.model, again.trained.test) == pytest.approx(
+            uniform.trained.metrics["accuracy"]
+        )
     with pytest.raises(ValueError, match="layers"):
         uniform_attention_model(layers=[5], n_train=300, n_test=100, train_cfg=SMALL)

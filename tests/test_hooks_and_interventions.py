@@ -36,9 +36,13 @@ def test_the_layer_norm_scale_and_the_mlp_input_are_hook_points(model):
     plain = model(TOKENS)
     out, cache = model.run_with_cache(TOKENS)
     x = out.hidden_states[1]  # (B, T, D) the residual stream entering block 1
-    torch.testing.assert_close(cache["blocks.1.ln1.hook_scale"], (x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt())
+    torch.testing.assert_close(
+        cache["blocks.1.ln1.hook_scale"], (x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    )
     torch.testing.assert_close(out.logits, plain.logits, atol=1e-6, rtol=1e-5)  # written out: equal up to rounding
-    torch.testing.assert_close(torch.nn.functional.gelu(cache["blocks.0.mlp.hook_pre"]), cache["blocks.0.mlp.hook_post"])
+    torch.testing.assert_close(
+        torch.nn.functional.gelu(cache["blocks.0.mlp.hook_pre"]), cache["blocks.0.mlp.hook_post"]
+    )
     with model.hooks([("ln_f.hook_scale", lambda scale, hook: 2 * scale)]):
         halved = model(TOKENS)
     ln = model.ln_f

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from attnlab.attribution import GradWeightedRollout, RawAttention, Rollout, ranking_auc
-from attnlab.tasks.vocab import word_mask
 from attnlab.interventions import block_keys
 from attnlab.tasks.multihop import MARKER, MULTIHOP_VOCAB, make_multihop_task
 from attnlab.tasks.rationale import POSITIVE
+from attnlab.tasks.vocab import word_mask
 from attnlab.train import TrainedModel, multihop_model
 
 

@@ -10,12 +10,12 @@ Scoring against a gold rationale (plausibility.py): score_against_rationale, pre
 """
 
 from attnlab.attribution.base import Attribution, explained_logits, resolve_target, target_logit
-from attnlab.attribution.plausibility import precision_at_k, ranking_auc, score_against_rationale
 from attnlab.attribution.flow import AttentionFlow, attention_flow
 from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout, grad_weighted_rollout
 from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
 from attnlab.attribution.lrp import LRP, RelevanceBudget, relevance_budget
 from attnlab.attribution.perturbation import LeaveOneOut, RandomBaseline
+from attnlab.attribution.plausibility import precision_at_k, ranking_auc, score_against_rationale
 from attnlab.attribution.raw import RawAttention
 from attnlab.attribution.rollout import Rollout, attention_rollout, fuse_heads
 from attnlab.attribution.standard import attribute_all, standard_methods

@@ -32,8 +32,8 @@ CP-LRP on a model without biases).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

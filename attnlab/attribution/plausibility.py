@@ -31,9 +31,8 @@ from attnlab.tasks.vocab import word_mask
 
 def _check(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor) -> None:
     if not scores.shape == gold.shape == words.shape:
-        raise ValueError(
-            f"scores {tuple(scores.shape)}, gold {tuple(gold.shape)} and words {tuple(words.shape)} must have the same shape"
-        )
+        shapes = f"scores {tuple(scores.shape)}, gold {tuple(gold.shape)} and words {tuple(words.shape)}"
+        raise ValueError(f"{shapes} must have the same shape")
     if not bool(torch.isfinite(scores[words]).all()):
         raise ValueError("scores contain NaN or infinite values on words")
 
@@ -121,10 +120,14 @@ def score_against_rationale(
 
 def format_table(rows: list[MethodScore]) -> str:
     """A fixed-width text table, one line per method: signed scores, then magnitudes |scores|."""
-    head = f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'|s| prec@k':>12}{'|s| AUC':>9}{'mean |delta|':>14}{'seconds':>9}"
+    head = (
+        f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'|s| prec@k':>12}{'|s| AUC':>9}{'mean |delta|':>14}{'seconds':>9}"
+    )
     lines = [head]
     for r in rows:
         delta = "" if r.mean_abs_delta is None else f"{r.mean_abs_delta:.3f} / {r.mean_abs_logit:.2f}"
-        lines.append(f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{r.precision_at_k_magnitude:>12.1%}"
-                     f"{r.auc_magnitude:>9.3f}{delta:>14}{r.seconds:>9.2f}")
+        lines.append(
+            f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{r.precision_at_k_magnitude:>12.1%}"
+            f"{r.auc_magnitude:>9.3f}{delta:>14}{r.seconds:>9.2f}"
+        )
     return "\n".join(lines)

@@ -16,7 +16,12 @@ Is attention faithful? The tests of the literature, for any attribution method o
 """
 
 from attnlab.faithfulness.ablation import AttendedAblation, attended_ablation, cls_attention
-from attnlab.faithfulness.adversarial import AdversarialAttention, AdversaryConfig, adversarial_attention, jensen_shannon
+from attnlab.faithfulness.adversarial import (
+    AdversarialAttention,
+    AdversaryConfig,
+    adversarial_attention,
+    jensen_shannon,
+)
 from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_agreement
 from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
 from attnlab.faithfulness.erasure import erase, predicted_probability
@@ -37,7 +42,8 @@ __all__ = [
     "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
     "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
     "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
-    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase", "erasure_curves",
+    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase",
+    "erasure_curves",
     "jensen_shannon", "keeps_prediction", "kendall_tau", "n_top", "p_with_cls_row", "permutation_effect",
     "predicted_probability", "rank_agreement",
     "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model",

@@ -11,8 +11,8 @@ input, so every other route (earlier layers, the residual stream) still carries 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

@@ -73,7 +73,11 @@ def _run_with_row(model, tokens, pattern, row, layer, position) -> torch.Tensor:
 
 
 def adversarial_attention(
-    model: TinyTransformer, tokens: torch.Tensor, cfg: AdversaryConfig = AdversaryConfig(), layer: int = -1, position: int = 0
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    cfg: AdversaryConfig = AdversaryConfig(),
+    layer: int = -1,
+    position: int = 0,
 ) -> AdversarialAttention:
     """Search, for every example of the batch at once, the adversarial [CLS] row of one layer."""
     require_classifier(model)
@@ -104,7 +108,11 @@ def adversarial_attention(
         jsd = jensen_shannon(row, original).mean(1)  # (B,)
         with torch.no_grad():  # keep the best row that met the tolerance
             better = (change <= cfg.tolerance) & (jsd > best_jsd)
-            best[better], best_jsd[better], best_change[better] = row[better].detach(), jsd[better].detach(), change[better].detach()
+            best[better], best_jsd[better], best_change[better] = (
+                row[better].detach(),
+                jsd[better].detach(),
+                change[better].detach(),
+            )
         loss = (-jsd + cfg.penalty * F.relu(change - cfg.tolerance)).sum()
         (theta.grad,) = torch.autograd.grad(loss, [theta])
         opt.step()

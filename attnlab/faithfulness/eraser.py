@@ -14,8 +14,8 @@ bins: ranking.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -29,7 +29,11 @@ BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 
 def _probability_drop(
-    model: TinyTransformer, tokens: torch.Tensor, erased: torch.Tensor, mode: str, full: tuple[torch.Tensor, torch.Tensor]
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    erased: torch.Tensor,
+    mode: str,
+    full: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|x with the `erased` words removed); full = (p(y|x), y), read once by the caller."""
     p_full, y = full

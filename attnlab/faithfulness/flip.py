@@ -16,8 +16,8 @@ decision after few words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -46,7 +46,10 @@ class DecisionFlip:
 
 
 def _flip_search(
-    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    scores: Scores,
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> DecisionFlip:
     """Remove the top-1, top-2, ... words by `scores`; predict(rows (b,), remove (b, T)) -> classes (b,)."""
     require_classifier(model)

@@ -50,7 +50,9 @@ def permutation_effect(
                 permuted = model(tokens).logits.softmax(-1)  # (B, C)
             changes.append((permuted.gather(1, y[:, None])[:, 0] - p0).abs())
             flips.append(permuted.argmax(-1) != y)
-    cls_row = cls_attention(out.attentions, layer).masked_fill(~word_mask(tokens, model.cfg.pad_id), 0.0)  # (B, T), words only
+    cls_row = cls_attention(out.attentions, layer).masked_fill(
+        ~word_mask(tokens, model.cfg.pad_id), 0.0
+    )  # (B, T), words only
     return PermutationEffect(
         median_change=torch.stack(changes).quantile(0.5, dim=0),  # (B,)
         flip_share=torch.stack(flips).float().mean(0),  # (B,)

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 
 from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
-from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.faithfulness.flip import attention_flip, deletion_flip
+from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.models import TinyTransformer
 from attnlab.tasks.vocab import word_mask
 

@@ -6,14 +6,14 @@ the model predicts.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from attnlab.attribution.base import Attribution
 from attnlab.models import TinyTransformer
 
-Scores = Union[torch.Tensor, Attribution]  # a (B, T) tensor, or a method that computes one
+Scores = torch.Tensor | Attribution  # a (B, T) tensor, or a method that computes one
 
 
 def require_classifier(model: TinyTransformer) -> None:

@@ -17,16 +17,23 @@ Two re-trained versions of the course's rationale classifier, cached like the st
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer, TransformerOutput
 from attnlab.tasks.rationale import RationaleData
-from attnlab.train import TrainConfig, TrainedModel, cached_model, classifier_accuracy, rationale_setup, train_classifier
+from attnlab.train import (
+    TrainConfig,
+    TrainedModel,
+    cached_model,
+    classifier_accuracy,
+    rationale_setup,
+    train_classifier,
+)
 
 
 def rationale_attention_mass(
@@ -38,7 +45,9 @@ def rationale_attention_mass(
     """
     pattern = attentions[layer]  # (B, H, T, T)
     if rationale.shape != (pattern.shape[0], pattern.shape[-1]):
-        raise ValueError(f"rationale has shape {tuple(rationale.shape)}, expected {(pattern.shape[0], pattern.shape[-1])}")
+        raise ValueError(
+            f"rationale has shape {tuple(rationale.shape)}, expected {(pattern.shape[0], pattern.shape[-1])}"
+        )
     return (pattern[:, :, position] * rationale[:, None, :].float()).sum(-1)
 
 
@@ -100,7 +109,10 @@ def uniform_attention_model(
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()
         train_classifier(model, train, train_cfg, forward=uniform_forward)
-        return {"accuracy": classifier_accuracy(model, test, uniform_forward), "train_seconds": time.perf_counter() - start}
+        return {
+            "accuracy": classifier_accuracy(model, test, uniform_forward),
+            "train_seconds": time.perf_counter() - start,
+        }
 
     key = {"task": "rationale", "variant": "uniform_attention", "layers": list(chosen),
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
@@ -137,7 +149,9 @@ def deceptive_model(
 
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()
-        train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam))
+        train_classifier(
+            model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam)
+        )
         return {**attention_mass_report(model.eval(), test), "train_seconds": time.perf_counter() - start}
 
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,

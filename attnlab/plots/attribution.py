@@ -9,7 +9,7 @@ Figures that compare attribution methods, with the words on the axes.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -14,7 +14,7 @@ needs that head is a different question, answered by an intervention (Belinkov, 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -9,8 +9,8 @@ The token conventions every task, the model and every metric share, in one place
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class Vocab:
         object.__setattr__(self, "index", {w: i for i, w in enumerate(self.words)})
 
     @classmethod
-    def from_words(cls, words: Sequence[str]) -> "Vocab":
+    def from_words(cls, words: Sequence[str]) -> Vocab:
         return cls(SPECIALS + tuple(dict.fromkeys(words)))
 
     pad_id = PAD_ID
