@@ -81,14 +81,22 @@ def nbgrader_settings(course: CourseConfig, db_url: str, execution: Execution = 
 
     return {
         "CourseDirectory": {"course_id": course.course_id, "db_url": db_url},
-        "Autograde": {"sanitize_preprocessors": import_names(pp.SANITIZE),
-                      "autograde_preprocessors": import_names(pp.AUTOGRADE)},
+        "Autograde": {
+            "sanitize_preprocessors": import_names(pp.SANITIZE),
+            "autograde_preprocessors": import_names(pp.AUTOGRADE),
+        },
         **pipeline_settings(course, execution),
     }
 
 
-def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, code_stub: str | None = None,
-                  execution: Execution = Execution()) -> Config:
+def course_config(
+    course: CourseConfig,
+    course_dir: Path,
+    db_url: str,
+    *,
+    code_stub: str | None = None,
+    execution: Execution = Execution(),
+) -> Config:
     """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
     c = config_from_settings(nbgrader_settings(course, db_url, execution))
     c.CourseDirectory.root = str(course_dir.resolve())
