@@ -1,7 +1,8 @@
 # The course's commands. Every target creates or reuses .venv by itself, so a fresh clone needs nothing else.
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
-#   make test       the whole test suite (what CI runs)
+#   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
+#   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab    JupyterLab on the lessons
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to start as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab test test-fast build clean
+.PHONY: setup sandbox demo lab lint test test-fast build clean
 
 setup: $(STAMP) sandbox
 
@@ -38,6 +39,10 @@ build: setup
 
 lab: setup
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 # Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
 # fixtures (a graded class, say) are built once per worker that runs it: --dist loadfile keeps each module

@@ -13,8 +13,8 @@ Idea after TransformerLens (Nanda et al.), written small.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ class HookPoint(nn.Module):
                     )
                 x = out
         return x
+
+    def has_hooks(self) -> bool:
+        return bool(self._hooks)
 
     def __repr__(self) -> str:
         return f"HookPoint({self.name!r})"
@@ -68,7 +71,7 @@ class HookedModule(nn.Module):
         return points
 
     @contextmanager
-    def hooks(self, fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]]) -> Iterator["HookedModule"]:
+    def hooks(self, fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]]) -> Iterator[HookedModule]:
         """Add hooks for the duration of a `with` block.
 
         fwd_hooks: list of (name or name-filter, fn). Example:

@@ -15,34 +15,14 @@ restored when the `with` block ends:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 
 from attnlab.hooks import HookPoint
 from attnlab.models import TinyTransformer
-
-MASK_ID = 2  # every vocabulary in attnlab.tasks puts [MASK] at 2
-
-
-def layer_indices(model: TinyTransformer, layers: Sequence[int] | None) -> list[int]:
-    """Layer numbers as given (None: every layer; -1: the last), checked against the model's depth."""
-    n = model.cfg.n_layers
-    chosen = list(range(n)) if layers is None else [l + n if l < 0 else l for l in layers]  # -1: last layer
-    for l in chosen:
-        if not 0 <= l < n:
-            raise ValueError(f"layer {l} does not exist; the model has layers 0..{n - 1}")
-    return chosen
-
-
-def _heads(model: TinyTransformer, heads: Sequence[int] | None) -> list[int]:
-    n = model.cfg.n_heads
-    chosen = list(range(n)) if heads is None else list(heads)
-    for h in chosen:
-        if not 0 <= h < n:
-            raise ValueError(f"head {h} does not exist; each layer has heads 0..{n - 1}")
-    return chosen
+from attnlab.tasks.vocab import MASK_ID, PAD_ID
 
 
 def _permute_rows(pattern: torch.Tensor, allowed: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -76,7 +56,7 @@ def replace_attention(
         raise ValueError(f"mode must be 'uniform', 'permute' or 'given', got {mode!r}")
     if (mode == "given") != (attention is not None):
         raise ValueError("pass attention=... exactly when mode='given'")
-    chosen_heads = _heads(model, heads)
+    chosen_heads = model.cfg.head_indices(heads)
     generator = torch.Generator().manual_seed(seed)
     allowed_by_layer: dict[str, torch.Tensor] = {}
 
@@ -96,7 +76,7 @@ def replace_attention(
         return out
 
     hooks = []
-    for l in layer_indices(model, layers):
+    for l in model.cfg.layer_indices(layers):
         hooks.append((f"blocks.{l}.attn.hook_scores", remember_allowed))
         hooks.append((f"blocks.{l}.attn.hook_pattern", replace))
     with model.hooks(hooks):
@@ -108,8 +88,8 @@ def mask_heads(model: TinyTransformer, heads: dict[int, Sequence[int]]) -> Itera
     """Silence heads: {layer: [head, ...]}. A silenced head contributes nothing to the residual stream."""
     hooks = []
     for layer, layer_heads in heads.items():
-        (l,) = layer_indices(model, [layer])
-        chosen = _heads(model, layer_heads)
+        (l,) = model.cfg.layer_indices([layer])
+        chosen = model.cfg.head_indices(layer_heads)
 
         def zero(z: torch.Tensor, hook: HookPoint, chosen=chosen) -> torch.Tensor:
             z = z.clone()  # (B, H, T, Dh)
@@ -135,7 +115,7 @@ def block_keys(model: TinyTransformer, keys: torch.Tensor, layers: Sequence[int]
         emptied = ~torch.isfinite(new).any(-1, keepdim=True)  # rows with nothing left
         return torch.where(emptied, scores, new)
 
-    with model.hooks([(f"blocks.{l}.attn.hook_scores", hide) for l in layer_indices(model, layers)]):
+    with model.hooks([(f"blocks.{l}.attn.hook_scores", hide) for l in model.cfg.layer_indices(layers)]):
         yield
 
 
@@ -148,7 +128,7 @@ def check_erase_mode(mode: str) -> None:
 
 
 def erase_tokens(
-    tokens: torch.Tensor, erase: torch.Tensor, mode: str = "delete", pad_id: int = 0, mask_id: int = MASK_ID
+    tokens: torch.Tensor, erase: torch.Tensor, mode: str = "delete", pad_id: int = PAD_ID, mask_id: int = MASK_ID
 ) -> torch.Tensor:
     """Remove tokens from a batch. tokens, erase: (B, T); erase is True where a token goes.
 

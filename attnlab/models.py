@@ -8,16 +8,19 @@ Shapes used throughout: B batch, T tokens, D d_model, H heads, Dh = D // H, L la
 - Pre-LayerNorm blocks: x = x + attn(ln1(x)); x = x + mlp(ln2(x)).
 - Two heads: "cls" classifies from the [CLS] token at position 0; "token" predicts a token at every
   position (masked language modelling, or next-token prediction with causal=True).
-- Every tensor a lesson needs passes through a named HookPoint (see hooks.py):
-  hook_embed, blocks.{l}.hook_resid_pre, blocks.{l}.attn.hook_q / hook_k / hook_v,
-  blocks.{l}.attn.hook_scores, blocks.{l}.attn.hook_pattern, blocks.{l}.attn.hook_z,
-  blocks.{l}.hook_attn_out, blocks.{l}.mlp.hook_post, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post.
+- Every tensor a lesson or an attribution method needs passes through a named HookPoint (hooks.py),
+  the one way into the forward pass:
+  hook_embed, blocks.{l}.hook_resid_pre, blocks.{l}.ln1.hook_scale, blocks.{l}.attn.hook_q / hook_k /
+  hook_v, blocks.{l}.attn.hook_scores, blocks.{l}.attn.hook_pattern, blocks.{l}.attn.hook_z,
+  blocks.{l}.hook_attn_out, blocks.{l}.ln2.hook_scale, blocks.{l}.mlp.hook_pre, blocks.{l}.mlp.hook_post,
+  blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post, ln_f.hook_scale.
 Style after minGPT (Karpathy) and TransformerLens (Nanda et al.).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -25,8 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.hooks import HookedModule, HookPoint
-
-PAD_ID = 0  # every vocabulary in attnlab.tasks puts [PAD] at 0 and [CLS] at 1
+from attnlab.tasks.vocab import PAD_ID
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,23 @@ class TinyTransformerConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def layer_indices(self, layers: Sequence[int] | None) -> list[int]:
+        """Layer numbers as given (None: every layer; -1: the last), checked against the depth."""
+        n = self.n_layers
+        chosen = list(range(n)) if layers is None else [l + n if l < 0 else l for l in layers]  # -1: last layer
+        for l in chosen:
+            if not 0 <= l < n:
+                raise ValueError(f"layer {l} does not exist; the model has layers 0..{n - 1}")
+        return chosen
+
+    def head_indices(self, heads: Sequence[int] | None) -> list[int]:
+        """Head numbers as given (None: every head), checked against the heads of a layer."""
+        chosen = list(range(self.n_heads)) if heads is None else list(heads)
+        for h in chosen:
+            if not 0 <= h < self.n_heads:
+                raise ValueError(f"head {h} does not exist; each layer has heads 0..{self.n_heads - 1}")
+        return chosen
 
 
 # Named sizes. A preset fixes the architecture; the task fills in vocab_size, max_len and the head.
@@ -83,6 +102,27 @@ class TransformerOutput:
 
 
 # -----------------------------------------------------------------------------
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm whose scale, the standard deviation each vector is divided by, is a hook point.
+
+    With no hook on `hook_scale` this is nn.LayerNorm's own kernel, so the model's numbers are those of
+    a plain LayerNorm to the last digit. With a hook, the same formula is written out so that the hook
+    can read or replace the scale (LRP detaches it); the kernel and the written-out formula round
+    differently, by about 1e-7.
+    """
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__(d_model)
+        self.hook_scale = HookPoint()  # (B, T, 1) sqrt(variance + eps) of each vector
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.hook_scale.has_hooks():
+            return super().forward(x)
+        centred = x - x.mean(-1, keepdim=True)  # (B, T, D)
+        scale = self.hook_scale((centred.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())  # (B, T, 1)
+        return centred / scale * self.weight + self.bias
 
 
 class Attention(nn.Module):
@@ -119,18 +159,19 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.proj = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.hook_pre = HookPoint()  # (B, T, d_mlp) before the GELU
         self.hook_post = HookPoint()  # (B, T, d_mlp) after the GELU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.hook_post(F.gelu(self.fc(x))))
+        return self.proj(self.hook_post(F.gelu(self.hook_pre(self.fc(x)))))
 
 
 class Block(nn.Module):
     def __init__(self, cfg: TinyTransformerConfig) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.ln1 = LayerNorm(cfg.d_model)
         self.attn = Attention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ln2 = LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
         self.hook_resid_pre = HookPoint()  # (B, T, D) the residual stream entering the block
         self.hook_attn_out = HookPoint()  # (B, T, D)
@@ -162,7 +203,7 @@ class TinyTransformer(HookedModule):
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
         self.hook_embed = HookPoint()  # (B, T, D)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f = LayerNorm(cfg.d_model)
         n_out = cfg.n_classes if cfg.head == "cls" else cfg.vocab_size
         self.head = nn.Linear(cfg.d_model, n_out)
         self.setup_hooks()

@@ -27,12 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, preset
+from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.multihop import MAX_LEN as MULTIHOP_MAX_LEN
 from attnlab.tasks.multihop import MultihopData, make_multihop_task
 from attnlab.tasks.rationale import MAX_LEN as RATIONALE_MAX_LEN
 from attnlab.tasks.rationale import RationaleData, make_rationale_task
 from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
 from attnlab.tasks.toy_language import PRONOUNS, VERB_NUMBER, ToyLanguageData, make_toy_language, pronoun_agrees
+from attnlab.tasks.vocab import MASK_ID, SPECIALS
 
 CACHE_FORMAT = 2  # bump when training code changes what a config produces (2: trained on one thread)
 
@@ -109,12 +111,12 @@ def train_classifier(
     return model.eval()
 
 
-def mask_words(tokens: torch.Tensor, prob: float, generator: torch.Generator, mask_id: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_words(tokens: torch.Tensor, prob: float, generator: torch.Generator, mask_id: int = MASK_ID) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace a random share of words (never [CLS] or [PAD]) by [MASK].
 
     Returns (masked tokens (B, T), targets (B, T)) with targets -100 where nothing was masked.
     """
-    words = tokens > mask_id  # specials have ids 0..2
+    words = tokens >= len(SPECIALS)  # the task's words come after the special tokens
     chosen = (torch.rand(tokens.shape, generator=generator) < prob) & words  # (B, T)
     targets = tokens.masked_fill(~chosen, -100)
     return tokens.masked_fill(chosen, mask_id), targets
@@ -156,12 +158,8 @@ def masked_lm_accuracy(model: TinyTransformer, data: ToyLanguageData, seed: int 
     verb_agreement_accuracy: at a masked verb, a verb form of the subject's number is predicted;
     pronoun_agreement_accuracy: at a masked pronoun, a pronoun that agrees with the antecedent is predicted.
     """
-    generator = torch.Generator().manual_seed(seed)
-    lengths = data.mask.sum(1)  # (N,) real tokens, [CLS] included
-    position = 1 + (torch.rand(len(data), generator=generator) * (lengths - 1)).long()  # (N,) one word each
-    rows = torch.arange(len(data))
-    masked = data.tokens.clone()
-    masked[rows, position] = data.vocab.mask_id
+    masked, hidden = mask_one_word(data, seed)
+    rows, position = hidden.nonzero(as_tuple=True)  # (N,) each: one word per sentence, in order
     predicted = model(masked).logits[rows, position].argmax(-1)  # (N,)
     gold = data.tokens[rows, position]
     verbs, pronouns = [], []

@@ -48,8 +48,9 @@ class Execution:
 
 def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) -> dict[str, dict]:
     """
-    Every setting of our grading pipeline, as {configurable class: {trait: value}}: the one source of the
-    nbgrader configuration of `grade`, of `check` and of the nbgrader_config.py written for instructors.
+    Every setting of our grading pipeline's steps, as {configurable class: {trait: value}}: what `check`
+    and the grading workers run the steps with (preprocessors.self_check_steps), and the step settings
+    of nbgrader_settings (the nbgrader configuration and the nbgrader_config.py written for instructors).
     """
     from autograder.preprocessors import ALL_STDERR
 
@@ -66,25 +67,46 @@ def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) 
     }
 
 
-def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, code_stub: str | None = None,
-                  execution: Execution = Execution()) -> Config:
-    """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
+def nbgrader_settings(course: CourseConfig, db_url: str, execution: Execution = Execution()) -> dict[str, dict]:
+    """
+    The whole nbgrader configuration of a course directory, as plain data: the course, the steps of the
+    grading pipeline (preprocessors.SANITIZE and AUTOGRADE, by import name) and their settings. The one
+    source of the configuration `build` and `grade` hand nbgrader and of the nbgrader_config.py written
+    for instructors; `check` and the grading workers run the same steps from pipeline_settings.
+    """
     from autograder import preprocessors as pp  # imports nbgrader: keep `python -m autograder --help` fast
 
-    c = Config()
+    def import_names(steps: list[type]) -> list[str]:
+        return [f"{step.__module__}.{step.__qualname__}" for step in steps]
+
+    return {
+        "CourseDirectory": {"course_id": course.course_id, "db_url": db_url},
+        "Autograde": {
+            "sanitize_preprocessors": import_names(pp.SANITIZE),
+            "autograde_preprocessors": import_names(pp.AUTOGRADE),
+        },
+        **pipeline_settings(course, execution),
+    }
+
+
+def course_config(
+    course: CourseConfig,
+    course_dir: Path,
+    db_url: str,
+    *,
+    code_stub: str | None = None,
+    execution: Execution = Execution(),
+) -> Config:
+    """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
+    c = config_from_settings(nbgrader_settings(course, db_url, execution))
     c.CourseDirectory.root = str(course_dir.resolve())
-    c.CourseDirectory.course_id = course.course_id
-    c.CourseDirectory.db_url = db_url
     if code_stub is not None:
         c.ClearSolutions.code_stub = {"python": code_stub}
-    c.Autograde.sanitize_preprocessors = pp.SANITIZE
-    c.Autograde.autograde_preprocessors = pp.AUTOGRADE
-    c.merge(config_from_settings(pipeline_settings(course, execution)))
     return c
 
 
 def config_from_settings(settings: dict[str, dict]) -> Config:
-    """pipeline_settings(...) as a traitlets Config for the pipeline's steps."""
+    """pipeline_settings(...) or nbgrader_settings(...) as a traitlets Config."""
     c = Config()
     for section, values in settings.items():
         for trait, value in values.items():
@@ -98,15 +120,10 @@ def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> No
     lines = [
         "# Written by `python -m autograder`; lets `nbgrader ...` run in this folder with the course's pipeline",
         "# (sandboxed kernels included). `python -m autograder grade` does more: see the README.",
-        "from autograder import preprocessors as pp",
         "",
         "c = get_config()  # noqa: F821",
-        f"c.CourseDirectory.course_id = {course.course_id!r}",
-        f"c.CourseDirectory.db_url = {db_url!r}",
-        "c.Autograde.sanitize_preprocessors = pp.SANITIZE",
-        "c.Autograde.autograde_preprocessors = pp.AUTOGRADE",
     ]
-    for section, values in pipeline_settings(course).items():
+    for section, values in nbgrader_settings(course, db_url).items():
         lines += [f"c.{section}.{trait} = {value!r}" for trait, value in values.items()]
     (course_dir / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 

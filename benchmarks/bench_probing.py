@@ -16,11 +16,11 @@ from attnlab.probing import (
     extract_features,
     format_table,
     head_accuracy,
-    mask_one_word,
     probe_by_layer,
     random_model_like,
 )
 from attnlab.probing.tasks import coref_task
+from attnlab.tasks.base import mask_one_word
 from attnlab.train import toy_language_model
 
 
@@ -55,7 +55,9 @@ def main() -> None:
                 total += seconds
                 rows += found
                 if found:
-                    print(f"{features:>9} {name:>7} {prop:>5}: {len(found)} layers x (task + control) in {seconds:5.2f} s")
+                    print(
+                        f"{features:>9} {name:>7} {prop:>5}: {len(found)} layers x (task + control) in {seconds:5.2f} s"
+                    )
     print(f"all probes (features included): {total:.2f} s\n")
 
     start = time.perf_counter()

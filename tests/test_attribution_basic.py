@@ -1,4 +1,5 @@
-"""Rollout on hand-made matrices, input checks, and the simple methods on the trained classifier."""
+"""Rollout on hand-made matrices, input checks, and the simple methods on the trained classifier
+(the contract every method keeps is tested once for all in test_attribution_contract.py)."""
 
 import pytest
 import torch
@@ -13,7 +14,6 @@ from attnlab.attribution import (
     attention_rollout,
 )
 from attnlab.interventions import erase_tokens
-
 
 # --- attention_rollout on hand-made matrices --------------------------------------------------
 
@@ -91,50 +91,34 @@ def test_bad_head_fusion_is_refused(random_attention):
 
 # --- methods on the trained classifier ----------------------------------------------------------
 
-SIMPLE_METHODS = {
-    "raw": lambda m: RawAttention(m),
-    "raw layer 0 head 1": lambda m: RawAttention(m, layer=0, head=1),
-    "raw mean layers max heads": lambda m: RawAttention(m, layer="mean", head="max"),
-    "rollout": lambda m: Rollout(m),
-    "rollout max": lambda m: Rollout(m, head_fusion="max"),
-    "gradient x input": lambda m: GradientXInput(m),
-    "integrated gradients": lambda m: IntegratedGradients(m, n_steps=16),
-    "leave-one-out": lambda m: LeaveOneOut(m),
-    "random": lambda m: RandomBaseline(m, seed=3),
-}
-
-
 @pytest.fixture(scope="module")
 def batch(rationale):
     return rationale.test.tokens[:12]
-
-
-@pytest.mark.parametrize("name", SIMPLE_METHODS)
-def test_contract_shape_padding_and_batch_equals_one_at_a_time(rationale, batch, name):
-    method = SIMPLE_METHODS[name](rationale.model)
-    scores = method.attribute(batch)
-    assert scores.shape == batch.shape
-    assert bool(torch.isfinite(scores).all())
-    assert bool((scores[batch == 0] == 0).all()), "padding must score 0"
-    assert rationale.model.active_hook_count() == 0
-    for i in range(len(batch)):
-        n = int((batch[i] != 0).sum())
-        alone = method.attribute(batch[i : i + 1, :n])  # the same sentence without padding
-        assert torch.allclose(alone[0], scores[i, :n], atol=1e-5), f"example {i}"
 
 
 def test_raw_attention_reads_the_chosen_row(rationale, batch):
     with torch.no_grad():
         A = rationale.model(batch).attentions  # (L, B, H, T, T)
     assert torch.allclose(RawAttention(rationale.model).attribute(batch), A[-1, :, :, 0].mean(1))
-    assert torch.allclose(RawAttention(rationale.model, layer=0, head=1, ).attribute(batch, position=3), A[0, :, 1, 3] * (batch != 0))
-    assert torch.allclose(RawAttention(rationale.model, layer="mean", head="min").attribute(batch), A[:, :, :, 0].mean(0).amin(1))
+    assert torch.allclose(
+        RawAttention(
+            rationale.model,
+            layer=0,
+            head=1,
+        ).attribute(batch, position=3),
+        A[0, :, 1, 3] * (batch != 0),
+    )
+    assert torch.allclose(
+        RawAttention(rationale.model, layer="mean", head="min").attribute(batch), A[:, :, :, 0].mean(0).amin(1)
+    )
 
 
 def test_rollout_method_is_the_rollout_row(rationale, batch):
     with torch.no_grad():
         A = rationale.model(batch).attentions
-    assert torch.allclose(Rollout(rationale.model).attribute(batch, position=2), attention_rollout(A)[:, 2] * (batch != 0))
+    assert torch.allclose(
+        Rollout(rationale.model).attribute(batch, position=2), attention_rollout(A)[:, 2] * (batch != 0)
+    )
 
 
 def test_bad_method_options_are_refused(rationale):
@@ -170,16 +154,18 @@ def test_integrated_gradients_completeness_and_captum_oracle(rationale, batch):
     assert delta.shape == (len(batch),)
     target = torch.zeros(len(batch), dtype=torch.long)
     with torch.no_grad():
-        gap = logit_from_embeddings(model, batch, mask, input_embeddings(model, batch), target, 0) - logit_from_embeddings(
-            model, batch, mask, pad_baseline(model, batch, mask), target, 0
-        )
+        gap = logit_from_embeddings(
+            model, batch, mask, input_embeddings(model, batch), target, 0
+        ) - logit_from_embeddings(model, batch, mask, pad_baseline(model, batch, mask), target, 0)
     assert torch.allclose(scores.sum(-1), gap, atol=2e-3), "completeness: scores sum to y(x) - y(baseline)"
     assert torch.allclose(delta, scores.sum(-1) - gap, atol=1e-5)
     # captum, same path and quadrature
     ours = IntegratedGradients(model, n_steps=32, method="gausslegendre").attribute(batch, target=0)
     oracle = CaptumIG(lambda e: logit_from_embeddings(model, batch, mask, e, target, 0))
     expected = oracle.attribute(
-        input_embeddings(model, batch).detach(), baselines=pad_baseline(model, batch, mask).detach(), n_steps=32,
+        input_embeddings(model, batch).detach(),
+        baselines=pad_baseline(model, batch, mask).detach(),
+        n_steps=32,
         internal_batch_size=len(batch),  # one path point per call, so the forward sees (B, T, D)
     ).sum(-1)
     assert torch.allclose(ours, expected * mask, atol=1e-5)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from attnlab.attribution.evaluate import MethodScore
+from attnlab.attribution.plausibility import MethodScore
 from attnlab.plots import plot_attribution_grid, plot_method_scores
 
 WORDS = ["[CLS]", "not", "bad", "film"]

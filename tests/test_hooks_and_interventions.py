@@ -32,6 +32,31 @@ def test_queries_keys_values_and_residual_hooks_see_what_the_model_computes(mode
     torch.testing.assert_close(mlp.proj(cache["blocks.0.mlp.hook_post"]), cache["blocks.0.hook_mlp_out"])
 
 
+def test_the_layer_norm_scale_and_the_mlp_input_are_hook_points(model):
+    plain = model(TOKENS)
+    out, cache = model.run_with_cache(TOKENS)
+    x = out.hidden_states[1]  # (B, T, D) the residual stream entering block 1
+    torch.testing.assert_close(
+        cache["blocks.1.ln1.hook_scale"], (x.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()
+    )
+    torch.testing.assert_close(out.logits, plain.logits, atol=1e-6, rtol=1e-5)  # written out: equal up to rounding
+    torch.testing.assert_close(
+        torch.nn.functional.gelu(cache["blocks.0.mlp.hook_pre"]), cache["blocks.0.mlp.hook_post"]
+    )
+    with model.hooks([("ln_f.hook_scale", lambda scale, hook: 2 * scale)]):
+        halved = model(TOKENS)
+    ln = model.ln_f
+    expected = model.head((ln(out.hidden_states[-1]) - ln.bias) / 2 + ln.bias)[:, 0]  # the normalised vector halved
+    torch.testing.assert_close(halved.logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_hook_points_add_no_weights_and_no_hook_means_the_plain_layer_norm(model):
+    assert not any("hook" in key for key in model.state_dict())  # checkpoints keep loading
+    x = torch.randn(2, 5, model.cfg.d_model)
+    ln = model.blocks[0].ln1
+    assert torch.equal(ln(x), torch.nn.functional.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps))
+
+
 def test_replacing_the_values_changes_the_output(model):
     clean = model(TOKENS).logits
     with model.hooks([("blocks.1.attn.hook_v", lambda v, hook: torch.zeros_like(v))]):

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from attnlab.attribution import GradWeightedRollout, RawAttention, Rollout, ranking_auc
-from attnlab.attribution.evaluate import word_positions
 from attnlab.interventions import block_keys
 from attnlab.tasks.multihop import MARKER, MULTIHOP_VOCAB, make_multihop_task
 from attnlab.tasks.rationale import POSITIVE
+from attnlab.tasks.vocab import word_mask
 from attnlab.train import TrainedModel, multihop_model
 
 
@@ -50,7 +50,7 @@ def test_the_model_learns_the_task_through_the_known_route(multihop):
 
 def test_rollout_recovers_the_source_that_last_layer_attention_misses(multihop):
     model, test = multihop.model, multihop.test.subset(slice(0, 400))
-    words = word_positions(test.tokens)
+    words = word_mask(test.tokens)
 
     def auc(method) -> float:
         return ranking_auc(method.attribute(test.tokens), test.rationale, words).nanmean().item()

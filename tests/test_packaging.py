@@ -26,3 +26,24 @@ def test_environment_yml_pins_match_pyproject():
 def test_torch_is_pinned_to_the_cpu_wheel_version():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
+
+
+def test_the_library_and_the_grader_import_no_test_only_package():
+    """networkx and captum are oracles of the tests only (pyproject's test extras): importing every module
+    of attnlab and autograder loads neither, nor pytest."""
+    import subprocess
+    import sys
+
+    test_only = ("networkx", "captum", "pytest", "xdist")
+    code = (
+        "import importlib, pkgutil, sys, attnlab, autograder\n"
+        "for package in (attnlab, autograder):\n"
+        "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if not module.name.endswith('__main__'):\n"
+        "            importlib.import_module(module.name)\n"
+        f"print(*sorted(name for name in {test_only!r} if name in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == []
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [pin for pin in project["dependencies"] if pin.split("==")[0] in test_only]

@@ -23,7 +23,6 @@ from attnlab.probing import (
     format_table,
     head_accuracy,
     head_accuracy_both,
-    mask_one_word,
     only_at,
     pos_task,
     probe_by_layer,
@@ -33,6 +32,7 @@ from attnlab.probing import (
     train_and_evaluate,
 )
 from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
+from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import NO_LABEL, make_toy_language
 
 matplotlib.use("Agg")
@@ -153,7 +153,7 @@ def test_control_arcs_and_coref_follow_a_fixed_rule_per_word_type(data) -> None:
         # a word type may satisfy several rules at once (the first word attaching to itself), but one
         # rule must explain every occurrence of the type
         mine = data.tokens[b, i] == w
-        fits = [bool(((target == i) | ~mine).all()), bool(((target == 1) | ~mine).all()), bool(((target == last) | ~mine).all())]
+        fits = [bool(((target == rule) | ~mine).all()) for rule in (i, 1, last)]
         assert any(fits), data.vocab.words[w]
     assert behaviour.unique().numel() == 3
     coref = control_coref(data, seed=1)
@@ -238,7 +238,9 @@ def test_single_head_accuracy_on_a_hand_made_map() -> None:
 def test_head_accuracy_both_finds_a_head_that_looks_from_the_head_word() -> None:
     # w1 -> w2 (gold head w2). Head 0 looks from the head word w2 to its dependent w1 only: forward it
     # misses, transposed it finds it; "both" reports the better direction and says which.
-    task = ProbingTask("arc", torch.tensor([[NO_LABEL, 2, NO_LABEL, NO_LABEL]]), candidates=torch.ones(1, 4, 4, dtype=torch.bool))
+    task = ProbingTask(
+        "arc", torch.tensor([[NO_LABEL, 2, NO_LABEL, NO_LABEL]]), candidates=torch.ones(1, 4, 4, dtype=torch.bool)
+    )
     A = torch.zeros(1, 1, 1, 4, 4)
     A[0, 0, 0] = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0]])
     assert head_accuracy(A, task).item() == 0.0 and head_accuracy(A, task, transpose=True).item() == 1.0
@@ -286,8 +288,9 @@ def test_probe_by_layer_on_the_trained_model(toy_language) -> None:
     rows = probe_by_layer(toy_language.model, train, test, properties=("pos",), cfg=ProbeConfig(steps=60))
     assert [r.layer for r in rows] == [0, 1, 2, 3]
     assert rows[-1].accuracy > 0.9 and rows[-1].selectivity > 0.2  # a masked word's POS is in the context
-    attention = probe_by_layer(toy_language.model, train, test, properties=("pos", "arc"), features="attention",
-                               cfg=ProbeConfig(steps=30))
+    attention = probe_by_layer(
+        toy_language.model, train, test, properties=("pos", "arc"), features="attention", cfg=ProbeConfig(steps=30)
+    )
     assert [r.property for r in attention] == ["pos"] * 3 + ["arc"] * 3  # POS from a word's attention too
     assert attention[-1].accuracy > attention[-1].control
 

@@ -5,9 +5,16 @@ import torch
 
 from attnlab.tasks.rationale import LABELS, NEGATION, NEGATIVE, POSITIVE, label_of, make_rationale_task
 from attnlab.tasks.toy_language import (
-    DETERMINERS, NO_LABEL, NOUN_FEATURES, POS_TAGS, PRONOUNS, VERB_NUMBER, make_toy_language, pronoun_agrees,
+    DETERMINERS,
+    NO_LABEL,
+    NOUN_FEATURES,
+    POS_TAGS,
+    PRONOUNS,
+    VERB_NUMBER,
+    make_toy_language,
+    pronoun_agrees,
 )  # fmt: skip
-from attnlab.tasks.vocab import Vocab
+from attnlab.tasks.vocab import Vocab, word_mask
 
 
 def test_same_seed_same_data_other_seed_other_data():
@@ -62,7 +69,9 @@ def test_toy_language_annotations_are_consistent():
                 assert POS_TAGS[data.pos[i, head]] == "NOUN"
                 assert NOUN_FEATURES[words[head]][1] in DETERMINERS[word]  # "a" + singular, "some" + plural
             if tag == "VERB":
-                subject = [j for j in range(1, position) if data.heads[i, j] == position and tags[j - 1] in ("NOUN", "PRON")]
+                subject = [
+                    j for j in range(1, position) if data.heads[i, j] == position and tags[j - 1] in ("NOUN", "PRON")
+                ]
                 assert len(subject) == 1
                 subject_word = words[subject[0]]
                 number = PRONOUNS[subject_word][1] if subject_word in PRONOUNS else NOUN_FEATURES[subject_word][1]
@@ -88,6 +97,11 @@ def test_vocab_encodes_and_names_unknown_words():
         data.vocab.encode("the movie was good", max_len=3)
     with pytest.raises(ValueError, match="starts with"):
         Vocab(("a", "b"))
+
+
+def test_word_mask_leaves_out_cls_and_padding():
+    tokens = torch.tensor([[1, 5, 6, 7, 8, 0], [1, 5, 6, 7, 8, 9]])
+    assert word_mask(tokens).tolist() == [[False, True, True, True, True, False], [False] + [True] * 5]
 
 
 def test_split_and_subset_keep_examples_aligned():

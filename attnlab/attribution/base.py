@@ -88,6 +88,8 @@ def explained_logits(model: TinyTransformer, out: TransformerOutput, position: i
     return out.logits if model.cfg.head == "cls" else out.logits[:, position]
 
 
-def target_logit(model: TinyTransformer, out: TransformerOutput, target: torch.Tensor, position: int = 0) -> torch.Tensor:
+def target_logit(
+    model: TinyTransformer, out: TransformerOutput, target: torch.Tensor, position: int = 0
+) -> torch.Tensor:
     """(B,) logit of each example's target class."""
     return explained_logits(model, out, position).gather(1, target[:, None]).squeeze(1)

@@ -23,7 +23,9 @@ from attnlab.attribution.validate import check_attentions, check_same_shape
 from attnlab.models import TinyTransformer
 
 
-def grad_weighted_rollout(attentions: torch.Tensor, attention_grads: torch.Tensor, validate: bool = True) -> torch.Tensor:
+def grad_weighted_rollout(
+    attentions: torch.Tensor, attention_grads: torch.Tensor, validate: bool = True
+) -> torch.Tensor:
     """Chefer et al. 2021b relevance matrix.
 
     attentions, attention_grads: (L, B, H, T, T), or (L, H, T, T) for one example.
@@ -38,7 +40,6 @@ def grad_weighted_rollout(attentions: torch.Tensor, attention_grads: torch.Tenso
         attentions = attentions.unsqueeze(1)
     attention_grads = attention_grads.reshape(attentions.shape)
     weighted = mean_over_heads((attention_grads * attentions).clamp_(min=0))  # (L, B, T, T): clamp, then mean
-    T = attentions.shape[-1]
     relevance = weighted[0].clone()  # R = I + Ā_0 (R starts as I, so Ā_0 · I = Ā_0)
     relevance.diagonal(dim1=-2, dim2=-1).add_(1.0)  # (B, T, T)
     for layer in weighted[1:]:

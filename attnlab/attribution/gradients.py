@@ -25,7 +25,12 @@ def input_embeddings(model: TinyTransformer, tokens: torch.Tensor) -> torch.Tens
 
 
 def logit_from_embeddings(
-    model: TinyTransformer, tokens: torch.Tensor, mask: torch.Tensor, embeds: torch.Tensor, target: torch.Tensor, position: int
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    embeds: torch.Tensor,
+    target: torch.Tensor,
+    position: int,
 ) -> torch.Tensor:
     """(B,) target logit when the embeddings (B, T, D) replace the model's own (mask and tokens kept)."""
     with model.hooks([("hook_embed", lambda x, hook: embeds)]):

@@ -5,16 +5,22 @@ Layer-wise relevance propagation for the TinyTransformer: AttnLRP (Achtibat et a
 
 LRP (Bach et al., 2015) starts from the explained logit and hands it backwards, layer by layer, so
 that each layer's relevance adds up to the same total ("conservation"). For a layer that is linear
-in its input, the ε-rule is exactly input ⊙ gradient; so LRP can be run as ONE backward pass of a
-forward pass whose gradients have been modified where a layer is not linear:
+in its input, the ε-rule is exactly input ⊙ gradient; so LRP is ONE backward pass through the
+model's own forward pass, with hooks on its hook points (models.py) that leave every value as it is
+and change the gradient where a layer is not linear:
 
-    operation              rule (AttnLRP)              how the backward pass is modified
-    Linear, residual add   ε-rule                      nothing (gradient x input is the rule)
-    LayerNorm              identity                    the standard deviation is detached
-    GELU                   identity                    gradient replaced by gelu(x) / x
-    softmax                Taylor at x, with bias      nothing (gradient x input is the rule)
-    A @ V                  uniform: half to each       gradient into A and V halved
-    Q @ K^T                uniform: half to each       gradient into Q and K halved
+    operation              rule (AttnLRP)              hook
+    Linear, residual add   ε-rule                      none (gradient x input is the rule)
+    LayerNorm              identity                    *.hook_scale: the scale is detached
+    GELU                   identity                    mlp.hook_pre, mlp.hook_post: gradient gelu(x) / x
+    softmax                Taylor at x, with bias      none (gradient x input is the rule)
+    A @ V                  uniform: half to each       attn.hook_pattern, attn.hook_v: gradient halved
+    Q @ K^T                uniform: half to each       attn.hook_q, attn.hook_k: gradient halved
+
+CP-LRP detaches attn.hook_q and attn.hook_k instead (no relevance flows through the softmax) and
+keeps the LayerNorm and GELU rules. Because the hooks ride on the model's forward pass, LRP explains
+the model as it runs: inside `with replace_attention(model, "uniform")` it explains the model with
+uniform attention, like every other method.
 
 Relevance of input token t: R_t = sum_d x[t, d] · g[t, d] at the embeddings x (token + position).
 What is not conserved is absorbed by the biases and by the softmax rule's bias term (the half of
@@ -26,15 +32,15 @@ CP-LRP on a model without biases).
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from attnlab.attribution.base import Attribution, target_logit
-from attnlab.attribution.gradients import input_embeddings
-from attnlab.models import Attention, Block, TinyTransformer, TransformerOutput
+from attnlab.attribution.base import Attribution
+from attnlab.attribution.gradients import input_embeddings, logit_from_embeddings
+from attnlab.hooks import HookFn, HookPoint
+from attnlab.models import TinyTransformer
 
 RULES = ("attnlrp", "cp")
 IDENTITY_EPS = 1e-10
@@ -53,84 +59,61 @@ class _ScaleGradient(torch.autograd.Function):
         return grad * ctx.factor, None
 
 
-class _IdentityRuleGELU(torch.autograd.Function):
-    """gelu(x) forward; backward passes relevance straight through: grad_in = grad · gelu(x) / x."""
+class _IdentityRule(torch.autograd.Function):
+    """Forward: `out` = f(x) as it is. Backward: relevance passes straight through f, so the gradient
+    reaches x as grad · f(x) / x, and none goes through f's own gradient."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        out = F.gelu(x)
+    def forward(ctx, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, out)
-        return out
+        return out.view_as(out)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, out = ctx.saved_tensors
         safe = torch.where(x >= 0, x + IDENTITY_EPS, x - IDENTITY_EPS)
-        return grad * out / safe
+        return grad * out / safe, None
 
 
 def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
     return _ScaleGradient.apply(x, factor)
 
 
-def layer_norm_identity(ln: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
-    """The same values as ln(x), with the standard deviation detached (identity rule)."""
-    centred = x - x.mean(-1, keepdim=True)
-    std = (centred.pow(2).mean(-1, keepdim=True) + ln.eps).sqrt().detach()
-    return centred / std * ln.weight + ln.bias
+def _named(suffix: str) -> Callable[[str], bool]:
+    return lambda name: name.endswith(suffix)
 
 
-def _attention(
-    attn: Attention, x: torch.Tensor, key_mask: torch.Tensor, rule: str, record: list | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    B, T, D = x.shape
-    H, Dh = attn.n_heads, attn.d_head
-    q, k, v = attn.qkv(x).split(D, dim=-1)  # each (B, T, D)
-    q, k, v = (t.view(B, T, H, Dh).transpose(1, 2) for t in (q, k, v))  # each (B, H, T, Dh)
-    if rule == "cp":
-        q, k = q.detach(), k.detach()  # attention weights are constants: no relevance through softmax
-    else:
-        q, k = scale_gradient(q, 0.5), scale_gradient(k, 0.5)  # uniform rule on Q K^T
-    scores = (q @ k.transpose(-2, -1) / math.sqrt(Dh)).masked_fill(~key_mask, float("-inf"))  # (B, H, T, T)
-    pattern = F.softmax(scores, dim=-1)  # (B, H, T, T)
-    if record is not None:
-        record.append((scores, pattern))  # where the softmax rule loses relevance (tests account for it)
-    if rule != "cp":
-        pattern, v = scale_gradient(pattern, 0.5), scale_gradient(v, 0.5)  # uniform rule on A V
-    z = (pattern @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
-    return attn.out(z), pattern
+def lrp_hooks(rule: str = "attnlrp") -> list[tuple[Callable[[str], bool], HookFn]]:
+    """The hooks that turn the model's backward pass into LRP's: `with model.hooks(lrp_hooks(rule)): ...`.
 
-
-def _block(
-    block: Block, x: torch.Tensor, key_mask: torch.Tensor, rule: str, record: list | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    attn_out, pattern = _attention(block.attn, layer_norm_identity(block.ln1, x), key_mask, rule, record)
-    x = x + attn_out
-    hidden = _IdentityRuleGELU.apply(block.mlp.fc(layer_norm_identity(block.ln2, x)))
-    return x + block.mlp.proj(hidden), pattern
-
-
-def lrp_forward(
-    model: TinyTransformer, embeds: torch.Tensor, mask: torch.Tensor, rule: str = "attnlrp", record: list | None = None
-) -> TransformerOutput:
-    """The model's forward pass from embeddings (B, T, D), with LRP's modified gradients.
-
-    Its values equal the model's own forward pass (a test checks it); only the backward differs.
-    record: a list that receives (scores, softmax) of every layer, both (B, H, T, T), in the graph.
+    Values are unchanged; only the gradients differ. Hooks added before these (an intervention) act
+    first, so LRP sees the intervened tensors.
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if model.cfg.causal:
-        raise ValueError("lrp_forward supports the encoder (causal=False) only")
-    key_mask = mask[:, None, None, :]  # (B, 1, 1, T)
-    x, hidden, patterns = embeds, [embeds], []
-    for block in model.blocks:
-        x, pattern = _block(block, x, key_mask, rule, record)
-        hidden.append(x)
-        patterns.append(pattern)
-    x = layer_norm_identity(model.ln_f, x)
-    logits = model.head(x[:, 0] if model.cfg.head == "cls" else x)
-    return TransformerOutput(logits, torch.stack(patterns), torch.stack(hidden), tuple(patterns), mask)
+    pre_activation: dict[str, torch.Tensor] = {}  # mlp name -> its (B, T, d_mlp) input to the GELU
+
+    def detach(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        return x.detach()
+
+    def halve_gradient(x: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        return scale_gradient(x, 0.5)
+
+    def remember_pre(x: torch.Tensor, hook: HookPoint) -> None:
+        pre_activation[hook.name.rsplit(".", 1)[0]] = x
+
+    def identity_rule(post: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        return _IdentityRule.apply(pre_activation.pop(hook.name.rsplit(".", 1)[0]), post)
+
+    hooks = [
+        (_named("hook_scale"), detach),  # LayerNorm: identity rule
+        (_named("mlp.hook_pre"), remember_pre),
+        (_named("mlp.hook_post"), identity_rule),  # GELU: identity rule
+    ]
+    if rule == "cp":  # attention weights are constants: no relevance through the softmax
+        return hooks + [(_named("attn.hook_q"), detach), (_named("attn.hook_k"), detach)]
+    uniform = ("attn.hook_q", "attn.hook_k", "attn.hook_pattern", "attn.hook_v")  # Q K^T and A V: half each
+    return hooks + [(_named(name), halve_gradient) for name in uniform]
 
 
 class LRP(Attribution):
@@ -151,9 +134,9 @@ class LRP(Attribution):
 
     def _attribute(self, tokens, target, mask, position):
         embeds = input_embeddings(self.model, tokens).detach().requires_grad_(True)  # (B, T, D)
-        out = lrp_forward(self.model, embeds, mask, self.rule)
-        y = target_logit(self.model, out, target, position)  # (B,)
-        (grad,) = torch.autograd.grad(y.sum(), embeds)
+        with self.model.hooks(lrp_hooks(self.rule)):
+            y = logit_from_embeddings(self.model, tokens, mask, embeds, target, position)  # (B,)
+        (grad,) = torch.autograd.grad(y.sum(), embeds)  # examples are independent: one pass serves all
         relevance = (embeds * grad).sum(-1).detach()  # (B, T)
         relevance = relevance.masked_fill(~mask, 0.0)
         return relevance, relevance.sum(-1) - y.detach()
@@ -169,8 +152,9 @@ class RelevanceBudget:
     softmax: torch.Tensor  # relevance absorbed by the softmax rule's bias term (0 for CP-LRP)
 
 
-def relevance_budget(model: TinyTransformer, tokens: torch.Tensor, target: torch.Tensor | None = None,
-                     rule: str = "attnlrp") -> RelevanceBudget:
+def relevance_budget(
+    model: TinyTransformer, tokens: torch.Tensor, target: torch.Tensor | None = None, rule: str = "attnlrp"
+) -> RelevanceBudget:
     """Split each example's logit into the relevance reaching the inputs and what biases and the
     softmax rule absorb, from one modified backward pass (gradient x input at every bias and softmax)."""
     mask = tokens != model.cfg.pad_id
@@ -178,17 +162,22 @@ def relevance_budget(model: TinyTransformer, tokens: torch.Tensor, target: torch
         with torch.no_grad():
             target = model(tokens).logits.argmax(-1)
     embeds = input_embeddings(model, tokens).detach().requires_grad_(True)  # (B, T, D)
-    record: list = []
-    out = lrp_forward(model, embeds, mask, rule, record)
-    y = target_logit(model, out, target)  # (B,)
+    softmax_io: dict[str, torch.Tensor] = {}  # scores_0, pattern_0, scores_1, ...: each (B, H, T, T)
+
+    def keep(x: torch.Tensor, hook: HookPoint) -> None:
+        softmax_io[hook.name] = x
+
+    around_softmax = (lambda name: name.endswith(("attn.hook_scores", "attn.hook_pattern")), keep)
+    with model.hooks([around_softmax, *lrp_hooks(rule)]):  # kept before LRP halves the pattern's gradient
+        y = logit_from_embeddings(model, tokens, mask, embeds, target, 0)  # (B,)
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-    tensors = [t for pair in record for t in pair]  # scores_0, softmax_0, scores_1, ...
+    tensors = list(softmax_io.values())
     in_graph = [t if t.requires_grad else torch.zeros((), requires_grad=True) for t in tensors]  # CP-LRP: constants
     grads = torch.autograd.grad(y.sum(), [embeds, *in_graph], retain_graph=True, allow_unused=True)
     grads = [torch.zeros(()) if g is None else g for g in grads]  # examples are independent: one pass
     inputs = (embeds * grads[0]).sum((1, 2))  # (B,)
     softmax = torch.zeros(len(tokens))
-    for (s, a), gs, ga in zip(record, grads[1::2], grads[2::2]):  # each (B, H, T, T), or 0 for constants
+    for s, a, gs, ga in zip(tensors[::2], tensors[1::2], grads[1::2], grads[2::2]):  # or 0 for constants
         into = (a * ga).sum((1, 2, 3))  # relevance reaching the softmax output
         out_of = torch.where(torch.isfinite(s), s * gs, 0.0).sum((1, 2, 3))  # passed on to its input scores
         softmax = softmax + (into - out_of).detach()

@@ -41,7 +41,9 @@ class LeaveOneOut(Attribution):
     def _attribute(self, tokens, target, mask, position):
         B, T = tokens.shape
         tokens = tokens.masked_fill(~mask, self.model.cfg.pad_id)  # what the mask leaves out is not there
-        erase = torch.eye(T, dtype=torch.bool, device=tokens.device).expand(B, T, T) & mask[:, None, :]  # (B, T variants, T)
+        erase = (
+            torch.eye(T, dtype=torch.bool, device=tokens.device).expand(B, T, T) & mask[:, None, :]
+        )  # (B, T variants, T)
         variants = erase_tokens(tokens[:, None].expand(B, T, T).reshape(B * T, T), erase.reshape(B * T, T), self.mode)
         full = self._value(tokens, target, position)  # (B,)
         erased = self._value(variants, target.repeat_interleave(T), position).view(B, T)  # (B, T)

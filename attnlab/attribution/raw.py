@@ -10,7 +10,6 @@ import torch
 
 from attnlab.attribution.base import Attribution
 from attnlab.attribution.rollout import HEAD_FUSIONS, fuse_heads
-from attnlab.interventions import layer_indices
 
 
 class RawAttention(Attribution):
@@ -24,17 +23,16 @@ class RawAttention(Attribution):
 
     def __init__(self, model, layer: int | str = -1, head: int | str = "mean") -> None:
         super().__init__(model)
-        H = model.cfg.n_heads
         if isinstance(layer, str):
             if layer != "mean":
                 raise ValueError(f"layer must be an int or 'mean', got {layer!r}")
         else:
-            (layer,) = layer_indices(model, [layer])  # checked; -1 is the last layer
+            (layer,) = model.cfg.layer_indices([layer])  # checked; -1 is the last layer
         if isinstance(head, str):
             if head not in HEAD_FUSIONS:
                 raise ValueError(f"head must be an int or one of {HEAD_FUSIONS}, got {head!r}")
-        elif not 0 <= head < H:
-            raise ValueError(f"head {head} does not exist; each layer has heads 0..{H - 1}")
+        else:
+            (head,) = model.cfg.head_indices([head])  # checked
         self.layer, self.head = layer, head
 
     @torch.no_grad()

@@ -22,9 +22,8 @@ def check_attentions(attentions: torch.Tensor, name: str = "attentions") -> torc
     if attentions.dim() == 4:
         attentions = attentions.unsqueeze(1)  # (L, H, T, T) -> (L, 1, H, T, T)
     if attentions.dim() != 5:
-        raise ValueError(
-            f"{name} must have shape (layers, batch, heads, T, T) or (layers, heads, T, T), got {tuple(attentions.shape)}"
-        )
+        shapes = "(layers, batch, heads, T, T) or (layers, heads, T, T)"
+        raise ValueError(f"{name} must have shape {shapes}, got {tuple(attentions.shape)}")
     if attentions.shape[-1] != attentions.shape[-2]:
         raise ValueError(f"{name} maps must be square (T, T), got {tuple(attentions.shape[-2:])}")
     if not attentions.is_floating_point():
@@ -48,6 +47,8 @@ def check_attentions(attentions: torch.Tensor, name: str = "attentions") -> torc
 
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match")
+        raise ValueError(
+            f"{name_a} has shape {tuple(a.shape)} but {name_b} has shape {tuple(b.shape)}; they must match"
+        )
     if not bool(torch.isfinite(b.sum())):  # NaN and inf propagate into the sum: one pass, no bool copy
         raise ValueError(f"{name_b} contains NaN or infinite values")

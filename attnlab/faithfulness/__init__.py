@@ -1,7 +1,9 @@
 """
 Is attention faithful? The tests of the literature, for any attribution method of attnlab.attribution.
 
-- erasure.py:      rankings, top-k words, deletion (the documented erasure choice)
+- scores.py:       what every metric takes: a [CLS] classifier, scores as a tensor or as a method
+- ranking.py:      rankings of the words, the top k or top fraction of them
+- erasure.py:      deleting words and reading the model again (the documented erasure choice)
 - eraser.py:       comprehensiveness, sufficiency, AOPC (DeYoung et al. 2020)
 - flip.py:         words removed before the decision flips: deleted from the input (deletion_flip) or
                    zeroed in attention (attention_flip, Serrano & Smith 2019)
@@ -14,12 +16,18 @@ Is attention faithful? The tests of the literature, for any attribution method o
 """
 
 from attnlab.faithfulness.ablation import AttendedAblation, attended_ablation, cls_attention
-from attnlab.faithfulness.adversarial import AdversarialAttention, AdversaryConfig, adversarial_attention, jensen_shannon
+from attnlab.faithfulness.adversarial import (
+    AdversarialAttention,
+    AdversaryConfig,
+    adversarial_attention,
+    jensen_shannon,
+)
 from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_agreement
 from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
-from attnlab.faithfulness.erasure import erase, n_top, predicted_probability, rank_words, top_words, word_mask
+from attnlab.faithfulness.erasure import erase, predicted_probability
 from attnlab.faithfulness.flip import DecisionFlip, attention_flip, deletion_flip
 from attnlab.faithfulness.permutation import PermutationEffect, keeps_prediction, p_with_cls_row, permutation_effect
+from attnlab.faithfulness.ranking import n_top, rank_words, top_words
 from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, faithfulness_table
 from attnlab.faithfulness.variants import (
     UniformAttentionModel,
@@ -34,8 +42,9 @@ __all__ = [
     "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
     "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
     "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
-    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase", "erasure_curves",
+    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase",
+    "erasure_curves",
     "jensen_shannon", "keeps_prediction", "kendall_tau", "n_top", "p_with_cls_row", "permutation_effect",
     "predicted_probability", "rank_agreement",
-    "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model", "word_mask",
+    "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model",
 ]  # fmt: skip

@@ -11,14 +11,16 @@ input, so every other route (earlier layers, the residual stream) still carries 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
-from attnlab.faithfulness.erasure import require_classifier, top_words, word_mask
-from attnlab.interventions import layer_indices, block_keys
+from attnlab.faithfulness.ranking import top_words
+from attnlab.faithfulness.scores import require_classifier
+from attnlab.interventions import block_keys
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 @dataclass
@@ -49,9 +51,9 @@ def attended_ablation(
     require_classifier(model)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    (layer,) = layer_indices(model, [layer])
+    (layer,) = model.cfg.layer_indices([layer])
     block_layers = [layer] if block_layers is None else list(block_layers)
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         out = model(tokens)

@@ -8,7 +8,8 @@ Adversarial attention (Jain & Wallace 2019): for each example, search for a [CLS
 Optimised by Adam on theta with the penalty `-JSD + penalty * relu(|delta p| - tolerance)`, from
 log-uniform plus N(0, init_std^2) noise, as in the paper's code (lr 0.01, penalty 500). The result is
 the highest-JSD row *seen during the search that met the tolerance*; the original row (JSD 0) counts
-as a candidate, so every returned row keeps the output within the tolerance.
+as a candidate, so every returned row keeps the output within the tolerance. Every step runs the
+model's own forward pass with the row put in by `replace_attention` (the model's hook points).
 
 JSD uses natural logs (maximum ln 2 ~ 0.693) and is averaged over the heads of the chosen layer.
 Only the [CLS] row of that layer is replaced; in the last layer it is the only row the classifier reads.
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from attnlab.faithfulness.erasure import require_classifier
-from attnlab.interventions import layer_indices, replace_attention
+from attnlab.faithfulness.scores import require_classifier
+from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer
 
 EPS = 1e-10
@@ -71,34 +72,16 @@ def _run_with_row(model, tokens, pattern, row, layer, position) -> torch.Tensor:
         return model(tokens).logits.softmax(-1)
 
 
-class _LastLayerReadout:
-    """Fast path for the last layer's [CLS] row: the classifier reads only position 0 of the last block,
-    so p(y) follows from that row, the block's input and its values; no T x T work per step.
-    Equal to _run_with_row up to float error (tested); model hooks are not run here."""
-
-    def __init__(self, model: TinyTransformer, hidden: torch.Tensor) -> None:
-        self.model, self.block = model, model.blocks[-1]
-        B, T, D = hidden.shape
-        H = model.cfg.n_heads
-        with torch.no_grad():
-            _, _, v = self.block.attn.qkv(self.block.ln1(hidden)).split(D, dim=-1)  # (B, T, D)
-        self.v = v.view(B, T, H, D // H).transpose(1, 2)  # (B, H, T, Dh)
-        self.x_cls = hidden[:, 0]  # (B, D) residual stream of [CLS] entering the last block
-
-    def __call__(self, row: torch.Tensor) -> torch.Tensor:
-        """row (B, H, T) -> (B, C) probabilities."""
-        z = torch.einsum("bht,bhtd->bhd", row, self.v).flatten(1)  # (B, H, Dh) -> (B, D)
-        x = self.x_cls + self.block.attn.out(z)  # (B, D)
-        x = x + self.block.mlp(self.block.ln2(x))
-        return self.model.head(self.model.ln_f(x)).softmax(-1)
-
-
 def adversarial_attention(
-    model: TinyTransformer, tokens: torch.Tensor, cfg: AdversaryConfig = AdversaryConfig(), layer: int = -1, position: int = 0
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    cfg: AdversaryConfig = AdversaryConfig(),
+    layer: int = -1,
+    position: int = 0,
 ) -> AdversarialAttention:
     """Search, for every example of the batch at once, the adversarial [CLS] row of one layer."""
     require_classifier(model)
-    (layer,) = layer_indices(model, [layer])
+    (layer,) = model.cfg.layer_indices([layer])
     if model.cfg.causal:
         raise ValueError("adversarial attention is defined here for a bidirectional (non-causal) classifier")
     with torch.no_grad():
@@ -116,21 +99,20 @@ def adversarial_attention(
     theta.requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=cfg.lr, amsgrad=True)
 
-    if layer == model.cfg.n_layers - 1 and position == 0:
-        readout = _LastLayerReadout(model, out.hidden_states[layer].detach())
-    else:
-        readout = lambda row: _run_with_row(model, tokens, pattern, row, layer, position)  # noqa: E731
-
     best, best_jsd = original.clone(), torch.zeros(len(tokens))
     best_change = torch.zeros(len(tokens))
     for _ in range(cfg.steps):
         row = theta.masked_fill(~keys, float("-inf")).softmax(-1)  # (B, H, T)
-        probs = readout(row)  # (B, C)
+        probs = _run_with_row(model, tokens, pattern, row, layer, position)  # (B, C)
         change = (probs.gather(1, y[:, None])[:, 0] - p0y).abs()  # (B,)
         jsd = jensen_shannon(row, original).mean(1)  # (B,)
         with torch.no_grad():  # keep the best row that met the tolerance
             better = (change <= cfg.tolerance) & (jsd > best_jsd)
-            best[better], best_jsd[better], best_change[better] = row[better].detach(), jsd[better].detach(), change[better].detach()
+            best[better], best_jsd[better], best_change[better] = (
+                row[better].detach(),
+                jsd[better].detach(),
+                change[better].detach(),
+            )
         loss = (-jsd + cfg.penalty * F.relu(change - cfg.tolerance)).sum()
         (theta.grad,) = torch.autograd.grad(loss, [theta])
         opt.step()

@@ -15,8 +15,9 @@ import math
 import torch
 from scipy.stats import kendalltau as _scipy_kendalltau
 
-from attnlab.faithfulness.erasure import Scores, scores_of, word_mask
+from attnlab.faithfulness.scores import Scores, scores_of
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 class RankAgreement:
@@ -58,7 +59,9 @@ def kendall_tau(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> RankAgr
     scipy.stats.kendalltau, computed for the whole batch at once from (B, T, T) sign matrices.
     """
     if not (a.shape == b.shape == mask.shape) or a.dim() != 2:
-        raise ValueError(f"need three (B, T) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(mask.shape)}")
+        raise ValueError(
+            f"need three (B, T) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}, {tuple(mask.shape)}"
+        )
     a, b, mask = a.detach().double(), b.detach().double(), mask.bool()
     T = a.shape[1]
     upper = torch.ones(T, T, dtype=torch.bool).triu(1)  # each pair i < j once
@@ -76,4 +79,6 @@ def kendall_tau(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> RankAgr
 
 def rank_agreement(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, reference: Scores) -> RankAgreement:
     """Kendall tau between a method's scores and a reference importance (leave-one-out, gradient...)."""
-    return kendall_tau(scores_of(scores, model, tokens), scores_of(reference, model, tokens), word_mask(model, tokens))
+    return kendall_tau(
+        scores_of(scores, model, tokens), scores_of(reference, model, tokens), word_mask(tokens, model.cfg.pad_id)
+    )

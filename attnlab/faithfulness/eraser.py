@@ -8,24 +8,32 @@ For the class y the model predicts on the full input x and the top-k % words r_k
     AOPC                = mean over bins k of the above        (ERASER's code divides by |bins|)
 
 Bins k in {1, 5, 10, 20, 50} % (ERASER's default). Sufficiency can be negative (the rationale alone
-can be more convincing than the whole sentence). Erasure conventions: see erasure.py.
+can be more convincing than the whole sentence). Erasure conventions: see erasure.py; rankings and
+bins: ranking.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
-from attnlab.faithfulness.erasure import Scores, erase, n_top, predicted_probability, scores_of, top_words, word_mask
+from attnlab.faithfulness.erasure import erase, predicted_probability
+from attnlab.faithfulness.ranking import n_top, top_words
+from attnlab.faithfulness.scores import Scores, scores_of
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
 
 def _probability_drop(
-    model: TinyTransformer, tokens: torch.Tensor, erased: torch.Tensor, mode: str, full: tuple[torch.Tensor, torch.Tensor]
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    erased: torch.Tensor,
+    mode: str,
+    full: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|x with the `erased` words removed); full = (p(y|x), y), read once by the caller."""
     p_full, y = full
@@ -37,7 +45,7 @@ def comprehensiveness(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|x without the top `fraction` of words by `scores`)."""
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     top = top_words(scores_of(scores, model, tokens), words, n_top(words, fraction))  # (B, T)
     return _probability_drop(model, tokens, top, mode, predicted_probability(model, tokens))
 
@@ -46,7 +54,7 @@ def sufficiency(
     model: TinyTransformer, tokens: torch.Tensor, scores: Scores, fraction: float, mode: str = "delete"
 ) -> torch.Tensor:
     """(B,) p(y|x) - p(y|only the top `fraction` of words by `scores`, plus [CLS])."""
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     top = top_words(scores_of(scores, model, tokens), words, n_top(words, fraction))  # (B, T)
     # [CLS] is never a word, so it always stays.
     return _probability_drop(model, tokens, words & ~top, mode, predicted_probability(model, tokens))
@@ -70,7 +78,7 @@ def erasure_curves(
     if len(bins) == 0:
         raise ValueError("need at least one bin")
     scores = scores_of(scores, model, tokens)  # the ranking, the words and p(y|x): once for every bin
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     full = predicted_probability(model, tokens)
     comp, suff = [], []
     for fraction in bins:

@@ -16,14 +16,17 @@ decision after few words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
-from attnlab.faithfulness.erasure import Scores, erase, require_classifier, scores_of, top_words, word_mask
-from attnlab.interventions import block_keys, layer_indices
+from attnlab.faithfulness.erasure import erase
+from attnlab.faithfulness.ranking import top_words
+from attnlab.faithfulness.scores import Scores, require_classifier, scores_of
+from attnlab.interventions import block_keys
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 @dataclass
@@ -43,12 +46,15 @@ class DecisionFlip:
 
 
 def _flip_search(
-    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    scores: Scores,
+    predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> DecisionFlip:
     """Remove the top-1, top-2, ... words by `scores`; predict(rows (b,), remove (b, T)) -> classes (b,)."""
     require_classifier(model)
     scores = scores_of(scores, model, tokens)
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     n_words = words.sum(1)  # (B,)
     with torch.no_grad():
         original = model(tokens).logits.argmax(-1)  # (B,)
@@ -75,7 +81,7 @@ def deletion_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, 
 def attention_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, layer: int = -1) -> DecisionFlip:
     """Zero the attention to the top-1, top-2, ... words by `scores` in `layer` (rows renormalised)
     until the predicted class changes (Serrano & Smith 2019); the input is left as it is."""
-    (layer,) = layer_indices(model, [layer])
+    (layer,) = model.cfg.layer_indices([layer])
 
     def predict(rows: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:
         with block_keys(model, remove, layers=[layer]):

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from attnlab.faithfulness.ablation import cls_attention
-from attnlab.faithfulness.erasure import require_classifier, word_mask
+from attnlab.faithfulness.scores import require_classifier
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 @dataclass
@@ -49,7 +50,9 @@ def permutation_effect(
                 permuted = model(tokens).logits.softmax(-1)  # (B, C)
             changes.append((permuted.gather(1, y[:, None])[:, 0] - p0).abs())
             flips.append(permuted.argmax(-1) != y)
-    cls_row = cls_attention(out.attentions, layer).masked_fill(~word_mask(model, tokens), 0.0)  # (B, T), words only
+    cls_row = cls_attention(out.attentions, layer).masked_fill(
+        ~word_mask(tokens, model.cfg.pad_id), 0.0
+    )  # (B, T), words only
     return PermutationEffect(
         median_change=torch.stack(changes).quantile(0.5, dim=0),  # (B,)
         flip_share=torch.stack(flips).float().mean(0),  # (B,)
@@ -74,7 +77,7 @@ def keeps_prediction(model: TinyTransformer, tokens: torch.Tensor, perm: object,
     Is `perm` a permutation of the n real tokens of one sentence (1, T), other than the identity, that
     moves p(y) by at most `tolerance` when applied to every head's last-layer [CLS] row?
     """
-    n = int((tokens != 0).sum())
+    n = int((tokens != model.cfg.pad_id).sum())
     if type(perm) is not torch.Tensor or perm.dim() != 1 or perm.dtype not in (torch.int64, torch.int32):
         return False
     if sorted(perm.tolist()) != list(range(n)) or perm.tolist() == list(range(n)):

@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import torch
 
 from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
-from attnlab.faithfulness.erasure import Scores, named_scores, require_classifier, scores_of, word_mask
 from attnlab.faithfulness.flip import attention_flip, deletion_flip
+from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.models import TinyTransformer
+from attnlab.tasks.vocab import word_mask
 
 
 @dataclass
@@ -113,7 +114,7 @@ def faithfulness_table(
     if not named:
         raise ValueError("no methods to compare")
     refs = default_references(model) if references is None else dict(references)
-    words = word_mask(model, tokens)
+    words = word_mask(tokens, model.cfg.pad_id)
     ref_scores = {name: scores_of(ref, model, tokens) for name, ref in refs.items()}
     rows = []
     for name, method in named.items():

@@ -17,16 +17,23 @@ Two re-trained versions of the course's rationale classifier, cached like the st
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer, TransformerOutput
 from attnlab.tasks.rationale import RationaleData
-from attnlab.train import TrainConfig, TrainedModel, cached_model, classifier_accuracy, rationale_setup, train_classifier
+from attnlab.train import (
+    TrainConfig,
+    TrainedModel,
+    cached_model,
+    classifier_accuracy,
+    rationale_setup,
+    train_classifier,
+)
 
 
 def rationale_attention_mass(
@@ -38,7 +45,9 @@ def rationale_attention_mass(
     """
     pattern = attentions[layer]  # (B, H, T, T)
     if rationale.shape != (pattern.shape[0], pattern.shape[-1]):
-        raise ValueError(f"rationale has shape {tuple(rationale.shape)}, expected {(pattern.shape[0], pattern.shape[-1])}")
+        raise ValueError(
+            f"rationale has shape {tuple(rationale.shape)}, expected {(pattern.shape[0], pattern.shape[-1])}"
+        )
     return (pattern[:, :, position] * rationale[:, None, :].float()).sum(-1)
 
 
@@ -89,9 +98,9 @@ def uniform_attention_model(
     """The rationale classifier trained and evaluated with uniform attention in `layers` (default: all)."""
     train_cfg = train_cfg or TrainConfig(seed=seed)
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
-    chosen = tuple(range(cfg.n_layers)) if layers is None else tuple(l % cfg.n_layers for l in layers)
-    if not chosen or any(not -cfg.n_layers <= l < cfg.n_layers for l in (layers or chosen)):
-        raise ValueError(f"layers must be a non-empty list of layers of a {cfg.n_layers}-layer model, got {layers}")
+    chosen = tuple(cfg.layer_indices(layers))
+    if not chosen:
+        raise ValueError(f"layers must name at least one of the {cfg.n_layers} layers, got {layers}")
 
     def uniform_forward(model: TinyTransformer, tokens: torch.Tensor) -> TransformerOutput:
         with replace_attention(model, "uniform", layers=chosen):
@@ -100,7 +109,10 @@ def uniform_attention_model(
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()
         train_classifier(model, train, train_cfg, forward=uniform_forward)
-        return {"accuracy": classifier_accuracy(model, test, uniform_forward), "train_seconds": time.perf_counter() - start}
+        return {
+            "accuracy": classifier_accuracy(model, test, uniform_forward),
+            "train_seconds": time.perf_counter() - start,
+        }
 
     key = {"task": "rationale", "variant": "uniform_attention", "layers": list(chosen),
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
@@ -137,7 +149,9 @@ def deceptive_model(
 
     def fit(model: TinyTransformer) -> dict:
         start = time.perf_counter()
-        train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam))
+        train_classifier(
+            model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam)
+        )
         return {**attention_mass_report(model.eval(), test), "train_seconds": time.perf_counter() - start}
 
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,

@@ -9,7 +9,7 @@ Figures that compare attribution methods, with the words on the axes.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -65,7 +65,7 @@ def plot_attribution_grid(
 
 
 def plot_method_scores(rows: Sequence, chance_auc: float = 0.5, title: str | None = None) -> Figure:
-    """rows: MethodScore records (attnlab.attribution.evaluate); one pair of bars per method."""
+    """rows: MethodScore records (attnlab.attribution.plausibility); one pair of bars per method."""
     if not rows:
         raise ValueError("no methods to plot")
     names = [r.method for r in rows]

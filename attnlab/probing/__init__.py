@@ -42,7 +42,6 @@ from attnlab.probing.tasks import (
     control_coref,
     control_pos,
     coref_task,
-    mask_one_word,
     only_at,
     pos_task,
     probing_tasks,
@@ -52,9 +51,10 @@ from attnlab.probing.tasks import (
 __all__ = [
     "BilinearProbe", "FittedProbe", "LayerRow", "LinearProbe", "MLPProbe", "ModelFeatures", "PairMLPProbe",
     "ProbeConfig", "ProbeData", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
-    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos", "coref_task",
+    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos",
+    "coref_task",
     "extract_features", "fit_probe", "fixed_offset_accuracy", "format_table", "head_accuracy", "head_accuracy_both",
-    "head_predictions", "mask_one_word", "only_at", "pos_task", "probe_by_layer", "probe_data",
+    "head_predictions", "only_at", "pos_task", "probe_by_layer", "probe_data",
     "probing_tasks", "pronoun_agreement", "random_model_like", "selectivity", "train_and_evaluate",
     "type_labels",
 ]  # fmt: skip

@@ -8,12 +8,13 @@ needs that head is a different question, answered by an intervention (Belinkov, 
 - `pronoun_agreement`: hide every sentence's pronoun behind [MASK]; the share of sentences where the
   model's guess is a pronoun that agrees with the antecedent. Every sentence has exactly one pronoun,
   so this uses all of them (masked_lm_accuracy masks one random word and meets few pronouns).
-- `ablation_effects`: these scores, and masked_lm_accuracy's, with each given head silenced.
+- `masked_lm_scores`: that share and masked_lm_accuracy's three scores, the model's own task.
+- `ablation_effects`: masked_lm_scores with each given head silenced.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -36,8 +37,8 @@ def pronoun_agreement(model: TinyTransformer, data: ToyLanguageData) -> float:
     return sum(hits) / max(len(hits), 1)
 
 
-def scores(model: TinyTransformer, data: ToyLanguageData) -> dict[str, float]:
-    """The model's own task: every pronoun masked, plus masked_lm_accuracy's three scores."""
+def masked_lm_scores(model: TinyTransformer, data: ToyLanguageData) -> dict[str, float]:
+    """The model's own task, scored: every pronoun masked, plus masked_lm_accuracy's three scores."""
     return {"pronoun_agreement_all": pronoun_agreement(model, data), **masked_lm_accuracy(model, data)}
 
 
@@ -45,8 +46,8 @@ def ablation_effects(
     model: TinyTransformer, data: ToyLanguageData, heads: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int] | None, dict[str, float]]:
     """{None: scores of the intact model, (layer, head): scores with that one head silenced}."""
-    results: dict[tuple[int, int] | None, dict[str, float]] = {None: scores(model, data)}
+    results: dict[tuple[int, int] | None, dict[str, float]] = {None: masked_lm_scores(model, data)}
     for layer, head in heads:
         with mask_heads(model, {layer: [head]}):
-            results[(layer, head)] = scores(model, data)
+            results[(layer, head)] = masked_lm_scores(model, data)
     return results

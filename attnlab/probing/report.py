@@ -22,13 +22,12 @@ from attnlab.probing.features import ModelFeatures, attention_pair_features, att
 from attnlab.probing.probes import ProbeConfig, train_and_evaluate
 from attnlab.probing.tasks import (
     NO_LABEL,
-    ProbingTask,
     antecedent_class_distribution,
-    mask_one_word,
     only_at,
     pos_distribution,
     probing_tasks,
 )
+from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import ToyLanguageData
 
 PROPERTIES = ("pos", "arc", "coref")
@@ -65,7 +64,11 @@ def _inputs(model: TinyTransformer, data: ToyLanguageData, masked: bool, seed: i
     pronoun = data.antecedent != NO_LABEL  # coreference: the pronoun is hidden
     random_word = extract_features(model, tokens)
     hidden_pronoun = extract_features(model, data.tokens.masked_fill(pronoun, data.vocab.mask_id))
-    return {"pos": random_word, "arc": random_word, "coref": hidden_pronoun}, {"pos": where, "arc": where, "coref": pronoun}
+    return {"pos": random_word, "arc": random_word, "coref": hidden_pronoun}, {
+        "pos": where,
+        "arc": where,
+        "coref": pronoun,
+    }
 
 
 def probe_by_layer(
@@ -113,7 +116,9 @@ def format_table(rows: list[LayerRow]) -> str:
     models = list(dict.fromkeys(r.model for r in rows))
     keys = list(dict.fromkeys((r.property, r.features, r.layer) for r in rows))
     by_key = {(r.model, r.property, r.features, r.layer): r for r in rows}
-    head = f"{'property':<8} {'features':<9} {'layer':>5}" + "".join(f" | {m + ': probe  control  select.':>33}" for m in models)
+    head = f"{'property':<8} {'features':<9} {'layer':>5}" + "".join(
+        f" | {m + ': probe  control  select.':>33}" for m in models
+    )
     lines = [head, "-" * len(head)]
     for prop, kind, layer in keys:
         line = f"{prop:<8} {kind:<9} {layer:>5}"

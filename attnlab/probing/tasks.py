@@ -177,22 +177,7 @@ def _same_queries(task: ProbingTask, control: ProbingTask) -> tuple[ProbingTask,
 
 
 # -----------------------------------------------------------------------------
-# probing a word the model cannot see
-
-
-def mask_one_word(data: ToyLanguageData, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hide one random word per sentence behind [MASK], as in masked-LM training.
-
-    Returns (masked tokens (N, T), hidden (N, T) bool, True at the masked word). The representation at
-    a masked word can only know about that word what the model inferred from the context, so the
-    word's identity no longer gives its properties away.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    lengths = data.mask.sum(1)  # (N,) real tokens, [CLS] included
-    position = 1 + (torch.rand(len(data), generator=generator) * (lengths - 1)).long()  # (N,) a word each
-    hidden = torch.zeros_like(data.mask)
-    hidden[torch.arange(len(data)), position] = True
-    return data.tokens.masked_fill(hidden, data.vocab.mask_id), hidden
+# asking a task at chosen words only (e.g. where tasks.base.mask_one_word hid the word)
 
 
 def only_at(task: ProbingTask, where: torch.Tensor) -> ProbingTask:

@@ -1,4 +1,5 @@
-"""What every synthetic data set shares: padded token ids, a vocabulary, and per-example tensors."""
+"""What every synthetic data set shares: padded token ids, a vocabulary, per-example tensors, and
+hiding one word per sentence behind [MASK] (how the masked LM is scored and probed)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,18 @@ def check_sizes(n: int, min_words: int, max_words: int, shortest: int, longest: 
         raise ValueError(f"n must be at least 1, got {n}")
     if not shortest <= min_words <= max_words <= longest:
         raise ValueError(f"need {shortest} <= min_words <= max_words <= {longest}")
+
+
+def mask_one_word(data: TokenDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hide one random word per sentence behind [MASK], as in masked-LM training.
+
+    Returns (masked tokens (N, T), hidden (N, T) bool, True at the masked word). The representation at
+    a masked word can only know about that word what the model inferred from the context, so the
+    word's identity no longer gives its properties away.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    lengths = data.mask.sum(1)  # (N,) real tokens, [CLS] included
+    position = 1 + (torch.rand(len(data), generator=generator) * (lengths - 1)).long()  # (N,) a word each
+    hidden = torch.zeros_like(data.mask)
+    hidden[torch.arange(len(data)), position] = True
+    return data.tokens.masked_fill(hidden, data.vocab.mask_id), hidden

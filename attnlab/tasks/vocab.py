@@ -1,13 +1,28 @@
-"""A word-level vocabulary with the special tokens every task shares: [PAD]=0, [CLS]=1, [MASK]=2."""
+"""
+The token conventions every task, the model and every metric share, in one place:
+
+- the special tokens and their ids: [PAD]=0, [CLS]=1, [MASK]=2, then the task's words;
+- a batch of token ids is (B, T) with [CLS] at position 0 and [PAD] after the sentence, so the
+  words of a sentence are its real tokens after position 0 (`word_mask`);
+- Vocab: a word-level vocabulary that starts with the special tokens.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
 SPECIALS = ("[PAD]", "[CLS]", "[MASK]")
+PAD_ID, CLS_ID, MASK_ID = range(len(SPECIALS))
+
+
+def word_mask(tokens: torch.Tensor, pad_id: int = PAD_ID) -> torch.Tensor:
+    """(B, T) bool: the words, i.e. the real tokens other than [CLS] at position 0."""
+    words = tokens != pad_id
+    words[:, 0] = False
+    return words
 
 
 @dataclass(frozen=True)
@@ -23,12 +38,12 @@ class Vocab:
         object.__setattr__(self, "index", {w: i for i, w in enumerate(self.words)})
 
     @classmethod
-    def from_words(cls, words: Sequence[str]) -> "Vocab":
+    def from_words(cls, words: Sequence[str]) -> Vocab:
         return cls(SPECIALS + tuple(dict.fromkeys(words)))
 
-    pad_id = 0
-    cls_id = 1
-    mask_id = 2
+    pad_id = PAD_ID
+    cls_id = CLS_ID
+    mask_id = MASK_ID
 
     def __len__(self) -> int:
         return len(self.words)

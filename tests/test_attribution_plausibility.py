@@ -6,14 +6,9 @@ import pytest
 import torch
 
 from attnlab.attribution import Attribution
-from attnlab.attribution.evaluate import (
-    score_against_rationale,
-    format_table,
-    precision_at_k,
-    ranking_auc,
-    standard_methods,
-    word_positions,
-)
+from attnlab.attribution.plausibility import format_table, precision_at_k, ranking_auc, score_against_rationale
+from attnlab.attribution.standard import standard_methods
+from attnlab.tasks.vocab import word_mask
 
 #                     [CLS]  w1    w2    w3    w4   [PAD]
 SCORES = torch.tensor([[9.0, 0.9, 0.1, 0.5, 0.2, 7.0], [9.0, 0.1, 0.2, 0.3, 0.4, 0.0]])
@@ -21,12 +16,8 @@ GOLD = torch.tensor([[0, 1, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0]], dtype=torch.bool)
 TOKENS = torch.tensor([[1, 5, 6, 7, 8, 0], [1, 5, 6, 7, 8, 9]])
 
 
-def test_word_positions_leave_out_cls_and_padding():
-    assert word_positions(TOKENS).tolist() == [[False, True, True, True, True, False], [False] + [True] * 5]
-
-
 def test_precision_at_k_by_hand():
-    words = word_positions(TOKENS)
+    words = word_mask(TOKENS)
     # example 0: 2 gold words; top-2 words are w1 (gold) and w3 -> 1/2. [CLS] and [PAD] score high but are not words.
     # example 1: 1 gold word (w1); the top word is the extra word at position 5 -> 0.
     assert precision_at_k(SCORES, GOLD, words).tolist() == [0.5, 0.0]
@@ -34,7 +25,7 @@ def test_precision_at_k_by_hand():
 
 
 def test_ranking_auc_by_hand():
-    words = word_positions(TOKENS)
+    words = word_mask(TOKENS)
     # example 0: gold {0.9, 0.2} vs other {0.1, 0.5}: pairs won 0.9>0.1, 0.9>0.5, 0.2>0.1 -> 3/4
     # example 1: gold {0.1} vs other {0.2, 0.3, 0.4, 0.0}: won only against 0.0 -> 1/4
     assert ranking_auc(SCORES, GOLD, words).tolist() == [0.75, 0.25]
@@ -43,7 +34,7 @@ def test_ranking_auc_by_hand():
 
 
 def test_examples_without_gold_give_nan_and_bad_input_is_refused():
-    words = word_positions(TOKENS)
+    words = word_mask(TOKENS)
     none = torch.zeros_like(GOLD)
     assert all(math.isnan(v) for v in precision_at_k(SCORES, none, words).tolist())
     assert all(math.isnan(v) for v in ranking_auc(SCORES, none, words).tolist())

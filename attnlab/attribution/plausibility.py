@@ -1,9 +1,7 @@
 """
-Score attribution methods against a gold rationale (plausibility), all methods on the same data.
+Plausibility: how well each attribution method's scores find a gold rationale, all methods on the
+same data (the methods: standard.standard_methods).
 
-- standard_methods(model): the course's list of methods, name -> Attribution, in one place so that
-  lesson 03 (plausibility) and the faithfulness toolkit (lesson 02) compare the same list.
-- attribute_all(methods, tokens, target): name -> (B, T) scores, with seconds and convergence deltas.
 - precision_at_k: share of the k top-scored words that are gold (k = number of gold words: R-precision).
 - ranking_auc: probability that a random gold word outscores a random other word (ties count 1/2).
 - score_against_rationale: one row per method with both metrics, on the signed scores and on their
@@ -21,74 +19,20 @@ For a non-negative method (attention, rollout, flow) the two are the same.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import torch
 
 from attnlab.attribution.base import Attribution
-from attnlab.attribution.flow import AttentionFlow
-from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout
-from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
-from attnlab.attribution.lrp import LRP
-from attnlab.attribution.perturbation import LeaveOneOut, RandomBaseline
-from attnlab.attribution.raw import RawAttention
-from attnlab.attribution.rollout import Rollout
+from attnlab.attribution.standard import Attributions, attribute_all, standard_methods
 from attnlab.models import TinyTransformer
-
-
-def standard_methods(model: TinyTransformer, seed: int = 0, ig_steps: int = 32) -> dict[str, Attribution]:
-    """Every method of the course with its default options, cheapest first."""
-    return {
-        "random": RandomBaseline(model, seed=seed),
-        "raw attention (last layer)": RawAttention(model, layer=-1),
-        "raw attention (mean of layers)": RawAttention(model, layer="mean"),
-        "rollout": Rollout(model),
-        "attention flow": AttentionFlow(model),
-        "attention Grad-CAM": AttentionGradCAM(model),
-        "grad-weighted rollout": GradWeightedRollout(model),
-        "AttnLRP": LRP(model, rule="attnlrp"),
-        "CP-LRP": LRP(model, rule="cp"),
-        "gradient x input": GradientXInput(model),
-        "integrated gradients": IntegratedGradients(model, n_steps=ig_steps),
-        "leave-one-out": LeaveOneOut(model),
-    }
-
-
-@dataclass
-class Attributions:
-    scores: torch.Tensor  # (B, T)
-    seconds: float
-    delta: torch.Tensor | None  # (B,) for methods with a convergence delta
-
-
-def attribute_all(
-    methods: dict[str, Attribution], tokens: torch.Tensor, target: int | torch.Tensor | None = None, position: int = 0
-) -> dict[str, Attributions]:
-    """Run every method on the same batch and target. name -> Attributions."""
-    results = {}
-    for name, method in methods.items():
-        start = time.perf_counter()
-        if method.has_convergence_delta:
-            scores, delta = method.attribute(tokens, target=target, position=position, return_convergence_delta=True)
-        else:
-            scores, delta = method.attribute(tokens, target=target, position=position), None
-        results[name] = Attributions(scores.detach(), time.perf_counter() - start, delta)
-    return results
-
-
-def word_positions(tokens: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
-    """(B, T) bool: the words, i.e. real tokens other than [CLS] at position 0."""
-    words = tokens != pad_id
-    words[:, 0] = False
-    return words
+from attnlab.tasks.vocab import word_mask
 
 
 def _check(scores: torch.Tensor, gold: torch.Tensor, words: torch.Tensor) -> None:
     if not scores.shape == gold.shape == words.shape:
-        raise ValueError(
-            f"scores {tuple(scores.shape)}, gold {tuple(gold.shape)} and words {tuple(words.shape)} must have the same shape"
-        )
+        shapes = f"scores {tuple(scores.shape)}, gold {tuple(gold.shape)} and words {tuple(words.shape)}"
+        raise ValueError(f"{shapes} must have the same shape")
     if not bool(torch.isfinite(scores[words]).all()):
         raise ValueError("scores contain NaN or infinite values on words")
 
@@ -145,7 +89,7 @@ def score_against_rationale(
     Returns (one MethodScore per method, the raw attributions by name).
     """
     methods = standard_methods(model) if methods is None else methods
-    words = word_positions(tokens, model.cfg.pad_id)
+    words = word_mask(tokens, model.cfg.pad_id)
     results = attribute_all(methods, tokens, target)
     rows = []
     for name, result in results.items():
@@ -176,10 +120,14 @@ def score_against_rationale(
 
 def format_table(rows: list[MethodScore]) -> str:
     """A fixed-width text table, one line per method: signed scores, then magnitudes |scores|."""
-    head = f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'|s| prec@k':>12}{'|s| AUC':>9}{'mean |delta|':>14}{'seconds':>9}"
+    head = (
+        f"{'method':<32}{'precision@k':>12}{'AUC':>7}{'|s| prec@k':>12}{'|s| AUC':>9}{'mean |delta|':>14}{'seconds':>9}"
+    )
     lines = [head]
     for r in rows:
         delta = "" if r.mean_abs_delta is None else f"{r.mean_abs_delta:.3f} / {r.mean_abs_logit:.2f}"
-        lines.append(f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{r.precision_at_k_magnitude:>12.1%}"
-                     f"{r.auc_magnitude:>9.3f}{delta:>14}{r.seconds:>9.2f}")
+        lines.append(
+            f"{r.method:<32}{r.precision_at_k:>12.1%}{r.auc:>7.3f}{r.precision_at_k_magnitude:>12.1%}"
+            f"{r.auc_magnitude:>9.3f}{delta:>14}{r.seconds:>9.2f}"
+        )
     return "\n".join(lines)
