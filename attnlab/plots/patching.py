@@ -59,7 +59,7 @@ def plot_patching_map(
         if len(grids) > 1:
             ax.set_title(name, fontsize=9)
     result = next(iter(panels.values()))
-    fig.colorbar(image, ax=list(axes[0]), fraction=0.05, label="mean over pairs")
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.05, label="mean")
     fig.suptitle(title or f"{result.name}, mean over {result.n_pairs} pairs", fontsize=9)
     return fig
 
