@@ -5,9 +5,9 @@ reaches the output *through some receiver heads'* queries, keys or values, and b
 In the denoising direction, like `activation_patching`, for each sender head on the corrupted input:
 
 1. the sender's output is taken from the clean run and every other head earlier than the receiver is
-   frozen at its corrupted output, so the change travels only through the residual stream and the MLPs
-   (which recompute, as in Wang et al.'s path patching); what the receiver heads (all in one layer)
-   read as their q, k or v is recorded;
+   frozen at its corrupted output, so the change travels only through the residual stream and the MLPs,
+   which recompute (implementations differ here: some freeze the MLPs too, or patch only the direct
+   path); what the receiver heads (all in one layer) read as their q, k or v is recorded;
 2. the corrupted input runs again with only the receivers' q, k or v replaced by that record (every
    position), everything downstream free;
 3. the metric's recovery, normalised as in activation patching.
