@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from autograder.grade import Selection, grade
+from autograder.quizbank import COURSE_QUIZ, load_quizzes
 from autograder.sandbox import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
@@ -92,8 +93,9 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
     first = grade(course, folder, out, timeout=TIMEOUT)
     again = grade(course, folder, out, timeout=TIMEOUT)
     assert again.regraded == [] and _grades(out) == _grades(first.out)
+    last = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions[-1].variable
     quiz = folder / "ben" / "quiz" / "quiz.ipynb"
-    quiz.write_text(quiz.read_text().replace('ANSWER_8 = \\"', 'ANSWER_8 = \\" ', 1))  # ben edits an answer
+    quiz.write_text(quiz.read_text().replace(f'{last} = \\"', f'{last} = \\" ', 1))  # ben edits an answer
     changed = grade(course, folder, out, timeout=TIMEOUT)
     assert [(g.submission.student, g.submission.assignment) for g in changed.regraded] == [("ben", "quiz")]
     one = grade(course, folder, out, timeout=TIMEOUT, selection=Selection(students=frozenset({"cy"}), force=True))
@@ -104,8 +106,6 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
 
 
 def test_the_class_report(one_worker, course):
-    from autograder.quizbank import COURSE_QUIZ, load_quizzes
-
     report = json.loads((one_worker.out / "report.json").read_text())
     quiz = report["assignments"]["quiz"]
     questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions
