@@ -8,6 +8,7 @@ attribution   one score per token, one API across methods (raw attention, rollou
               gradient-weighted attention, Grad-CAM, LRP, gradients, leave-one-out, random)
 faithfulness  erasure metrics, permuted/adversarial attention, uniform and deceptive models
 probing       probes on hidden states and attention, control tasks, single heads, head ablation
+patching      activation, path and attribution patching; zero, mean and resample ablation
 plots         figures with the words on the axes
 checks        exercise checks that explain what is wrong
 """

@@ -1,9 +1,9 @@
 """
 `python -m autograder build`: the course's single sources -> an nbgrader course -> student versions.
 
-    quizzes/bank.toml --quiz_notebook--> solutions/quiz.ipynb
+    quizzes/bank.toml --quiz_notebook--> solutions/quiz.ipynb, solutions/quiz_00.ipynb, ... (one per quiz)
     solutions/<id>.ipynb --(+ generated header)--> COURSE/source/<id>/<id>.ipynb
-        --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/quiz.ipynb
+        --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/<quiz id>.ipynb
 
 Lessons get nbgrader's default stub (`raise NotImplementedError()`), so an unfinished exercise says
 so when run; the quiz gets a comment, so an unanswered quiz runs without errors.
@@ -22,8 +22,8 @@ from autograder import nbgrader_api
 from autograder.config import CourseConfig, CourseError
 from autograder.example_submissions import write_examples
 from autograder.notebooks import with_header, write_notebook
-from autograder.quiz_notebook import ANSWER_STUB, QUIZ_ID, quiz_notebook
-from autograder.quizbank import load_bank
+from autograder.quiz_notebook import ANSWER_STUB, quiz_notebook
+from autograder.quizbank import load_quizzes
 
 
 EXAMPLES_DIR = Path("autograder") / "examples"
@@ -33,11 +33,8 @@ EXAMPLES_DIR = Path("autograder") / "examples"
 class Assignment:
     id: str  # nbgrader assignment id; the notebook inside is <id>.ipynb
     source: Path  # instructor version in solutions/
-    student_version: Path  # relative to the repository root: lessons/<id>.ipynb or quizzes/quiz.ipynb
-
-    @property
-    def is_quiz(self) -> bool:
-        return self.id == QUIZ_ID
+    student_version: Path  # relative to the repository root: lessons/<id>.ipynb or quizzes/<id>.ipynb
+    is_quiz: bool = False  # generated from the quiz bank
 
     @property
     def notebook_name(self) -> str:
@@ -45,20 +42,22 @@ class Assignment:
 
 
 def assignments(course: CourseConfig) -> list[Assignment]:
-    """Every lesson in solutions/ (NN_<name>.ipynb), then the quiz."""
+    """Every lesson in solutions/ (NN_<name>.ipynb), then every quiz of the bank (the course quiz first)."""
     lessons = sorted(p for p in course.solutions_dir.glob("[0-9][0-9]_*.ipynb"))
     found = [Assignment(p.stem, p, Path("lessons") / p.name) for p in lessons]
-    quiz = Assignment(QUIZ_ID, course.solutions_dir / "quiz.ipynb", Path("quizzes") / "quiz.ipynb")
-    return found + [quiz]
+    quizzes = [Assignment(q, course.solutions_dir / f"{q}.ipynb", Path("quizzes") / f"{q}.ipynb", is_quiz=True)
+               for q in load_quizzes(course.quiz_bank, course.shuffle_seed)]
+    return found + quizzes
 
 
-def write_quiz_source(course: CourseConfig, dest_root: Path) -> Path:
-    """solutions/quiz.ipynb, generated from the quiz bank."""
+def write_quiz_sources(course: CourseConfig, dest_root: Path) -> dict[str, Path]:
+    """solutions/<quiz id>.ipynb for every quiz of the bank; returns {quiz id: path}."""
     bank = course.quiz_bank.relative_to(course.root).as_posix()
-    nb = quiz_notebook(load_bank(course.quiz_bank, course.shuffle_seed), bank)
-    path = dest_root / "solutions" / "quiz.ipynb"
-    write_notebook(nb, path)
-    return path
+    written = {}
+    for quiz in load_quizzes(course.quiz_bank, course.shuffle_seed).values():
+        written[quiz.id] = dest_root / "solutions" / f"{quiz.id}.ipynb"
+        write_notebook(quiz_notebook(quiz, bank), written[quiz.id])
+    return written
 
 
 def sources_of(assignment: Assignment, overrides: dict[str, Path]) -> Path:
@@ -94,23 +93,23 @@ class BuildReport:
 
 
 def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path | None = None) -> BuildReport:
-    """Regenerate solutions/quiz.ipynb, lessons/, quizzes/quiz.ipynb and the example class under dest_root (default: the repo)."""
+    """Regenerate the quizzes' sources, lessons/, quizzes/ and the example class under dest_root (default: the repo)."""
     start = time.perf_counter()
     dest_root = dest_root or course.root
     course_dir = course_dir or course.root / "build" / "course"
     shutil.rmtree(course_dir, ignore_errors=True)
-    quiz_source = write_quiz_source(course, dest_root)
+    quiz_sources = write_quiz_sources(course, dest_root)
     db_url = nbgrader_api.sqlite_url(course_dir / "gradebook.db")
     course_dir.mkdir(parents=True, exist_ok=True)
-    done = prepare_course(course, course_dir, db_url, {QUIZ_ID: quiz_source})
-    written = [quiz_source]
+    done = prepare_course(course, course_dir, db_url, quiz_sources)
+    written = list(quiz_sources.values())
     releases, solutions = {}, {}
     for assignment in done:
         releases[assignment.id] = nbformat.read(course_dir / "release" / assignment.id / assignment.notebook_name, as_version=4)
-        solutions[assignment.id] = nbformat.read(sources_of(assignment, {QUIZ_ID: quiz_source}), as_version=4)
+        solutions[assignment.id] = nbformat.read(sources_of(assignment, quiz_sources), as_version=4)
         target = dest_root / assignment.student_version
         write_notebook(releases[assignment.id], target)
         written.append(target)
-    questions = load_bank(course.quiz_bank, course.shuffle_seed)
-    written += write_examples(dest_root / EXAMPLES_DIR, releases, solutions, questions)
+    written += write_examples(dest_root / EXAMPLES_DIR, releases, solutions,
+                              load_quizzes(course.quiz_bank, course.shuffle_seed))
     return BuildReport(written, time.perf_counter() - start)

@@ -23,7 +23,7 @@ from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError
 from autograder.nbgrader_api import Execution
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook
-from autograder.quizbank import load_bank
+from autograder.quizbank import load_quizzes
 from autograder.records import strip_records
 from autograder.results import Totals, Verdict, execution_problems, verdicts
 
@@ -59,7 +59,7 @@ def identify(course: CourseConfig, nb: NotebookNode, path: Path):
         if overlap > best_overlap:
             best, best_overlap = (assignment, source), overlap
     if best is None or not mine:
-        raise CourseError(f"{path} is not one of the course's lessons or the quiz (it has no graded cells)")
+        raise CourseError(f"{path} is not one of the course's lessons or quizzes (it has no graded cells)")
     return best
 
 
@@ -98,7 +98,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
         raise CourseError(f"{path} cannot be checked: {error}") from None
     assignment, source = identify(course, nb, path)
     execution = Execution(timeout=timeout, sandbox=sandbox)
-    questions = load_bank(course.quiz_bank, course.shuffle_seed) if assignment.is_quiz else None
+    questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[assignment.id].questions if assignment.is_quiz else None
     references = None
     if assignment.is_quiz:
         executed = run_notebook(course, nb, source, path.resolve().parent, execution)

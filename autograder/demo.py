@@ -2,7 +2,7 @@
 `python -m autograder demo` (what `make demo` runs): the whole course, end to end, on this machine.
 
 1. build the student versions with nbgrader;
-2. run every lesson (instructor version) headless, with every check and hidden test, and time it;
+2. run every lesson and quiz (instructor version) headless, with every check and hidden test, and time it;
    the executed notebooks, figures included, are saved under OUT/lessons/;
 3. grade the bundled example class (autograder/examples/) and print the class table.
 """
@@ -25,7 +25,7 @@ DEMO_TIMEOUT = 15
 
 
 def demo(course: CourseConfig, out: Path) -> int:
-    print("== 1. build the course (solutions/ -> lessons/, quiz bank -> quizzes/quiz.ipynb) ==", flush=True)
+    print("== 1. build the course (solutions/ -> lessons/, quiz bank -> quizzes/) ==", flush=True)
     report = build(course)
     print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
 

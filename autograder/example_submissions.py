@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.quizbank import LETTERS, Question
+from autograder.quizbank import COURSE_QUIZ, LETTERS, Question, Quiz
 
 SOLUTION_REGION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
 
@@ -65,9 +65,9 @@ class Example:
     file_name: str | None = None  # default: <assignment>.ipynb
 
 
-def _quiz(answers: Callable[[Question], str]) -> Callable:
+def _quiz(answers: Callable[[Question], str], quiz: str = COURSE_QUIZ) -> Callable:
     def make(ctx: dict, questions: list[Question]) -> NotebookNode:
-        nb = copy.deepcopy(ctx["release"]["quiz"])
+        nb = copy.deepcopy(ctx["release"][quiz])
         for q in questions:
             _answer(nb, q, answers(q))
         return nb
@@ -81,6 +81,10 @@ def _ada_quiz(q: Question) -> str:
 
 def _ben_quiz(q: Question) -> str:
     return f'{q.variable} = "{q.answer if q.number <= 5 else _wrong(q)}"'
+
+
+def _jo_quiz(q: Question) -> str:
+    return f'{q.variable} = "{q.answer if q.number % 2 else _wrong(q)}"'
 
 
 def _cy_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
@@ -112,7 +116,7 @@ def _fay_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
     nb = _quiz(lambda q: f'{q.variable} = "{q.answer if q.number % 2 else _wrong(q)}"')(ctx, questions)
     _insert_after(nb, questions[0].answer_id, 'for i in range(200_000):\n    print("spam", i)\nprint("x" * 5_000_000)',
                   "fay-spam")
-    nb.cells[3].id = nb.cells[2].id  # a copy-paste left two cells with the same id
+    _cell(nb, questions[0].answer_id).id = _cell(nb, questions[0].text_id).id  # a copy-paste left two cells with one id
     return nb
 
 
@@ -140,7 +144,7 @@ def _warn_in_exercise(nb: NotebookNode) -> None:
 EXAMPLES = [
     Example("ada", "quiz", "all correct, in every accepted format", _quiz(_ada_quiz)),
     Example("ada", "01_attention_as_explanation", "every exercise solved", _lesson("01_attention_as_explanation")),
-    Example("ben", "quiz", "five right, three wrong", _quiz(_ben_quiz)),
+    Example("ben", "quiz", "the first five right, the others wrong", _quiz(_ben_quiz)),
     Example("ben", "00_tiny_transformer", "opened but not attempted", _lesson("00_tiny_transformer", solved=False)),
     Example("cy", "quiz", "fake-equality object, answer read from a file, edited and deleted test cells", _cy_quiz),
     Example("dee", "quiz", "an endless loop that ignores interrupts after question 4", _dee_quiz),
@@ -152,18 +156,21 @@ EXAMPLES = [
             lambda ctx, qs: json.dumps({"answers": [q.answer for q in qs]}).encode()),
     Example("ivy", "01_attention_as_explanation", "solved, with a warning printed to stderr",
             _lesson("01_attention_as_explanation", _warn_in_exercise)),
+    Example("jo", "quiz_05", "a lesson's quiz: the odd-numbered questions right", _quiz(_jo_quiz, "quiz_05")),
 ]
 
 
 def write_examples(dest: Path, releases: dict[str, NotebookNode], solutions: dict[str, NotebookNode],
-                   questions: list[Question]) -> list[Path]:
+                   quizzes: dict[str, Quiz]) -> list[Path]:
+    """Every example submission under dest; a quiz example gets its quiz's questions."""
     shutil.rmtree(dest, ignore_errors=True)
     ctx = {"release": releases, "solution": solutions}
     written = []
     for example in EXAMPLES:
         folder = dest / example.student / example.assignment
         folder.mkdir(parents=True, exist_ok=True)
-        made = example.make(ctx, questions)
+        quiz = quizzes.get(example.assignment)
+        made = example.make(ctx, list(quiz.questions) if quiz else [])
         path = folder / (example.file_name or f"{example.assignment}.ipynb")
         if made is None:
             path = folder / "README.txt"

@@ -37,7 +37,7 @@ from autograder.config import CourseConfig, CourseError
 from autograder.intake import NO_ASSIGNMENT, Submission, take_in
 from autograder.nbgrader_api import Execution
 from autograder.output import spreadsheet_safe, write_atomically
-from autograder.quizbank import load_bank
+from autograder.quizbank import Question, Quiz, load_quizzes
 from autograder.results import References, Totals, Verdict, execution_problems, verdicts
 
 CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
@@ -165,7 +165,7 @@ class Run:
     execution: Execution
     releases: dict[str, nbformat.NotebookNode]
     sources: dict[str, str]  # assignment -> the instructor's notebook (hidden tests included), JSON
-    questions: list
+    quizzes: dict[str, Quiz]
     references: dict[str, References]
     settings: dict
     gradebook: object = None  # the open nbgrader Gradebook, one session for the whole run
@@ -173,6 +173,11 @@ class Run:
     @property
     def course_dir(self) -> Path:
         return self.out / "course"
+
+    def questions(self, assignment: str) -> list[Question] | None:
+        """The questions of a quiz assignment, None for a lesson."""
+        quiz = self.quizzes.get(assignment)
+        return list(quiz.questions) if quiz else None
 
     def task_inputs(self, assignment: str) -> str:
         """Everything besides the submission that its grade depends on (the library's code included)."""
@@ -199,8 +204,7 @@ class Run:
         from nbgrader.utils import parse_utc
 
         nb = nbformat.reads(executed, as_version=4)
-        found = verdicts(nb, self.questions if submission.assignment == "quiz" else None,
-                         self.references.get(submission.assignment))
+        found = verdicts(nb, self.questions(submission.assignment), self.references.get(submission.assignment))
         if any(v.disputed for v in found):
             submission.problem("score_mismatch", "the check run in the notebook disagreed with the grader for "
                                                  f"{', '.join(v.question for v in found if v.disputed)}; the lower score counts")
@@ -282,7 +286,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
     references = _lesson_references(course, assignments, {s.assignment for s in wanted if s.path is not None},
                                     execution, progress)
     settings = nbgrader_api.pipeline_settings(course, execution)
-    run = Run(course, out, db_url, execution, releases, sources, load_bank(course.quiz_bank, course.shuffle_seed),
+    run = Run(course, out, db_url, execution, releases, sources, load_quizzes(course.quiz_bank, course.shuffle_seed),
               references, settings)
 
     done: dict[tuple[str, str], Graded] = {}
@@ -317,7 +321,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         _store(out, item, fingerprints[id(submission)])
         if submission.assignment in releases:
             page = feedback.render(submission.student, submission.assignment, found, submission.notes,
-                                   run.questions if submission.assignment == "quiz" else None)
+                                   run.questions(submission.assignment))
             write_atomically(out / "feedback" / submission.student / submission.assignment /
                              f"{submission.assignment}.html", page)
         write_atomically(out / "grades.csv", csv_text(_in_order(done)))
@@ -342,7 +346,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
     write_atomically(out / "grades.csv", csv_text(graded))
     from autograder.report import write_report
 
-    write_report(out, graded, run.questions)
+    write_report(out, graded, run.quizzes)
     return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import re
 import time
 from dataclasses import dataclass
 
@@ -46,10 +45,9 @@ from traitlets import Bool, Integer
 from attnlab.checks import RECORD_MIME
 from autograder.kernel import SandboxedKernelManager
 from autograder.config import SandboxLimits
+from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
 from autograder.sandbox import Sandbox, process_slot
 
-ANSWER_CELL = re.compile(r"answer_(\d+)")
-TEST_CELL = re.compile(r"q(\d+)")
 PIN_MARK = "# pinned by the autograder"
 TRUNCATED = "output truncated by the autograder"
 # IgnorePattern's pattern for "every stderr stream": a test cell's score must not depend on warnings.
@@ -112,14 +110,13 @@ class PinChoiceAnswers(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         answers = {}
         for cell in nb.cells:
-            match = ANSWER_CELL.fullmatch(grade_id_of(cell))
-            if match and cell.cell_type == "code":
-                answers[match.group(1)] = written_answer(cell.source, f"ANSWER_{match.group(1)}")
+            number = answer_cell_number(grade_id_of(cell))
+            if number is not None and cell.cell_type == "code":
+                answers[number] = written_answer(cell.source, answer_variable(number))
         for cell in nb.cells:
-            match = TEST_CELL.fullmatch(grade_id_of(cell))
-            if match and cell.cell_type == "code" and PIN_MARK not in cell.source:
-                number = match.group(1)
-                cell.source = pin_line(f"ANSWER_{number}", answers.get(number)) + "\n" + cell.source
+            number = graded_cell_number(grade_id_of(cell))
+            if number is not None and cell.cell_type == "code" and PIN_MARK not in cell.source:
+                cell.source = pin_line(answer_variable(number), answers.get(number)) + "\n" + cell.source
         return nb, resources
 
 

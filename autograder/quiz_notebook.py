@@ -1,26 +1,41 @@
-"""The quiz bank as an nbgrader notebook (the instructor version, solutions/quiz.ipynb)."""
+"""A quiz of the bank as an nbgrader notebook (the instructor version, solutions/<quiz id>.ipynb)."""
 
 from __future__ import annotations
+
+import inspect
 
 import nbformat
 from nbformat import NotebookNode
 
 from autograder.notebooks import KERNELSPEC, generated_header, nbgrader_metadata
-from autograder.quizbank import LETTERS, Question
+from autograder.quizbank import LETTERS, Question, Quiz, normalize_choice
 
-QUIZ_ID = "quiz"
 # nbgrader puts this where the solution was; the line above it in the answer cell stays.
 ANSWER_STUB = "# YOUR ANSWER HERE"
+READER_ID = "answer_reader"  # the locked cell that defines normalize_choice for the checks
 
-INTRO = """# Quiz: attention interpretability
 
-Eight questions, one point each. For each question, set the variable in the answer cell to the
+def _intro(quiz: Quiz) -> str:
+    n = len(quiz.questions)
+    if quiz.lesson is None:
+        title = "# Quiz: attention interpretability"
+    else:
+        title = f"# Quiz on lesson {quiz.lesson[:2]}\n\nQuestions on `lessons/{quiz.lesson}.ipynb`."
+    return f"""{title}
+
+{n} question{"s" if n != 1 else ""}, one point each. For each question, set the variable in the answer cell to the
 letter of your choice, **in quotes**: `ANSWER_N = "<letter>"`. Case, spaces and a trailing `)`
 do not matter (`" b) "` counts as `B`). Only a letter written in the answer cell counts: an
 answer computed when the notebook runs scores 0.
 
-Run the cell under each answer to check its format. For an instant verdict with explanations, run
-`python -m autograder check quizzes/quiz.ipynb` in a terminal."""
+Run the next cell first, then the cell under each answer to check its format. For an instant
+verdict with explanations, run `python -m autograder check quizzes/{quiz.id}.ipynb` in a terminal."""
+
+
+def _reader_source() -> str:
+    """The grader's own answer reader, as code the notebook's checks run (autograder/quizbank.py)."""
+    return (f"# How an answer is read; the grader reads it with this same function.\nLETTERS = {LETTERS!r}\n\n\n"
+            + inspect.getsource(normalize_choice).rstrip())
 
 
 def _question_markdown(question: Question) -> str:
@@ -38,15 +53,12 @@ def _answer_source(question: Question) -> str:
 
 def _test_source(question: Question) -> str:
     v = question.variable
-    letters = ", ".join(f'"{letter}"' for letter in LETTERS)
-    normalized = f'{v}.strip().removesuffix(")").strip().upper()'
     return (
         f"# Checks that {v} is one of the letters; whether it is the right one is checked when graded.\n"
-        f"assert type({v}) is str and {normalized} in ({letters}), \\\n"
-        f"    '{v} must be one letter in quotes: A, B, C or D'\n"
+        f"assert normalize_choice({v}) is not None, '{v} must be one letter in quotes: A, B, C or D'\n"
         f'print("{v} is a valid choice.")\n'
         "### BEGIN HIDDEN TESTS\n"
-        f'assert {normalized} == "{question.answer}", "{v} is not the correct option"\n'
+        f'assert normalize_choice({v}) == "{question.answer}", "{v} is not the correct option"\n'
         "### END HIDDEN TESTS"
     )
 
@@ -58,14 +70,14 @@ def _cell(kind: str, source: str, cell_id: str, **meta) -> NotebookNode:
     return cell
 
 
-def quiz_notebook(questions: list[Question], bank_name: str) -> NotebookNode:
+def quiz_notebook(quiz: Quiz, bank_name: str) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
-    intro = nbformat.v4.new_markdown_cell(INTRO)
+    intro = nbformat.v4.new_markdown_cell(_intro(quiz))
     intro.id = "quiz-intro"
-    nb.cells = [generated_header(bank_name), intro]
-    for question in questions:
+    nb.cells = [generated_header(bank_name), intro, _cell("code", _reader_source(), READER_ID, locked=True)]
+    for question in quiz.questions:
         nb.cells += [
             _cell("markdown", _question_markdown(question), question.text_id, locked=True),
             _cell("code", _answer_source(question), question.answer_id, solution=True),

@@ -7,9 +7,9 @@ The class report, written after every grading run (Moodle's quiz statistics repo
 
 Per question and exercise: difficulty (the share of submissions with full marks) and discrimination
 (the correlation of the item's score with the rest of the assignment's score, over submissions: near
-0 or negative means the item does not separate students who did well from those who did not). For the
-quiz, how many chose each option. Then the statuses, the most frequent messages and the students whose
-submissions had problems.
+0 or negative means the item does not separate students who did well from those who did not). For
+every quiz, how many chose each option. Then the statuses, the most frequent messages and the students
+whose submissions had problems.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def option_counts(items, questions) -> list[dict]:
     return found
 
 
-def summarize(graded, questions) -> dict:
+def summarize(graded, quizzes) -> dict:
+    """quizzes: {quiz id: Quiz} of the bank; their assignments also get the options chosen per question."""
     submissions = [g for g in graded if g.submission.assignment != NO_ASSIGNMENT]
     assignments = sorted({g.submission.assignment for g in submissions})
     report = {"students": len({g.submission.student for g in graded}), "submissions": len(submissions),
@@ -80,8 +81,8 @@ def summarize(graded, questions) -> dict:
         items = [g for g in submissions if g.submission.assignment == assignment and g.verdicts]
         entry = {"submissions": len(items), "max_score": items[0].max_score if items else 0,
                  "scores": sorted(g.score for g in items), "items": item_statistics(items)}
-        if assignment == "quiz":
-            entry["options"] = option_counts(items, questions)
+        if assignment in quizzes:
+            entry["options"] = option_counts(items, quizzes[assignment].questions)
         report["assignments"][assignment] = entry
     report["statuses"] = dict(Counter(s for g in graded for s in g.submission.status or ["ok"]).most_common())
     failing = Counter(v.message for g in submissions for v in g.verdicts if not v.passed and v.choice is None)
@@ -163,8 +164,8 @@ def wide_csv(graded) -> str:
     return buffer.getvalue()
 
 
-def write_report(out: Path, graded, questions) -> dict:
-    report = summarize(graded, questions)
+def write_report(out: Path, graded, quizzes) -> dict:
+    report = summarize(graded, quizzes)
     write_atomically(out / "report.json", json.dumps(report, indent=1))
     write_atomically(out / "report.html", render_html(report))
     write_atomically(out / "grades_wide.csv", wide_csv(graded))

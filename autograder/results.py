@@ -22,10 +22,8 @@ from dataclasses import asdict, dataclass
 from nbformat import NotebookNode
 from nbgrader.utils import determine_grade, is_grade
 
-from autograder.preprocessors import (
-    ANSWER_CELL, BUDGET, DIED, STOPPED, TEST_CELL, stopped, truncated, written_answer,
-)
-from autograder.quizbank import LETTERS, Question, normalize_choice
+from autograder.preprocessors import BUDGET, DIED, STOPPED, stopped, truncated, written_answer
+from autograder.quizbank import LETTERS, Question, answer_cell_number, normalize_choice
 from autograder.records import Record, judge, read_records
 
 HIDDEN_START = "### BEGIN HIDDEN TESTS"
@@ -40,7 +38,7 @@ NOT_DONE = "not done yet: the exercise still raises NotImplementedError"
 
 @dataclass
 class Verdict:
-    question: str  # grade id of the graded cell (q1..q8 for the quiz)
+    question: str  # grade id of the graded cell (q1, q2, ... for a quiz)
     score: float
     max_score: float
     message: str
@@ -169,7 +167,7 @@ def verdicts(nb: NotebookNode, questions: list[Question] | None = None, referenc
     answer_cells = {}
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if ANSWER_CELL.fullmatch(grade_id) and cell.cell_type == "code":
+        if answer_cell_number(grade_id) is not None and cell.cell_type == "code":
             answer_cells[grade_id] = cell
     found = []
     for cell in nb.cells:
@@ -177,7 +175,7 @@ def verdicts(nb: NotebookNode, questions: list[Question] | None = None, referenc
             continue
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         kernel_score, max_score = determine_grade(cell)
-        if TEST_CELL.fullmatch(grade_id) and grade_id in by_test_id:
+        if grade_id in by_test_id:
             question = by_test_id[grade_id]
             found.append(_quiz_verdict(cell, question, answer_cells.get(question.answer_id),
                                        float(kernel_score or 0.0), max_score))

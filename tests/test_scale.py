@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from autograder.grade import Selection, grade
+from autograder.quizbank import COURSE_QUIZ, load_quizzes
 from autograder.sandbox import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
@@ -93,8 +94,9 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
     first = grade(course, folder, out, timeout=TIMEOUT)
     again = grade(course, folder, out, timeout=TIMEOUT)
     assert again.regraded == [] and _grades(out) == _grades(first.out)
+    last = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions[-1].variable
     quiz = folder / "ben" / "quiz" / "quiz.ipynb"
-    quiz.write_text(quiz.read_text().replace('ANSWER_8 = \\"', 'ANSWER_8 = \\" ', 1))  # ben edits an answer
+    quiz.write_text(quiz.read_text().replace(f'{last} = \\"', f'{last} = \\" ', 1))  # ben edits an answer
     changed = grade(course, folder, out, timeout=TIMEOUT)
     assert [(g.submission.student, g.submission.assignment) for g in changed.regraded] == [("ben", "quiz")]
     one = grade(course, folder, out, timeout=TIMEOUT, selection=Selection(students=frozenset({"cy"}), force=True))
@@ -105,16 +107,16 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
 
 
 def test_the_class_report(one_worker, course):
-    from autograder.quizbank import load_bank
-
     report = json.loads((one_worker.out / "report.json").read_text())
     quiz = report["assignments"]["quiz"]
-    assert quiz["submissions"] == 7 and len(quiz["items"]) == len(load_bank(course.quiz_bank, course.shuffle_seed))
+    questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions
+    assert quiz["submissions"] == 7 and len(quiz["items"]) == len(questions)
     ben = next(g for g in one_worker.graded if (g.submission.student, g.submission.assignment) == ("ben", "quiz"))
-    q8 = next(o for o in quiz["options"] if o["item"] == "q8")
-    chosen = {o["letter"]: o["chosen"] for o in q8["options"]}
-    assert chosen[next(v.choice for v in ben.verdicts if v.question == "q8")] >= 1
-    assert sum(chosen.values()) + q8["no_valid_answer"] == 7
+    last = questions[-1].test_id  # one ben answered wrong
+    counts = next(o for o in quiz["options"] if o["item"] == last)
+    chosen = {o["letter"]: o["chosen"] for o in counts["options"]}
+    assert chosen[next(v.choice for v in ben.verdicts if v.question == last)] >= 1
+    assert sum(chosen.values()) + counts["no_valid_answer"] == 7
     for item in quiz["items"]:
         assert 0 <= item["difficulty"] <= 1
         assert item["discrimination"] is None or -1 <= item["discrimination"] <= 1
