@@ -198,7 +198,8 @@ class LinearToy(HookedModule):
 
     def __init__(self, vocab: int = 10, d: int = 6, n_layers: int = 2, n_heads: int = 2, width: int = 5):
         super().__init__()
-        self.cfg = SimpleNamespace(n_layers=n_layers, n_heads=n_heads, pad_id=0)
+        # The config the patching code reads (layer and head numbers, padding); the toy uses no more of it.
+        self.cfg = TinyTransformerConfig(vocab_size=vocab, max_len=width, d_model=d, n_heads=n_heads, n_layers=n_layers)
         self.emb = nn.Embedding(vocab, d)
         self.blocks = nn.ModuleList()
         for _ in range(n_layers):

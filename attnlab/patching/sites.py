@@ -24,7 +24,6 @@ from typing import Sequence
 
 import torch
 
-from attnlab.interventions import layer_indices
 
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "resid_pre": ("blocks.{layer}.hook_resid_pre", ("layer", "position")),
@@ -81,7 +80,7 @@ class Sites:
             raise ValueError(f"sites of kind {kind!r} cover every position; leave positions=None")
         return cls(
             kind=kind,
-            layers=tuple(layer_indices(model, layers)),
+            layers=tuple(model.cfg.layer_indices(layers)),
             heads=_chosen(heads, model.cfg.n_heads, "head") if "head" in dims else (),
             positions=_chosen(positions, width, "position") if "position" in dims else (),
         )
