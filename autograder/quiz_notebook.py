@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.notebooks import KERNELSPEC, generated_header, nbgrader_metadata
+from autograder.notebooks import generated_header, nbgrader_metadata, set_course_metadata
 from autograder.quizbank import LETTERS, Question
 
 QUIZ_ID = "quiz"
@@ -60,8 +60,7 @@ def _cell(kind: str, source: str, cell_id: str, **meta) -> NotebookNode:
 
 def quiz_notebook(questions: list[Question], bank_name: str) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata["language_info"] = {"name": "python"}
+    set_course_metadata(nb)
     intro = nbformat.v4.new_markdown_cell(INTRO)
     intro.id = "quiz-intro"
     nb.cells = [generated_header(bank_name), intro]
