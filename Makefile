@@ -1,17 +1,16 @@
 # The course's commands. Every target creates or reuses .venv by itself, so a fresh clone needs nothing else.
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
 #   make test   the test suite
-#   make lab    JupyterLab on the lessons
+#   make lab    JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
+#   make test-browser   the student's path through JupyterLab, in Chromium (not part of make test)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
-# JupyterLab refuses to start as root unless told.
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab test build clean
+.PHONY: setup sandbox demo lab test test-browser build clean
 
 setup: $(STAMP) sandbox
 
@@ -36,11 +35,15 @@ build: setup
 	$(BIN)/python -m autograder build
 
 lab: setup
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
+	$(BIN)/python -m autograder lab
 
 test: setup
 	# Two workers on two cores: one torch thread each, or notebooks run several times slower.
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
+
+# Needs Chromium from the system's packages (Debian: apt-get install chromium; .ci/run installs it).
+test-browser: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
 
 clean:
 	rm -rf build demo-output .pytest_cache
