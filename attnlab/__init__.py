@@ -10,6 +10,7 @@ faithfulness  erasure metrics, permuted/adversarial attention, uniform and decep
 probing       probes on hidden states and attention, control tasks, single heads, head ablation
 plots         figures with the words on the axes
 checks        exercise checks that explain what is wrong
+selfcheck     the last cell of every notebook: check the saved notebook as the grader will
 """
 
 from attnlab.models import PRESETS, TinyTransformer, TinyTransformerConfig, TransformerOutput, preset

@@ -122,8 +122,7 @@ def parser() -> argparse.ArgumentParser:
                    help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)")
     c.set_defaults(run=_check)
 
-    j = sub.add_parser("lab", help="JupyterLab for students, on the course (extra arguments go to JupyterLab)")
-    j.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to JupyterLab, e.g. --port 9999")
+    j = sub.add_parser("lab", help="JupyterLab for students, on the course (other arguments go to JupyterLab: --port 9999)")
     j.set_defaults(run=_lab)
 
     d = sub.add_parser("demo", help="build the course, run every lesson, grade the bundled example submissions")
@@ -133,7 +132,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if unknown and args.command != "lab":  # only `lab` passes arguments on (to JupyterLab)
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     try:
         return args.run(args)
     except CourseError as error:
