@@ -2,18 +2,17 @@
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
 #   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
+#   make test-browser   the student's path through JupyterLab, in Chromium (CI runs it after make test)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
-#   make lab    JupyterLab on the lessons
+#   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
-# JupyterLab refuses to start as root unless told.
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab lint test test-fast build clean
+.PHONY: setup sandbox demo lab lint test test-fast test-browser build clean
 
 setup: $(STAMP) sandbox
 
@@ -38,7 +37,7 @@ build: setup
 	$(BIN)/python -m autograder build
 
 lab: setup
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --notebook-dir=lessons
+	$(BIN)/python -m autograder lab
 
 lint: setup
 	$(BIN)/ruff format --check .
@@ -52,6 +51,10 @@ test: setup
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow and not browser"
+
+# Needs Chromium from the system's packages (Debian: apt-get install chromium; .ci/run installs it).
+test-browser: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
 
 clean:
 	rm -rf build demo-output .pytest_cache

@@ -11,6 +11,7 @@ probing       probes on hidden states and attention, control tasks, single heads
 patching      activation, path and attribution patching; zero, mean and resample ablation
 plots         figures with the words on the axes
 checks        exercise checks that explain what is wrong
+selfcheck     the last cell of every notebook: check the saved notebook as the grader will
 """
 
 from attnlab.models import PRESETS, TinyTransformer, TinyTransformerConfig, TransformerOutput, preset

@@ -3,9 +3,15 @@ Checks for exercises: each failure says what is wrong and gives a hint, like a t
 
 Visible checks in the lessons call these. They raise AssertionError (so nbgrader scores the cell 0)
 with a message that names the problem first and the hint after it; they print nothing to stderr.
+
+A failed check shows the student's own lines and that message, not the lines of this file: its
+functions set `__tracebackhide__` (the convention of IPython and pytest), and CheckFailed tells IPython
+to leave out the frame that raised too, which IPython otherwise always shows.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
 
 import torch
 
@@ -13,9 +19,28 @@ import torch
 class CheckFailed(AssertionError):
     """An exercise check failed; str(error) is the message a student sees."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython's traceback of a failed check (its protocol for exceptions that format themselves):
+        the student's frames, up to the first one marked `__tracebackhide__` after them, then the message."""
+        from IPython import get_ipython
+
+        shown, tb = [], self.__traceback__
+        while tb is not None:
+            hidden = tb.tb_frame.f_locals.get("__tracebackhide__")  # IPython marks its own bottom frame too
+            if hidden and shown:
+                break
+            if not hidden:
+                shown.append(tb)
+            tb = tb.tb_next
+        trimmed = None
+        for kept in reversed(shown):  # a new chain: the exception's own traceback stays whole, for %debug
+            trimmed = TracebackType(trimmed, kept.tb_frame, kept.tb_lasti, kept.tb_lineno)
+        return get_ipython().InteractiveTB.structured_traceback(type(self), self, trimmed or self.__traceback__)
+
 
 def check(condition: bool, problem: str, hint: str = "") -> None:
     """Fail with `problem` (and `hint`) unless condition holds."""
+    __tracebackhide__ = True
     if not condition:
         raise CheckFailed(f"{problem}\nHint: {hint}" if hint else problem)
 
@@ -29,6 +54,7 @@ def check_tensor(
     rtol: float = 1e-4,
 ) -> None:
     """Check type, shape, finiteness and values of a tensor, in that order, with a message for each."""
+    __tracebackhide__ = True
     check(isinstance(actual, torch.Tensor), f"{name} should be a torch.Tensor, got {type(actual).__name__}", hint)
     check(
         tuple(actual.shape) == tuple(expected.shape),
@@ -106,10 +132,12 @@ REFUSED = "the library function this exercise asks you to write is switched off 
 
 
 def _refusal_code(name: str, message: str):
-    """A code object that raises AssertionError(message): it replaces a library function's while graded."""
+    """A code object that raises CheckFailed(message): it replaces a library function's while graded."""
+    # The code runs with the globals of the function it replaces: it imports what it raises.
+    source = (f"def refused(*args, **kwargs):\n    __tracebackhide__ = True\n"
+              f"    from attnlab.checks import CheckFailed\n    raise CheckFailed({message!r})\n")
     namespace: dict = {}
-    exec(compile(f"def refused(*args, **kwargs):\n    raise AssertionError({message!r})\n", "<switched off>", "exec"),
-         namespace)
+    exec(compile(source, "<switched off>", "exec"), namespace)
     return namespace["refused"].__code__.replace(co_name=name)
 
 

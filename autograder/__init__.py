@@ -4,7 +4,8 @@ writes feedback and grades, and lets a self-learner check a notebook alone.
 
     python -m autograder build                 solutions/ -> lessons/, quiz bank -> quizzes/quiz.ipynb
     python -m autograder grade SUBMITTED --out OUT [--workers N | --scheduler ADDRESS] [--db URL]
-    python -m autograder check NOTEBOOK [--json]
+    python -m autograder check NOTEBOOK [--json | --html]
+    python -m autograder lab [JUPYTERLAB OPTIONS]  JupyterLab for students (what `make lab` runs)
     python -m autograder demo                  build, run the lessons, grade the bundled examples
 
 Modules, one step each:
@@ -13,6 +14,7 @@ Modules, one step each:
     quiz_notebook the quiz bank as an nbgrader notebook
     nbgrader_api  the one place that configures and calls nbgrader
     build         sources -> course directory -> student versions
+    student_cells what every student notebook gets besides the lesson: a guide, tags, a self-check cell
     sandbox       the bubblewrap command every kernel that runs student code starts in
     kernel        the kernel manager that starts kernels in the sandbox, over ipc
     preprocessors our additions to nbgrader's pipeline (answer pinning, robust execution, output limits)
@@ -23,8 +25,9 @@ Modules, one step each:
     results       reads an executed notebook into per-question verdicts (scores decided here)
     worker        one submission as a task: here, in a local pool or on a Dask cluster
     gradebook     writes scores into nbgrader's gradebook
-    feedback      the HTML a student gets back
+    feedback      the HTML a student gets back, and the self-check's verdict (templates/)
     report        the class report and the LMS-ready wide CSV
     output        atomic writes and spreadsheet-safe CSV values
+    lab           JupyterLab as students meet it (student_jupyter/: no instructor tools)
     grade / check / demo  the commands
 """

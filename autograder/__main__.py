@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.config import CourseError, load_config
+from autograder.config import CourseError, NoAnswerKey, load_config
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -59,12 +59,24 @@ def _password_from_file(path: Path) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from attnlab.selfcheck import NO_ANSWER_KEY
     from autograder.check import check, print_check
 
-    course = load_config(args.root)
+    try:
+        course = load_config(args.root)
+    except NoAnswerKey as error:  # a student without solutions/: the self-check cell says so in its own words
+        print(f"error: {error}", file=sys.stderr)
+        return NO_ANSWER_KEY
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
-    print_check(result, as_json=args.json)
+    print_check(result, output="json" if args.json else "html" if args.html else "text")
     return 0 if result.all_passed else 1
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from autograder.lab import lab
+
+    lab(args.root or Path.cwd(), args.jupyter_args)
+    return 0  # not reached: the process has become JupyterLab
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -102,11 +114,16 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="check your notebook now: a verdict per question and exercise")
     c.add_argument("notebook", type=Path)
-    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    output = c.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_argument("--html", action="store_true", help="print the result as HTML (what the self-check cell shows)")
     c.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
     c.add_argument("--no-sandbox", action="store_true",
                    help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)")
     c.set_defaults(run=_check)
+
+    j = sub.add_parser("lab", help="JupyterLab for students, on the course (other arguments go to JupyterLab: --port 9999)")
+    j.set_defaults(run=_lab)
 
     d = sub.add_parser("demo", help="build the course, run every lesson, grade the bundled example submissions")
     d.add_argument("--out", type=Path, default=Path("demo-output"))
@@ -115,7 +132,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if unknown and args.command != "lab":  # only `lab` passes arguments on (to JupyterLab)
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     try:
         return args.run(args)
     except CourseError as error:

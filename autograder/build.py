@@ -2,11 +2,11 @@
 `python -m autograder build`: the course's single sources -> an nbgrader course -> student versions.
 
     quizzes/bank.toml --quiz_notebook--> solutions/quiz.ipynb, solutions/quiz_00.ipynb, ... (one per quiz)
-    solutions/<id>.ipynb --(+ generated header)--> COURSE/source/<id>/<id>.ipynb
+    solutions/<id>.ipynb --(+ the student cells: student_cells.py)--> COURSE/source/<id>/<id>.ipynb
         --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/<quiz id>.ipynb
 
-Lessons get nbgrader's default stub (`raise NotImplementedError()`), so an unfinished exercise says
-so when run; the quiz gets a comment, so an unanswered quiz runs without errors.
+Lessons get a stub that raises "not done yet" (student_cells.EXERCISE_STUB), so an unfinished exercise
+says so when run; the quiz gets a comment, so an unanswered quiz runs without errors.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import nbformat
 from autograder import nbgrader_api
 from autograder.config import CourseConfig, CourseError
 from autograder.example_submissions import write_examples
-from autograder.notebooks import with_header, write_notebook
+from autograder.notebooks import write_notebook
 from autograder.quiz_notebook import ANSWER_STUB, quiz_notebook
 from autograder.quizbank import load_quizzes
+from autograder.student_cells import EXERCISE_STUB, for_students
 
 
 EXAMPLES_DIR = Path("autograder") / "examples"
@@ -76,9 +77,9 @@ def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources:
         header_source = assignment.source.relative_to(course.root).as_posix()
         target = course_dir / "source" / assignment.id / assignment.notebook_name
         shutil.rmtree(target.parent, ignore_errors=True)
-        write_notebook(with_header(nb, header_source), target)
+        write_notebook(for_students(nb, header_source, assignment.is_quiz), target)
     nbgrader_api.write_config_file(course, course_dir, db_url)
-    lesson_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url))
+    lesson_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=EXERCISE_STUB))
     quiz_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=ANSWER_STUB))
     for assignment in todo:
         use = quiz_api if assignment.is_quiz else lesson_api

@@ -6,7 +6,8 @@ The notebook is never modified. A copy runs through the grading pipeline without
 tests included) come from the instructor version in solutions/, the quiz answers are scored from the
 answer cells, and the exercises from what their hidden tests record, compared with the records of the
 instructor's solution (autograder/reference.py, cached). The verdict lists per question right or
-wrong with the explanation of the option chosen, per exercise pass or fail with its hint.
+wrong with the explanation of the option chosen, per exercise pass or fail with its hint: as text, as
+JSON (--json), or as HTML (--html, what the self-check cell at the end of every notebook shows).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from nbformat import NotebookNode
 from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError
 from autograder.nbgrader_api import Execution
-from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook
-from autograder.quizbank import load_quizzes
+from autograder.notebooks import KERNELSPEC, NotANotebook, graded_cell_titles, read_notebook
+from autograder.quizbank import Question, load_quizzes
 from autograder.records import strip_records
 from autograder.results import Totals, Verdict, execution_problems, verdicts
 
@@ -36,11 +37,16 @@ class CheckResult(Totals):
     notes: list[str]
     seconds: float
     executed: NotebookNode  # the graded copy, outputs included
+    source: NotebookNode  # the instructor's notebook: the exercises' and questions' titles come from it
+    questions: list[Question] | None  # the quiz's questions, for their prompts
+
+    def title(self, verdict: Verdict) -> str:
+        return graded_cell_titles(self.source).get(verdict.question, verdict.question)
 
     def to_dict(self) -> dict:
         return {"notebook": str(self.notebook), "assignment": self.assignment, "score": self.score,
                 "max_score": self.max_score, "seconds": round(self.seconds, 2), "notes": self.notes,
-                "questions": [v.to_dict() for v in self.verdicts]}
+                "questions": [v.to_dict() | {"title": self.title(v)} for v in self.verdicts]}
 
 
 def _grade_ids(nb: NotebookNode) -> set[str]:
@@ -98,7 +104,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
         raise CourseError(f"{path} cannot be checked: {error}") from None
     assignment, source = identify(course, nb, path)
     execution = Execution(timeout=timeout, sandbox=sandbox)
-    questions = load_quizzes(course.quiz_bank, course.shuffle_seed)[assignment.id].questions if assignment.is_quiz else None
+    questions = list(load_quizzes(course.quiz_bank, course.shuffle_seed)[assignment.id].questions) if assignment.is_quiz else None
     references = None
     if assignment.is_quiz:
         executed = run_notebook(course, nb, source, path.resolve().parent, execution)
@@ -115,21 +121,31 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
     found = verdicts(executed, questions, references)
     for cell in executed.cells:
         strip_records(cell)  # they were for the grader
-    return CheckResult(path, assignment.id, found, notes, time.perf_counter() - start, executed)
+    return CheckResult(path, assignment.id, found, notes, time.perf_counter() - start, executed, source, questions)
 
 
-def print_check(result: CheckResult, as_json: bool = False) -> None:
-    if as_json:
+def print_check(result: CheckResult, output: str = "text") -> None:
+    """The verdict as `output`: "text" for a terminal, "json" for machines, "html" for the self-check cell."""
+    if output == "json":
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    if output == "html":
+        from autograder.feedback import render_check
+
+        print(render_check(result.assignment, result.verdicts, result.notes, result.seconds, result.source,
+                           result.questions))
         return
     print(f"{result.notebook} ({result.assignment}): {result.score:g} / {result.max_score:g}   "
           f"[{result.seconds:.1f} s]")
     for note in result.notes:
         print(f"  note: {note}")
+    width = max((len(result.title(v)) for v in result.verdicts), default=0)
     for v in result.verdicts:
         mark = "✓" if v.passed else "✗"
-        print(f"  {mark} {v.question:<28} {v.score:g}/{v.max_score:g}  {v.message}")
+        print(f"  {mark} {result.title(v):<{width}}  {v.score:g}/{v.max_score:g}  {v.message}")
+        if v.hint:
+            print(f"      Hint: {v.hint}")
         if v.explanation:
             print(f"      why: {v.explanation}")
     if result.all_passed:
-        print("All questions pass.")
+        print("Everything passes.")

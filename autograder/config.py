@@ -13,6 +13,10 @@ class CourseError(Exception):
     """A problem the user can fix (a wrong path, a broken bank entry); printed without a traceback."""
 
 
+class NoAnswerKey(CourseError):
+    """No solutions/ folder: not run from the course repository, or a student's copy without the key."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Limits of each sandboxed kernel (course.toml, [sandbox]; see autograder/sandbox.py)."""
@@ -61,7 +65,7 @@ def find_root(explicit: Path | None = None) -> Path:
         if (candidate / "solutions").is_dir():
             return candidate.resolve()
     where = explicit or "the current directory"
-    raise CourseError(f"no solutions/ folder in {where}: run this from the course repository (or pass --root)")
+    raise NoAnswerKey(f"no solutions/ folder in {where}: run this from the course repository (or pass --root)")
 
 
 def load_config(root: Path | None = None, config_file: Path = PACKAGE_DIR / "course.toml") -> CourseConfig:

@@ -1,54 +1,65 @@
 """
-The feedback page a student gets back: per question right or wrong, the explanation of the option
-chosen (quiz), the message of each exercise check. Built from verdicts only, never from cell sources,
-so no hidden test (and no answer key) can appear in it.
+The verdicts of a notebook as HTML: the feedback page a student gets back (`grade`), and the verdict
+the self-check cell shows in the notebook (`check --html`). Per exercise or question: right or
+wrong, the message, the hint, and for the quiz the explanation of the option chosen.
+
+Built from verdicts and from the headings of the course's own notebook (the release or the
+instructor's), never from the cells of a submission, so no hidden test, no answer key and nothing a
+student wrote can appear in it. The templates (autograder/templates/) escape every value.
 """
 
 from __future__ import annotations
 
-from html import escape
-from pathlib import Path
+from dataclasses import dataclass
 
+from jinja2 import Environment, PackageLoader
+from nbformat import NotebookNode
+
+from autograder.notebooks import graded_cell_titles, notebook_title
 from autograder.quizbank import Question
 from autograder.results import Verdict
 
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; width: 100%; } td, th { padding: .45rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; text-align: left; }
-.ok { color: #1a7f37; font-weight: 600; } .no { color: #b42318; font-weight: 600; }
-.why { color: #555; font-size: .92em; margin-top: .3rem; } .notes { background: #fff6e5; padding: .6rem 1rem; border-radius: 6px; }
-"""
+TEMPLATES = Environment(loader=PackageLoader("autograder", "templates"), autoescape=True, trim_blocks=True,
+                        lstrip_blocks=True)
 
 
-def _row(verdict: Verdict, question: Question | None) -> str:
-    mark = '<span class="ok">✓</span>' if verdict.passed else '<span class="no">✗</span>'
-    what = escape(question.prompt) if question else escape(verdict.question)
-    detail = escape(verdict.message)
-    if verdict.explanation:
-        detail += f'<div class="why">{escape(verdict.explanation)}</div>'
-    return (f"<tr><td>{mark}</td><td><b>{escape(verdict.question)}</b><br>{what}</td>"
-            f"<td>{verdict.score:g} / {verdict.max_score:g}</td><td>{detail}</td></tr>")
+@dataclass(frozen=True)
+class Row:
+    passed: bool
+    title: str  # "Exercise 1: attention from queries and keys", "Question 3"
+    prompt: str | None  # the quiz question
+    score: str  # "1 / 2"
+    message: str
+    hint: str
+    explanation: str | None
+
+
+def _rows(verdicts: list[Verdict], notebook: NotebookNode | None, questions: list[Question] | None) -> list[Row]:
+    titles = graded_cell_titles(notebook) if notebook is not None else {}
+    by_test_id = {q.test_id: q for q in questions or []}
+    return [Row(v.passed, titles.get(v.question, v.question),
+                by_test_id[v.question].prompt if v.question in by_test_id else None,
+                f"{v.score:g} / {v.max_score:g}", v.message, v.hint, v.explanation) for v in verdicts]
+
+
+def _context(assignment: str, verdicts: list[Verdict], notes: list[str], notebook: NotebookNode | None,
+             questions: list[Question] | None) -> dict:
+    score = sum(v.score for v in verdicts)
+    total = sum(v.max_score for v in verdicts)
+    return {"heading": (notebook_title(notebook) if notebook is not None else None) or assignment,
+            "score": f"{score:g} / {total:g}", "all_passed": all(v.passed for v in verdicts),
+            "notes": notes, "rows": _rows(verdicts, notebook, questions), "is_quiz": bool(questions)}
 
 
 def render(student: str, assignment: str, verdicts: list[Verdict], notes: list[str],
-           questions: list[Question] | None = None) -> str:
-    by_test_id = {q.test_id: q for q in questions or []}
-    score = sum(v.score for v in verdicts)
-    total = sum(v.max_score for v in verdicts)
-    notes_html = ""
-    if notes:
-        items = "".join(f"<li>{escape(note)}</li>" for note in notes)
-        notes_html = f'<div class="notes"><b>About your submission</b><ul>{items}</ul></div>'
-    rows = "".join(_row(v, by_test_id.get(v.question)) for v in verdicts)
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(assignment)}: {escape(student)}</title>"
-        f"<style>{STYLE}</style></head><body>"
-        f"<h1>{escape(assignment)}</h1><p>Student: <b>{escape(student)}</b> &middot; score <b>{score:g} / {total:g}</b></p>"
-        f"{notes_html}<table><tr><th></th><th>question</th><th>score</th><th>feedback</th></tr>{rows}</table>"
-        "</body></html>\n"
-    )
+           questions: list[Question] | None = None, notebook: NotebookNode | None = None) -> str:
+    """The feedback page of one submission; `notebook` is the assignment's release, for its headings."""
+    context = _context(assignment, verdicts, notes, notebook, questions)
+    return TEMPLATES.get_template("feedback.html.j2").render(context, student=student) + "\n"
 
 
-def write(path: Path, page: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+def render_check(assignment: str, verdicts: list[Verdict], notes: list[str], seconds: float,
+                 notebook: NotebookNode | None = None, questions: list[Question] | None = None) -> str:
+    """The verdict of `python -m autograder check --html`, shown in the notebook by its self-check cell."""
+    context = _context(assignment, verdicts, notes, notebook, questions)
+    return TEMPLATES.get_template("check.html.j2").render(context, seconds=f"{seconds:.0f} s") + "\n"

@@ -321,7 +321,7 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         _store(out, item, fingerprints[id(submission)])
         if submission.assignment in releases:
             page = feedback.render(submission.student, submission.assignment, found, submission.notes,
-                                   run.questions(submission.assignment))
+                                   run.questions(submission.assignment), releases[submission.assignment])
             write_atomically(out / "feedback" / submission.student / submission.assignment /
                              f"{submission.assignment}.html", page)
         write_atomically(out / "grades.csv", csv_text(_in_order(done)))
@@ -370,7 +370,7 @@ def csv_text(graded: list[Graded]) -> str:
     for item in graded:
         rows = item.verdicts or [Verdict(NO_ASSIGNMENT, 0.0, 0.0, "")]
         for v in rows:
-            message = "; ".join(filter(None, [v.message] + item.submission.notes))
+            message = "; ".join(filter(None, [v.text] + item.submission.notes))
             writer.writerow([spreadsheet_safe(str(x)) for x in (
                 item.submission.student, item.submission.assignment, v.question, f"{v.score:g}", f"{v.max_score:g}",
                 item.status, message)])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -10,8 +12,19 @@ from nbformat import NotebookNode
 from nbformat.v4.rwbase import rejoin_lines
 
 NBGRADER_SCHEMA_VERSION = 3
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+# The kernel and language metadata exactly as JupyterLab writes them (ipykernel's kernel_info): a notebook
+# that differs is rewritten, and shown as modified, as soon as JupyterLab connects it to its kernel. The
+# version is the Python that builds the course, the one whose kernel runs the lessons.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py", "mimetype": "text/x-python",
+    "name": "python", "nbconvert_exporter": "python", "pygments_lexer": "ipython3",
+    "version": ".".join(map(str, sys.version_info[:3])),
+}
 HEADER_ID = "generated-header"
+# JupyterLab (and nbclient) go on running the next cells after an error in a cell with this tag.
+RAISES_TAG = "raises-exception"
+_HEADING = re.compile(r"#+\s+(.+?)\s*(\(\d+ points?\))?\s*$")
 
 
 def nbgrader_metadata(
@@ -35,12 +48,36 @@ def generated_header(source: str, how: str = "python -m autograder build") -> No
     return cell
 
 
-def with_header(nb: NotebookNode, source: str) -> NotebookNode:
-    """A copy of nb whose first cell is the generated header (replacing an older one)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)  # every course notebook runs on the course's Python
-    nb.cells = [generated_header(source)] + [cell for cell in nb.cells if cell.get("id") != HEADER_ID]
-    return nb
+def set_course_metadata(nb: NotebookNode) -> None:
+    """Every course notebook runs on the course's Python, described as JupyterLab describes it."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = json.loads(json.dumps(LANGUAGE_INFO))
+
+
+def graded_cell_titles(nb: NotebookNode) -> dict[str, str]:
+    """
+    Grade id of every graded cell -> the heading of the markdown cell above it, without its points:
+    "Exercise 1: attention from queries and keys", "Question 3". Read it from a course-written notebook
+    (the release or the instructor's), never from a submission, whose markdown the student can edit.
+    """
+    titles, heading = {}, None
+    for cell in nb.cells:
+        match = _HEADING.fullmatch(cell.source.partition("\n")[0]) if cell.cell_type == "markdown" else None
+        if match:
+            heading = match.group(1)
+        elif cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            titles[grade_id] = heading or grade_id
+    return titles
+
+
+def notebook_title(nb: NotebookNode) -> str | None:
+    """The notebook's first top-level heading ("Lesson 00 — A tiny transformer you can look inside")."""
+    for cell in nb.cells:
+        first = cell.source.partition("\n")[0] if cell.cell_type == "markdown" else ""
+        if first.startswith("# "):
+            return first[2:].strip()
+    return None
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:

@@ -7,7 +7,7 @@ import inspect
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.notebooks import KERNELSPEC, generated_header, nbgrader_metadata
+from autograder.notebooks import generated_header, nbgrader_metadata, set_course_metadata
 from autograder.quizbank import LETTERS, Question, Quiz, normalize_choice
 
 # nbgrader puts this where the solution was; the line above it in the answer cell stays.
@@ -72,8 +72,7 @@ def _cell(kind: str, source: str, cell_id: str, **meta) -> NotebookNode:
 
 def quiz_notebook(quiz: Quiz, bank_name: str) -> NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata["language_info"] = {"name": "python"}
+    set_course_metadata(nb)
     intro = nbformat.v4.new_markdown_cell(_intro(quiz))
     intro.id = "quiz-intro"
     nb.cells = [generated_header(bank_name), intro, _cell("code", _reader_source(), READER_ID, locked=True)]

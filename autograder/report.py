@@ -85,7 +85,7 @@ def summarize(graded, quizzes) -> dict:
             entry["options"] = option_counts(items, quizzes[assignment].questions)
         report["assignments"][assignment] = entry
     report["statuses"] = dict(Counter(s for g in graded for s in g.submission.status or ["ok"]).most_common())
-    failing = Counter(v.message for g in submissions for v in g.verdicts if not v.passed and v.choice is None)
+    failing = Counter(v.text for g in submissions for v in g.verdicts if not v.passed and v.choice is None)
     report["frequent_messages"] = [{"message": m, "count": n} for m, n in failing.most_common(10)]
     report["problems"] = [{"student": g.submission.student, "assignment": g.submission.assignment,
                            "status": g.status, "notes": g.submission.notes} for g in graded if g.submission.status]

@@ -33,7 +33,7 @@ _CELL_FRAME = re.compile(r"Cell In\[\d+\], line (\d+)")
 BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
                                if isinstance(value, type) and issubclass(value, BaseException))
 CHECK_FAILURES = ("CheckFailed", "AssertionError")  # what attnlab.checks and plain asserts raise
-NOT_DONE = "not done yet: the exercise still raises NotImplementedError"
+NOT_DONE = "not done yet: write your code where it says YOUR CODE HERE"
 
 
 @dataclass
@@ -45,6 +45,12 @@ class Verdict:
     choice: str | None = None  # quiz: the option chosen, "B"
     explanation: str | None = None  # quiz: why that option is right or wrong
     disputed: bool = False  # the score computed in the student's kernel disagreed with ours
+    hint: str = ""  # exercise: the instructor's hint for what went wrong
+
+    @property
+    def text(self) -> str:
+        """The message and its hint in one line, for a CSV cell or a report."""
+        return f"{self.message}. Hint: {self.hint}" if self.hint else self.message
 
     @property
     def passed(self) -> bool:
@@ -88,11 +94,11 @@ def course_strings(source: str) -> set[str]:
     return {node.value.strip() for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 
-def error_message(cell: NotebookNode, error: NotebookNode) -> str:
-    """What went wrong in a test cell, said with course-written words only."""
+def error_message(cell: NotebookNode, error: NotebookNode) -> tuple[str, str]:
+    """What went wrong in a test cell, and the hint for it, said with course-written words only."""
     ename = str(error.get("ename", ""))
     if ename == "NotImplementedError":
-        return NOT_DONE
+        return NOT_DONE, ""
     hidden = _failed_in_hidden_part(cell, error)
     if ename in CHECK_FAILURES and not hidden:
         # A visible check's message is "problem\nHint: hint"; show the parts the instructor wrote literally.
@@ -101,11 +107,11 @@ def error_message(cell: NotebookNode, error: NotebookNode) -> str:
         said = "a visible check failed"
         if problem.strip() in known:
             said += f": {problem.strip()}"
-        if hint.strip() in known:
-            said += f". Hint: {hint.strip()}"
-        return said
+        return said, hint.strip() if hint.strip() in known else ""
     what = f"raised {ename}" if ename in BUILTIN_EXCEPTIONS else "raised an exception"
-    return f"passes the visible checks, but your code {what} in a hidden test" if hidden else f"your code {what}"
+    if hidden:
+        return f"passes the visible checks, but your code {what} in a hidden test", ""
+    return f"your code {what}", ""
 
 
 def _exercise_verdict(cell: NotebookNode, grade_id: str, max_score: float, reference: list[Record] | None) -> Verdict:
@@ -117,7 +123,7 @@ def _exercise_verdict(cell: NotebookNode, grade_id: str, max_score: float, refer
     elif not reference:
         verdict.message = "cannot be graded: the instructor's results for this exercise are missing"
     elif error is not None:
-        verdict.message = error_message(cell, error)
+        verdict.message, verdict.hint = error_message(cell, error)
     else:
         judgement = judge(read_records(cell), reference)
         if judgement.all_passed:
@@ -126,8 +132,8 @@ def _exercise_verdict(cell: NotebookNode, grade_id: str, max_score: float, refer
             verdict.message = (f"passes the visible checks but fails a hidden test ({judgement.passed} of "
                                f"{judgement.total} hidden cases right): try your code on more cases "
                                "(other shapes, edge cases)")
-            if judgement.first_failed is not None and judgement.first_failed.hint:
-                verdict.message += f". Hint: {judgement.first_failed.hint}"
+            if judgement.first_failed is not None:
+                verdict.hint = judgement.first_failed.hint or ""
     return verdict
 
 

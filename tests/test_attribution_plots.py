@@ -26,6 +26,7 @@ def test_grid_has_words_on_x_and_gold_then_methods_on_y():
     assert grid[0].tolist() == [1.0, 1.0, 0.0]  # the gold row
     assert grid[2].tolist() == pytest.approx([1.0, -0.5, 0.25])  # each row scaled by its max |score|
     assert [t.get_fontweight() for t in ax.get_xticklabels()][:2] == ["bold", "bold"]
+    assert [bar.get_ylim() for bar in fig.axes if bar.get_label() == "<colorbar>"] == [(-1.0, 1.0)]
     plt.close(fig)
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from autograder.build import EXAMPLES_DIR, assignments, build
 from autograder.config import load_config
+from autograder.notebooks import RAISES_TAG
 from autograder.quizbank import load_quizzes
+from autograder.student_cells import SELF_CHECK_IDS
 
 pytestmark = pytest.mark.slow
 REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
@@ -29,10 +31,19 @@ def _generated(root: Path) -> set[Path]:
     return files
 
 
+# The notebooks record the version of the Python that built them (as JupyterLab would): not a source.
+PYTHON_VERSION = re.compile(r'"version": "\d+\.\d+\.\d+"')
+
+
+def _without_python_version(data: bytes) -> bytes:
+    return PYTHON_VERSION.sub('"version": "x.y.z"', data.decode("utf-8", errors="replace")).encode()
+
+
 def test_regenerating_gives_no_diff(rebuilt, course):
     assert _generated(rebuilt) == _generated(course.root), "lessons/ or the examples are stale: run `make build`"
     for path in sorted(_generated(rebuilt)):
-        assert (rebuilt / path).read_bytes() == (course.root / path).read_bytes(), f"{path} differs: run `make build`"
+        assert _without_python_version((rebuilt / path).read_bytes()) == _without_python_version(
+            (course.root / path).read_bytes()), f"{path} differs: run `make build`"
 
 
 def _secret_lines(source: nbformat.NotebookNode) -> set[str]:
@@ -64,7 +75,51 @@ def test_student_versions_hold_no_solution_and_no_hidden_test(course, assignment
     leaked = _leaked(_secret_lines(source), released)
     assert not leaked, f"{found.student_version} contains instructor lines: {leaked[:3]}"
     assert all(not cell.get("outputs") for cell in released.cells if cell.cell_type == "code")
-    assert released.cells[0].source.startswith("*This notebook is generated from `")
+    assert f"Generated from `{found.source.relative_to(course.root).as_posix()}`" in released.cells[0].source
+
+
+@pytest.mark.parametrize("assignment", [a.id for a in assignments(load_config())])
+def test_run_all_goes_past_unfinished_exercises_and_ends_on_the_self_check(rebuilt, course, assignment):
+    found = {a.id: a for a in assignments(course)}[assignment]
+    released = nbformat.read(rebuilt / found.student_version, as_version=4)
+    exercise_cells = [c for c in released.cells if c.cell_type == "code" and (
+        c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))]
+    assert exercise_cells and all(RAISES_TAG in c.metadata.get("tags", []) for c in exercise_cells)
+    assert [c.id for c in released.cells[-2:]] == list(SELF_CHECK_IDS)
+    assert "check_this_notebook()" in released.cells[-1].source and not released.cells[-1].metadata.get("nbgrader")
+    if not found.is_quiz:  # an unfinished exercise says so, in words, when it runs
+        stubs = [c.source for c in exercise_cells if c.metadata.nbgrader.get("solution")]
+        assert all('raise NotImplementedError("not done yet' in stub for stub in stubs)
+        assert "**Your exercises**" in released.cells[0].source
+
+
+def test_nbgrader_checksums_ignore_tags(course):
+    from nbgrader.utils import compute_checksum
+
+    released = nbformat.read(course.root / assignments(course)[0].student_version, as_version=4)
+    tagged = [c for c in released.cells if RAISES_TAG in c.metadata.get("tags", []) and c.metadata.nbgrader.locked]
+    assert tagged
+    for cell in tagged:
+        untagged = nbformat.from_dict(cell | {"metadata": cell.metadata | {"tags": []}})
+        assert compute_checksum(untagged) == compute_checksum(cell) == cell.metadata.nbgrader.checksum
+
+
+def test_notebooks_carry_the_kernel_metadata_jupyterlab_writes(rebuilt, course):
+    """JupyterLab rewrites a notebook's kernelspec and language_info from its kernel when it opens it,
+    and then asks to save an untouched notebook unless they are already exactly these."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        language_info = client.kernel_info(reply=True, timeout=60)["content"]["language_info"]
+        display_name = manager.kernel_spec.display_name
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    for found in assignments(course):
+        released = nbformat.read(rebuilt / found.student_version, as_version=4)
+        assert released.metadata.language_info == language_info, found.student_version
+        assert released.metadata.kernelspec == {"name": "python3", "display_name": display_name, "language": "python"}
 
 
 @pytest.mark.parametrize("quiz_id", list(load_quizzes(load_config().quiz_bank, load_config().shuffle_seed)))

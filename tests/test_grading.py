@@ -15,7 +15,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder.build import assignments
 from autograder.grade import grade
+from autograder.notebooks import graded_cell_titles
 from autograder.quizbank import COURSE_QUIZ, load_quizzes
 
 pytestmark = pytest.mark.slow
@@ -161,17 +163,22 @@ def test_the_submissions_are_never_modified(graded, submissions):
     assert _fingerprint(submissions) == before
 
 
-def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, quizzes):
+def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, quizzes, course):
     report, _ = graded
+    released = {a.id: nbformat.read(course.root / a.student_version, as_version=4) for a in assignments(course)}
     for item in report.graded:
         page = report.out / "feedback" / item.submission.student / item.submission.assignment / f"{item.submission.assignment}.html"
         text = page.read_text()
         assert "HIDDEN TESTS" not in text and "is not the correct option" not in text
+        assert '<meta name="viewport"' in text and "CheckFailed" not in text
+        titles = graded_cell_titles(released[item.submission.assignment])
+        for v in item.verdicts:  # named as in the notebook: "Exercise 1: attention from queries and keys"
+            assert titles[v.question] in text
         if item.submission.assignment not in quizzes:
+            assert not any(f">{v.question}<" in text for v in item.verdicts)  # no bare grade ids
             continue
         questions = {q.test_id: q for q in quizzes[item.submission.assignment].questions}
         for v in item.verdicts:
-            assert v.question in text
             if v.choice and not v.passed:
                 # A wrong answer is explained, but the right option is not given away.
                 question = questions[v.question]

@@ -2,9 +2,12 @@
 Figures of attention and of token scores, with the words on the axes.
 
 - plot_attention_maps: one heat map per layer and head of a single example, query words on the
-  rows, key words on the columns.
+  rows, key words on the columns, and a colour bar for the weights.
 - plot_token_scores: a sentence with each word coloured by a score, one row per method, the gold
-  rationale underlined; the picture every attribution lesson ends on.
+  rationale underlined, and a colour bar for the scores; the picture every attribution lesson ends on.
+
+Figures use matplotlib's constrained layout, which makes room for colour bars (tight_layout warns
+about them, and a lesson must not write to stderr).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 
@@ -44,19 +49,18 @@ def plot_attention_maps(
         raise ValueError(f"{n} words but only {attentions.shape[-1]} positions")
     layers = list(range(attentions.shape[0])) if layers is None else list(layers)
     heads = list(range(attentions.shape[1])) if heads is None else list(heads)
-    fig, axes = plt.subplots(
-        len(layers), len(heads), figsize=(cell_size * len(heads) + 0.8, cell_size * len(layers) + 0.6), squeeze=False
-    )
+    fig, axes = plt.subplots(len(layers), len(heads), squeeze=False, layout="constrained",
+                             figsize=(cell_size * len(heads) + 1.4, cell_size * len(layers) + 0.6))
     for r, l in enumerate(layers):
         for c, h in enumerate(heads):
             ax = axes[r][c]
-            ax.imshow(_as_numpy(attentions[l, h, :n, :n]), cmap="Blues", vmin=0, vmax=1)
+            image = ax.imshow(_as_numpy(attentions[l, h, :n, :n]), cmap="Blues", vmin=0, vmax=1)
             ax.set_xticks(range(n), words, rotation=90, fontsize=7)
             ax.set_yticks(range(n), words if c == 0 else [""] * n, fontsize=7)
             ax.set_title(f"layer {l}, head {h}", fontsize=9)
+    fig.colorbar(image, ax=axes, label="attention weight", shrink=min(1.0, 0.9 / len(layers) + 0.3))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -75,7 +79,7 @@ def plot_token_scores(
     """
     rows = dict(scores) if isinstance(scores, Mapping) else {"score": scores}
     n = len(words)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * n + 2.0), 0.5 * len(rows) + 0.9))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * n + 2.0), 0.5 * len(rows) + 1.5), layout="constrained")
     cmap = plt.get_cmap("RdBu")
     for r, (name, row) in enumerate(rows.items()):
         values = _as_numpy(torch.as_tensor(row))[:n]
@@ -94,7 +98,10 @@ def plot_token_scores(
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylim(-len(rows) + 0.4, 0.6)
     ax.axis("off")
+    scale = ScalarMappable(Normalize(-1, 1), cmap)  # the colours above: -1 red, 0 white, 1 blue
+    bar = fig.colorbar(scale, ax=ax, orientation="horizontal", location="bottom", shrink=0.4, aspect=30, pad=0.02)
+    bar.set_label("score / largest |score| of its row" if normalise else "score", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     return fig

@@ -50,8 +50,9 @@ def plot_attribution_grid(
         rows.append(values / scale if scale > 0 else values)
         names.append(name)
     grid = np.stack(rows)  # (methods, words)
-    fig, ax = plt.subplots(figsize=(0.6 * n + 3.0, 0.38 * len(rows) + 1.4))
-    ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    fig, ax = plt.subplots(figsize=(0.6 * n + 4.0, 0.38 * len(rows) + 1.4), layout="constrained")
+    image = ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    fig.colorbar(image, ax=ax, label="score / largest |score| of its row", shrink=0.8)
     ax.set_xticks(range(n), shown, rotation=60, ha="right", fontsize=9)
     ax.set_yticks(range(len(rows)), names, fontsize=9)
     if gold is not None:
@@ -60,7 +61,6 @@ def plot_attribution_grid(
             ax.get_xticklabels()[j].set_fontweight("bold")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 

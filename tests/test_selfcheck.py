@@ -1,0 +1,60 @@
+"""The self-check cell: it checks only the notebook JupyterLab has open, never while graded, and says why not."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnlab import selfcheck
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _saved(*cells: tuple[str, bool]) -> dict:
+    """A saved notebook's JSON with these (source, is an exercise cell) code cells."""
+    return {"cells": [{"cell_type": "code", "source": source,
+                       "metadata": {"nbgrader": {"solution": True}} if exercise else {}} for source, exercise in cells]}
+
+
+def test_unsaved_exercises_are_those_last_run_with_other_code():
+    saved = _saved(("def f(x):\n    return x\n", True), ("PREDICTION = None\n", True), ("print(1)", False))
+    history = ["", "import torch", "def f(x):\n    return x + 1", "PREDICTION = None", "print(2)"]
+    assert selfcheck.unsaved_exercises(saved, history) == ["f"]
+    assert selfcheck.unsaved_exercises(saved, history + ["def f(x):\n    return x\n"]) == []  # ran what is saved
+    assert selfcheck.unsaved_exercises(saved, ["x = 1"]) == []  # never run: nothing to say
+    assert selfcheck.unsaved_exercises(_saved(("def f(:", True)), ["def f(x): pass"]) == []  # broken: the check says
+
+
+def test_it_does_nothing_while_the_notebook_is_graded(monkeypatch, capsys):
+    monkeypatch.setenv("ATTNLAB_RECORD", "1")  # as in every grading kernel, sandboxed or not
+    monkeypatch.setenv("JPY_SESSION_NAME", str(REPO / "lessons" / "00_tiny_transformer.ipynb"))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a check started inside a check"))
+    selfcheck.check_this_notebook()
+    assert capsys.readouterr().out.strip() == selfcheck.SKIPPED_WHILE_GRADED
+
+
+def test_without_jupyterlab_it_says_how_to_check_from_a_terminal(monkeypatch, capsys):
+    monkeypatch.delenv("ATTNLAB_RECORD", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    selfcheck.check_this_notebook()
+    assert "python -m autograder check" in capsys.readouterr().out
+
+
+def test_without_the_answer_key_check_exits_with_its_own_status(tmp_path):
+    notebook = tmp_path / "00_tiny_transformer.ipynb"
+    notebook.write_text((REPO / "lessons" / "00_tiny_transformer.ipynb").read_text())
+    done = subprocess.run([sys.executable, "-m", "autograder", "--root", str(tmp_path), "check", "--html", str(notebook)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == selfcheck.NO_ANSWER_KEY, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_html_verdict_names_each_exercise(course):
+    notebook = course.examples_dir / "ben" / "00_tiny_transformer" / "00_tiny_transformer.ipynb"
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", "--html", str(notebook)],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 1, done.stderr
+    assert "<b>Exercise 1: attention from queries and keys</b>" in done.stdout
+    assert done.stdout.count("not done yet") == 2 and "HIDDEN" not in done.stdout
