@@ -6,8 +6,8 @@ lab`), on a temporary copy of the course, driven in Chromium by Playwright.
   the news pop-up show (they do in a plain `jupyter lab`, which keeps the check honest).
 - Every lesson and the quiz, opened from the file browser: the untouched notebook is not marked
   modified, nor changed on disk; Run All runs every code cell with no exercise done, each exercise
-  says it is not done yet, every figure is an image, and the last cell's self-check gives a verdict
-  per exercise or question.
+  says it is not done yet (and no check line runs off the edge of a 1400-pixel window), every figure
+  is an image, and the last cell's self-check gives a verdict per exercise or question.
 - Lesson 00 as a student works it: a softmax over the wrong dimension gets the message that names
   it, with no line of the library; using run_with_cache gets one message, with no unittest.mock;
   a solution typed in passes its check; saved, the self-check agrees.
@@ -298,6 +298,10 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
                 image.scroll_into_view_if_needed()
                 assert image.evaluate("img => img.complete && img.naturalWidth > 0"), f"cell {i}: no figure"
         for i in graded(nb):  # each unfinished exercise says so, in words
+            shown.nth(i).scroll_into_view_if_needed()
+            page.wait_for_timeout(200)  # cells scrolled into view are laid out on the next frame
+            assert shown.nth(i).locator(".cm-scroller").evaluate("e => e.scrollWidth <= e.clientWidth + 1"), \
+                f"cell {i}: a check line runs off the right edge"
             said = output_text(shown.nth(i))
             if notebook.is_quiz:
                 assert "must be one letter in quotes" in said, said[-300:]
