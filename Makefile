@@ -2,6 +2,7 @@
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
 #   make test   the test suite
 #   make lab    JupyterLab on the lessons
+#   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to start as root unless told.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup sandbox demo lab test build clean
+.PHONY: setup sandbox demo lab test build checkpoints clean
 
 setup: $(STAMP) sandbox
 
@@ -41,6 +42,9 @@ lab: setup
 test: setup
 	# Two workers on two cores: one torch thread each, or notebooks run several times slower.
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
+
+checkpoints: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate
 
 clean:
 	rm -rf build demo-output .pytest_cache
