@@ -27,6 +27,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -300,13 +301,19 @@ def cached_model(
 # the course's standard models
 
 
+@lru_cache(maxsize=4)
+def _rationale_splits(seed: int, n_train: int, n_test: int) -> tuple[RationaleData, RationaleData]:
+    """Generated once per process: lesson 02 loads four models per seed trained on the same sentences
+    (the tensors are shared, and nothing in the course modifies them)."""
+    return make_rationale_task(n_train + n_test, seed=seed).split(n_train)
+
+
 def rationale_setup(
     seed: int, size: str, n_train: int, n_test: int
 ) -> tuple[RationaleData, RationaleData, TinyTransformerConfig]:
     """(train split, test split, model config) of the rationale classifier and of its variants."""
-    data = make_rationale_task(n_train + n_test, seed=seed)
-    train, test = data.split(n_train)
-    cfg = preset(size, vocab_size=len(data.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
+    train, test = _rationale_splits(seed, n_train, n_test)
+    cfg = preset(size, vocab_size=len(train.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
     return train, test, cfg
 
 
