@@ -290,10 +290,13 @@ def cached_model(
     with one_thread():
         metrics = build(model)
     path = cache_dir() / file
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": model.state_dict(), "metrics": json.dumps(metrics)}, tmp)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one, never half
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "metrics": json.dumps(metrics)}, tmp)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one, never half
+    except OSError as error:  # a read-only cache (the grader's sandbox): the model is trained all the same
+        print(f"note: could not store {file} in {path.parent} ({error.strerror}); it will be trained again next time")
     return TrainedModel(model.eval(), train, test, metrics, "trained")
 
 
