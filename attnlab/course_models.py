@@ -8,7 +8,10 @@ training, regenerate them (every model trained from scratch, on one thread, a fe
 
     python -m attnlab.course_models --regenerate      # or: make checkpoints
 
-`python -m attnlab.course_models` alone lists the models and where each one would come from.
+A file holds the weights and the held-out metrics only, so on the machine that made them,
+regenerating writes the same bytes: `git diff --exit-code attnlab/checkpoints` after `make
+checkpoints` checks that the shipped models are exactly what the code trains.
+`python -m attnlab.course_models` alone lists the models and where each one comes from.
 """
 
 from __future__ import annotations
@@ -30,35 +33,32 @@ from attnlab.train import SHIPPED_DIR, TrainedModel, multihop_model, rationale_m
 class CourseModel:
     name: str  # what the lessons call it
     lessons: str  # the lessons that load it
+    seed: int  # models of other seeds are trained the same way as their seed-0 twin
     load: Callable[[], TrainedModel]  # with the lessons' exact arguments
 
 
-def _variant_seeds() -> list[CourseModel]:
-    """Lesson 02's honest and deceptive twins, 2 and 3 layers, three seeds each."""
-    found = []
-    for seed in (0, 1, 2):
-        found += [
-            CourseModel(f"rationale classifier, micro, seed {seed}", "02",
-                        lambda seed=seed: rationale_model(seed=seed, size="micro")),
-            CourseModel(f"deceptive classifier, nano, seed {seed}", "02",
-                        lambda seed=seed: deceptive_model(seed=seed, lam=0.1)),
-            CourseModel(f"deceptive classifier, micro, seed {seed}", "02",
-                        lambda seed=seed: deceptive_model(seed=seed, lam=0.1, size="micro")),
-        ]  # fmt: skip
-    return found
+def _by_seed(seed: int) -> list[CourseModel]:
+    """The models a lesson loads with three seeds: lesson 02's honest and deceptive twins (2 and 3
+    layers) and lesson 04's masked language model."""
+    return [
+        CourseModel(f"rationale classifier, nano, seed {seed}", "00-03" if seed == 0 else "02", seed,
+                    lambda: rationale_model(seed=seed)),
+        CourseModel(f"rationale classifier, micro, seed {seed}", "02", seed,
+                    lambda: rationale_model(seed=seed, size="micro")),
+        CourseModel(f"deceptive classifier, nano, seed {seed}", "02", seed, lambda: deceptive_model(seed=seed, lam=0.1)),
+        CourseModel(f"deceptive classifier, micro, seed {seed}", "02", seed,
+                    lambda: deceptive_model(seed=seed, lam=0.1, size="micro")),
+        CourseModel(f"toy-language masked LM, seed {seed}", "04", seed, lambda: toy_language_model(seed=seed)),
+    ]  # fmt: skip
 
 
 COURSE_MODELS: list[CourseModel] = [
-    CourseModel("rationale classifier, nano, seed 0", "00 01 02 03", lambda: rationale_model(seed=0)),
-    CourseModel("rationale classifier, nano, seed 1", "02", lambda: rationale_model(seed=1)),
-    CourseModel("rationale classifier, nano, seed 2", "02", lambda: rationale_model(seed=2)),
-    *_variant_seeds(),
-    CourseModel("uniform attention, every layer", "02", lambda: uniform_attention_model(seed=0).trained),
-    CourseModel("uniform attention, last layer", "02", lambda: uniform_attention_model(seed=0, layers=[-1]).trained),
-    CourseModel("multi-hop classifier, seed 0", "03", lambda: multihop_model(seed=0)),
-    CourseModel("toy-language masked LM, seed 0", "04", lambda: toy_language_model(seed=0)),
-    CourseModel("toy-language masked LM, seed 1", "04", lambda: toy_language_model(seed=1)),
-    CourseModel("toy-language masked LM, seed 2", "04", lambda: toy_language_model(seed=2)),
+    *_by_seed(0),
+    *_by_seed(1),
+    *_by_seed(2),
+    CourseModel("uniform attention, every layer", "02", 0, lambda: uniform_attention_model(seed=0).trained),
+    CourseModel("uniform attention, last layer", "02", 0, lambda: uniform_attention_model(seed=0, layers=[-1]).trained),
+    CourseModel("multi-hop classifier", "03", 0, lambda: multihop_model(seed=0)),
 ]
 
 

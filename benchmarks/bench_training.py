@@ -30,7 +30,7 @@ def bench_training() -> None:
             start = time.perf_counter()
             trained = make()
             wall = time.perf_counter() - start
-            print(f"{name:<24} {wall:5.1f} s wall (training {trained.metrics['train_seconds']:.1f} s); {trained.summary()}")
+            print(f"{name:<24} {wall:5.1f} s wall (training {trained.train_seconds:.1f} s); {trained.summary()}")
             start = time.perf_counter()
             make()
             print(f"{name:<24} {time.perf_counter() - start:5.2f} s from the cache")

@@ -5,7 +5,14 @@ Tolerance of the retraining test: held-out accuracies and attention shares withi
 points, ranking AUCs within 0.03. On the machine that made the checkpoints, retraining on one thread
 gives the same weights to the last bit; another CPU may round float sums differently, and a model
 trained from other roundings ends up slightly elsewhere.
+
+The retraining test takes minutes: by default it retrains the seed-0 model of every kind (every
+training path: classifier, deceptive and uniform-attention variants, multi-hop, masked LM), whose
+other seeds are trained by the same code; ATTNLAB_RETRAIN=all retrains all 18. `make checkpoints`
+followed by `git diff --exit-code attnlab/checkpoints` is the bit-for-bit check of all of them.
 """
+
+import os
 
 import pytest
 import torch
@@ -22,6 +29,7 @@ from attnlab.train import SHIPPED_DIR, TrainedModel
 
 SHARE_TOLERANCE = 0.015  # accuracies and attention shares
 AUC_TOLERANCE = 0.03
+RETRAINED = [e for e in COURSE_MODELS if e.seed == 0 or os.environ.get("ATTNLAB_RETRAIN") == "all"]
 
 
 @pytest.fixture
@@ -79,16 +87,16 @@ def _tolerance(figure: str) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("entry", COURSE_MODELS, ids=lambda entry: entry.name)
+@pytest.mark.parametrize("entry", RETRAINED, ids=lambda entry: entry.name)
 def test_retraining_reproduces_the_shipped_model(entry: CourseModel, empty_cache, monkeypatch):
     shipped = entry.load()
     assert shipped.source == "shipped"
     monkeypatch.setenv("ATTNLAB_CHECKPOINTS", "own")
     retrained = entry.load()  # trained from scratch by the course's code, into the empty cache
     assert retrained.source == "trained"
+    assert set(retrained.metrics) == set(shipped.metrics)
     for name, value in shipped.metrics.items():
-        if name != "train_seconds":
-            assert retrained.metrics[name] == pytest.approx(value, abs=SHARE_TOLERANCE), name
+        assert retrained.metrics[name] == pytest.approx(value, abs=SHARE_TOLERANCE), name
     expected, found = headline_figures(shipped), headline_figures(retrained)
     for figure, value in expected.items():
         assert found[figure] == pytest.approx(value, abs=_tolerance(figure)), figure

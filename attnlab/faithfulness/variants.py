@@ -16,7 +16,6 @@ model (`attnlab.train.cached_model`: same arguments, same weights, trained once)
 
 from __future__ import annotations
 
-import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -98,9 +97,8 @@ def uniform_attention_model(
             return model(tokens)
 
     def build(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
         train_classifier(model, train, train_cfg, forward=uniform_forward)
-        return {"accuracy": classifier_accuracy(model, test, uniform_forward), "train_seconds": time.perf_counter() - start}
+        return {"accuracy": classifier_accuracy(model, test, uniform_forward)}
 
     key = {"task": "rationale", "variant": "uniform_attention", "layers": list(chosen),
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
@@ -135,9 +133,8 @@ def deceptive_model(
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
     def build(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
         train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam))
-        return {**attention_mass_report(model.eval(), test), "train_seconds": time.perf_counter() - start}
+        return attention_mass_report(model.eval(), test)
 
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
