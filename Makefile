@@ -5,6 +5,7 @@
 #   make test-browser   the student's path through JupyterLab, in Chromium (CI runs it after make test)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
+#   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup sandbox demo lab lint test test-fast test-browser build clean
+.PHONY: setup sandbox demo lab lint test test-fast test-browser build checkpoints clean
 
 setup: $(STAMP) sandbox
 
@@ -55,6 +56,9 @@ test-fast: setup
 # Needs Chromium from the system's packages (Debian: apt-get install chromium; .ci/run installs it).
 test-browser: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
+
+checkpoints: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate
 
 clean:
 	rm -rf build demo-output .pytest_cache

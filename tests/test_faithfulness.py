@@ -404,6 +404,30 @@ def test_the_table_takes_tensors_by_name_and_refuses_duplicates(model):
         table["gradient"]
 
 
+def test_a_method_that_is_also_a_reference_runs_once_and_its_scores_are_kept(model):
+    class Counting(Oracle):
+        calls = 0
+
+        def _attribute(self, tokens, target, mask, position):
+            Counting.calls += 1
+            return super()._attribute(tokens, target, mask, position)
+
+    oracle = Counting(model)
+    table = faithfulness_table(model, TOKENS, {"oracle": oracle, "anti": AntiOracle(model)}, references={"truth": oracle})
+    assert Counting.calls == 1
+    assert table["oracle"].tau["truth"] == pytest.approx(1.0)
+    assert torch.equal(table.scores["oracle"], (TOKENS == KEY).float()) and set(table.scores) == {"oracle", "anti"}
+
+
+def test_bins_that_keep_the_same_words_give_the_same_erasure(model):
+    # 1 % and 5 % of a short sentence are both its top word: computed once, equal to the last bit
+    curves = erasure_curves(model, TOKENS, Oracle(model), bins=(0.01, 0.05, 0.5))
+    single = erasure_curves(model, TOKENS, Oracle(model), bins=(0.05,))
+    assert curves.comprehensiveness[0] == curves.comprehensiveness[1] == single.comprehensiveness[0]
+    assert curves.sufficiency[0] == curves.sufficiency[1] == single.sufficiency[0]
+    assert curves.sufficiency[2] != curves.sufficiency[0]  # half of the words: another erasure
+
+
 def test_adversarial_attention_in_an_earlier_layer_also_keeps_the_tolerance(rationale):
     model, tokens = rationale.model, rationale.test.tokens[:30]
     adv = adversarial_attention(model, tokens, AdversaryConfig(steps=40, lr=0.05, tolerance=0.02), layer=0)

@@ -20,12 +20,15 @@ from attnlab.probing import (
     control_pos,
     coref_task,
     extract_features,
+    format_comparison,
     format_table,
     head_accuracy,
     head_accuracy_both,
+    model_difference,
     only_at,
     pos_task,
     probe_by_layer,
+    probe_inputs,
     pronoun_agreement,
     random_model_like,
     selectivity,
@@ -33,7 +36,15 @@ from attnlab.probing import (
 )
 from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
 from attnlab.tasks.base import mask_one_word
-from attnlab.tasks.toy_language import NO_LABEL, make_toy_language
+from attnlab.tasks.toy_language import (
+    NO_LABEL,
+    PRONOUNS,
+    VERB_NUMBER,
+    agreement_table,
+    make_toy_language,
+    pronoun_agrees,
+)
+from attnlab.train import masked_lm_accuracy
 
 matplotlib.use("Agg")
 
@@ -216,6 +227,19 @@ def test_selectivity_is_task_minus_control() -> None:
     assert "+35.0%" in table and "+10.0%" in table
 
 
+def test_tables_print_intervals_and_the_paired_difference_of_two_models() -> None:
+    right = torch.tensor([True] * 80 + [False] * 20)  # 80% on 100 held-out words
+    trained = LayerRow("trained", "pos", "hidden", 1, 0.8, 0.5, right, torch.arange(100) < 50)
+    random = LayerRow("random", "pos", "hidden", 1, 0.6, 0.5, torch.arange(100) < 60, torch.arange(100) < 50)
+    table = format_table([trained, random])
+    assert "80.0% [" in table and "+30.0% [" in table  # the probe and its selectivity, with intervals
+    gap = model_difference(trained, random)
+    assert gap.estimate == pytest.approx(0.2) and gap.excludes(0.0)
+    assert "+20.0% [" in format_comparison([trained, random])
+    with pytest.raises(ValueError, match="same held-out words"):
+        model_difference(trained, LayerRow("random", "pos", "hidden", 1, 0.6, 0.5, right[:50], right[:50]))
+
+
 def test_single_head_accuracy_on_a_hand_made_map() -> None:
     # one sentence, 4 tokens ([CLS] w1 w2 w3); gold heads: w1 -> w2, w2 -> 0 (root), w3 -> w2
     heads = torch.tensor([[NO_LABEL, 2, 0, 2]])
@@ -293,6 +317,51 @@ def test_probe_by_layer_on_the_trained_model(toy_language) -> None:
     )
     assert [r.property for r in attention] == ["pos"] * 3 + ["arc"] * 3  # POS from a word's attention too
     assert attention[-1].accuracy > attention[-1].control
+
+
+def test_probe_inputs_computed_once_give_the_same_rows(toy_language) -> None:
+    train, test = toy_language.train.subset(slice(0, 100)), toy_language.test.subset(slice(0, 80))
+    cfg = ProbeConfig(steps=10)
+    inputs = probe_inputs(toy_language.model, train, test)
+    shared = probe_by_layer(toy_language.model, train, test, properties=("arc",), cfg=cfg, inputs=inputs)
+    own = probe_by_layer(toy_language.model, train, test, properties=("arc",), cfg=cfg)
+    assert [(r.accuracy, r.control) for r in shared] == [(r.accuracy, r.control) for r in own]
+
+
+def test_agreement_scores_count_like_the_grammar(toy_language) -> None:
+    # the vectorised scores against a word-by-word reading of the grammar's rules
+    model, data = toy_language.model, toy_language.test.subset(slice(0, 200))
+    b, i = (data.antecedent != NO_LABEL).nonzero(as_tuple=True)
+    hidden = data.tokens.clone()
+    hidden[b, i] = data.vocab.mask_id
+    with torch.no_grad():
+        guesses = model(hidden).logits[b, i].argmax(-1).tolist()
+    words = data.vocab.words
+    agree = [words[g] in PRONOUNS and pronoun_agrees(words[g], words[n])
+             for g, n in zip(guesses, data.tokens[b, data.antecedent[b, i]].tolist())]
+    assert pronoun_agreement(model, data) == sum(agree) / len(agree)
+
+    scores = masked_lm_accuracy(model, data, seed=3)
+    generator = torch.Generator().manual_seed(3)  # the word masked_lm_accuracy hides in each sentence
+    position = 1 + (torch.rand(len(data), generator=generator) * (data.mask.sum(1) - 1)).long()
+    rows = torch.arange(len(data))
+    hidden = data.tokens.clone()
+    hidden[rows, position] = data.vocab.mask_id
+    with torch.no_grad():
+        guesses = model(hidden).logits[rows, position].argmax(-1).tolist()
+    verbs, pronouns = [], []
+    for n, (gold, guess) in enumerate(zip(data.tokens[rows, position].tolist(), guesses)):
+        word, guessed = words[gold], words[guess]
+        if word in VERB_NUMBER:
+            verbs.append(VERB_NUMBER.get(guessed) == VERB_NUMBER[word])
+        elif word in PRONOUNS:
+            noun = words[data.tokens[n, data.antecedent[n, position[n]]]]
+            pronouns.append(guessed in PRONOUNS and pronoun_agrees(guessed, noun))
+    assert scores["verb_agreement_accuracy"] == sum(verbs) / len(verbs)
+    assert scores["pronoun_agreement_accuracy"] == sum(pronouns) / len(pronouns)
+    table = agreement_table(data.vocab)
+    assert table[data.vocab.index["she"], data.vocab.index["queen"]] and not table[data.vocab.index["she"], data.vocab.index["king"]]
+    assert not table[data.vocab.index["queen"]].any()  # only pronouns agree with anything
 
 
 def test_causal_ablation_restores_the_model(toy_language) -> None:

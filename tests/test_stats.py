@@ -45,3 +45,15 @@ def test_nan_is_left_out_and_shares_format_as_percent():
     assert str(bootstrap(torch.ones(5))) == "1.000 [1.000, 1.000]"
     with pytest.raises(ValueError, match="no defined"):
         bootstrap(torch.tensor([float("nan")]))
+
+
+def test_intervals_are_the_plain_percentile_bootstrap_also_when_indices_are_reused():
+    # bootstrap draws the resampling indices once per (n, n_resamples, seed) and reuses them: every
+    # interval must still be the textbook one, for any data of that size
+    g = torch.Generator().manual_seed(3)
+    for x in (torch.rand(250, generator=g), (torch.rand(250, generator=g) > 0.4).float()):
+        index = torch.randint(250, (500, 250), generator=torch.Generator().manual_seed(7))
+        means = x.double()[index].mean(-1)
+        low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.double)).tolist()
+        interval = bootstrap(x, n_resamples=500, seed=7)
+        assert (interval.low, interval.high) == (low, high)

@@ -45,12 +45,19 @@ def _layered_graph(capacities: np.ndarray) -> csr_array:
 
 
 def attention_flow(
-    attentions: torch.Tensor, head_fusion: str = "mean", residual: bool = True, positions: list[int] | None = None
+    attentions: torch.Tensor,
+    head_fusion: str = "mean",
+    residual: bool = True,
+    positions: list[int] | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Max-flow relevance of every input token for the chosen output positions.
 
     attentions: (L, B, H, T, T), or (L, H, T, T) for one example; rows sum to 1.
     positions: the output positions (rows) to compute; default all. Rows not computed are 0.
+    mask: (B, T) (or (T,)) bool, True on real tokens. Real tokens give padding exactly zero attention,
+    so no flow from a real position ever reaches it: padding is left out of the network, which gives
+    the same flows on fewer nodes (padding's own entries are 0).
     Returns (B, T, T) (or (T, T)): row i holds the flows from output position i, normalised to sum 1.
     """
     if head_fusion not in HEAD_FUSIONS:
@@ -61,15 +68,19 @@ def attention_flow(
     positions = list(range(T)) if positions is None else list(positions)
     if any(not 0 <= p < T for p in positions):
         raise ValueError(f"positions must lie in 0..{T - 1}, got {positions}")
+    mask = torch.ones(B, T, dtype=torch.bool) if mask is None else mask.reshape(B, T).bool()
     capacities = flow_capacities(attentions.detach().double(), head_fusion, residual).numpy()  # (L, B, T, T)
     flows = torch.zeros(B, T, T, dtype=attentions.dtype)
     for b in range(B):
-        graph = _layered_graph(capacities[:, b])
+        # the network's positions: the real tokens, or all when a row is asked of a padding position
+        keep = mask[b].nonzero()[:, 0].tolist() if mask[b, positions].all() else list(range(T))
+        n = len(keep)
+        graph = _layered_graph(capacities[:, b][np.ix_(range(L), keep, keep)])  # (L, n, n) capacities
         for i in positions:
-            source = L * T + i  # position i of the last layer
-            row = [maximum_flow(graph, source, j, method="dinic").flow_value for j in range(T)]  # to input j
+            source = L * n + keep.index(i)  # position i of the last layer
+            row = [maximum_flow(graph, source, j, method="dinic").flow_value for j in range(n)]  # to input keep[j]
             row = torch.tensor(row, dtype=torch.float64)
-            flows[b, i] = (row / row.sum()).to(attentions.dtype)
+            flows[b, i, keep] = (row / row.sum()).to(attentions.dtype)
     return flows[0] if single else flows
 
 
@@ -80,5 +91,6 @@ class AttentionFlow(FusedHeadsAttribution):
 
     @torch.no_grad()
     def _attribute(self, tokens, target, mask, position):
-        attentions = self.model(tokens, mask).attentions  # (L, B, H, T, T)
-        return attention_flow(attentions, self.head_fusion, self.residual, positions=[position])[:, position]
+        out = self.model(tokens, mask)
+        flows = attention_flow(out.attentions, self.head_fusion, self.residual, positions=[position], mask=out.mask)
+        return flows[:, position]  # (B, T)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy.stats import kendalltau as _scipy_kendalltau
 
 from attnlab.faithfulness.scores import Scores, scores_of
 from attnlab.models import TinyTransformer
@@ -33,10 +32,12 @@ class RankAgreement:
     def p_value(self) -> torch.Tensor:
         """(B,) two-sided p-value per example (scipy.stats.kendalltau), NaN where tau is undefined."""
         if self._p_value is None:
+            from scipy.stats import kendalltau  # here, not at the top: importing scipy.stats takes about half a second
+
             a, b, mask = self._inputs
             ps = []
             for x, y, m, t in zip(a, b, mask, self.tau.tolist()):
-                ps.append(math.nan if math.isnan(t) else float(_scipy_kendalltau(x[m].numpy(), y[m].numpy()).pvalue))
+                ps.append(math.nan if math.isnan(t) else float(kendalltau(x[m].numpy(), y[m].numpy()).pvalue))
             self._p_value = torch.tensor(ps, dtype=torch.double)
         return self._p_value
 

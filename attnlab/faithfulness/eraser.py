@@ -80,11 +80,19 @@ def erasure_curves(
     scores = scores_of(scores, model, tokens)  # the ranking, the words and p(y|x): once for every bin
     words = word_mask(tokens, model.cfg.pad_id)
     full = predicted_probability(model, tokens)
+    drops: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}  # words per example -> (comp, suff)
     comp, suff = [], []
     for fraction in bins:
-        top = top_words(scores, words, n_top(words, fraction))  # (B, T)
-        comp.append(_probability_drop(model, tokens, top, mode, full))
-        suff.append(_probability_drop(model, tokens, words & ~top, mode, full))
+        k = n_top(words, fraction)  # (B,)
+        # On short sentences several bins keep the same number of words (1 % and 5 % are both one word):
+        # the same words are erased, so the forward passes are run once.
+        key = tuple(k.tolist())
+        if key not in drops:
+            top = top_words(scores, words, k)  # (B, T)
+            drops[key] = (_probability_drop(model, tokens, top, mode, full),
+                          _probability_drop(model, tokens, words & ~top, mode, full))
+        comp.append(drops[key][0])
+        suff.append(drops[key][1])
     comp, suff = torch.stack(comp), torch.stack(suff)  # (K, B) each
     return ErasureCurves(
         bins=tuple(bins),

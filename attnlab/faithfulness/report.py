@@ -31,8 +31,8 @@ import torch
 from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
-from attnlab.faithfulness.flip import attention_flip, deletion_flip
 from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
+from attnlab.faithfulness.flip import attention_flip, deletion_flip
 from attnlab.models import TinyTransformer
 from attnlab.tasks.vocab import word_mask
 
@@ -60,6 +60,7 @@ class FaithfulnessTable:
     bins: tuple[float, ...]
     n_examples: int
     references: tuple[str, ...]
+    scores: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # method name -> (B, T) its scores
 
     def __getitem__(self, name: str) -> MethodFaithfulness:
         for row in self.rows:
@@ -107,7 +108,8 @@ def faithfulness_table(
 
     methods: Attribution objects (named by .name) or {name: Attribution | (B, T) scores}.
     references: {name: Attribution | (B, T) scores} to rank-correlate with (default: leave-one-out and
-    gradient x input). attention_flips=False skips the attention flip search (NaN columns).
+    gradient x input). An Attribution object given both as a method and as a reference runs once.
+    attention_flips=False skips the attention flip search (NaN columns).
     """
     require_classifier(model)
     named = named_scores(methods)
@@ -115,12 +117,17 @@ def faithfulness_table(
         raise ValueError("no methods to compare")
     refs = default_references(model) if references is None else dict(references)
     words = word_mask(tokens, model.cfg.pad_id)
-    ref_scores = {name: scores_of(ref, model, tokens) for name, ref in refs.items()}
-    rows = []
+    method_scores, seconds_of, by_object = {}, {}, {}
     for name, method in named.items():
         start = time.perf_counter()
-        scores = scores_of(method, model, tokens)
-        seconds = time.perf_counter() - start
+        method_scores[name] = scores_of(method, model, tokens)
+        seconds_of[name] = time.perf_counter() - start
+        by_object[id(method)] = method_scores[name]
+    ref_scores = {name: by_object[id(ref)] if id(ref) in by_object else scores_of(ref, model, tokens)
+                  for name, ref in refs.items()}
+    rows = []
+    for name, scores in method_scores.items():
+        seconds = seconds_of[name]
         curves = erasure_curves(model, tokens, scores, bins, mode)
         flip = deletion_flip(model, tokens, scores, mode)
         attn_flip = attention_flip(model, tokens, scores) if attention_flips else None
@@ -152,4 +159,5 @@ def faithfulness_table(
                 per_example=per_example,
             )
         )
-    return FaithfulnessTable(rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs))
+    return FaithfulnessTable(rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs),
+                             scores=method_scores)

@@ -1,6 +1,6 @@
 """
-Two re-trained versions of the course's rationale classifier, cached like the standard model
-(`attnlab.train.cached_model`: same arguments, same weights, trained once):
+Two re-trained versions of the course's rationale classifier, shipped and cached like the standard
+model (`attnlab.train.cached_model`: same arguments, same weights, trained once):
 
 - uniform_attention_model: the same architecture trained *and evaluated* with the attention of
   chosen layers frozen to uniform over the real tokens (Wiegreffe & Pinter 2019's baseline). If it
@@ -16,7 +16,6 @@ Two re-trained versions of the course's rationale classifier, cached like the st
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
@@ -106,18 +105,13 @@ def uniform_attention_model(
         with replace_attention(model, "uniform", layers=chosen):
             return model(tokens)
 
-    def fit(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
+    def build(model: TinyTransformer) -> dict:
         train_classifier(model, train, train_cfg, forward=uniform_forward)
-        return {
-            "accuracy": classifier_accuracy(model, test, uniform_forward),
-            "train_seconds": time.perf_counter() - start,
-        }
+        return {"accuracy": classifier_accuracy(model, test, uniform_forward)}
 
     key = {"task": "rationale", "variant": "uniform_attention", "layers": list(chosen),
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
-    model, metrics, hit = cached_model("rationale-uniform", key, cfg, fit)
-    return UniformAttentionModel(TrainedModel(model, train, test, metrics, hit), chosen)
+    return UniformAttentionModel(cached_model("rationale-uniform", key, cfg, train, test, build), chosen)
 
 
 # -----------------------------------------------------------------------------
@@ -147,14 +141,10 @@ def deceptive_model(
     train_cfg = train_cfg or TrainConfig(seed=seed)
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
-    def fit(model: TinyTransformer) -> dict:
-        start = time.perf_counter()
-        train_classifier(
-            model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam)
-        )
-        return {**attention_mass_report(model.eval(), test), "train_seconds": time.perf_counter() - start}
+    def build(model: TinyTransformer) -> dict:
+        train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam))
+        return attention_mass_report(model.eval(), test)
 
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
-    model, metrics, hit = cached_model("rationale-deceptive", key, cfg, fit)
-    return TrainedModel(model, train, test, metrics, hit)
+    return cached_model("rationale-deceptive", key, cfg, train, test, build)

@@ -34,7 +34,16 @@ from attnlab.probing.probes import (
     probe_data,
     train_and_evaluate,
 )
-from attnlab.probing.report import LayerRow, format_table, probe_by_layer, selectivity
+from attnlab.probing.report import (
+    LayerRow,
+    ProbeInputs,
+    format_comparison,
+    format_table,
+    model_difference,
+    probe_by_layer,
+    probe_inputs,
+    selectivity,
+)
 from attnlab.probing.tasks import (
     ProbingTask,
     arc_task,
@@ -50,11 +59,11 @@ from attnlab.probing.tasks import (
 
 __all__ = [
     "BilinearProbe", "FittedProbe", "LayerRow", "LinearProbe", "MLPProbe", "ModelFeatures", "PairMLPProbe",
-    "ProbeConfig", "ProbeData", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
-    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos",
-    "coref_task",
-    "extract_features", "fit_probe", "fixed_offset_accuracy", "format_table", "head_accuracy", "head_accuracy_both",
-    "head_predictions", "only_at", "pos_task", "probe_by_layer", "probe_data",
+    "ProbeConfig", "ProbeData", "ProbeInputs", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
+    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos", "coref_task",
+    "extract_features", "fit_probe", "fixed_offset_accuracy", "format_comparison", "format_table", "head_accuracy",
+    "head_accuracy_both", "head_predictions", "model_difference", "only_at", "pos_task",
+    "probe_by_layer", "probe_data", "probe_inputs",
     "probing_tasks", "pronoun_agreement", "random_model_like", "selectivity", "train_and_evaluate",
     "type_labels",
 ]  # fmt: skip

@@ -20,7 +20,7 @@ import torch
 
 from attnlab.interventions import mask_heads
 from attnlab.models import TinyTransformer
-from attnlab.tasks.toy_language import NO_LABEL, PRONOUNS, ToyLanguageData, pronoun_agrees
+from attnlab.tasks.toy_language import NO_LABEL, ToyLanguageData, agreement_table
 from attnlab.train import masked_lm_accuracy
 
 
@@ -32,9 +32,8 @@ def pronoun_agreement(model: TinyTransformer, data: ToyLanguageData) -> float:
     tokens[b, i] = data.vocab.mask_id
     guess = model(tokens).logits[b, i].argmax(-1)  # (M,)
     nouns = data.tokens[b, data.antecedent[b, i]]  # (M,) the antecedents' ids
-    words = data.vocab.words
-    hits = [words[g] in PRONOUNS and pronoun_agrees(words[g], words[n]) for g, n in zip(guess.tolist(), nouns.tolist())]
-    return sum(hits) / max(len(hits), 1)
+    hits = agreement_table(data.vocab)[guess, nouns]  # (M,) a pronoun that agrees with the antecedent
+    return int(hits.sum()) / max(len(hits), 1)
 
 
 def masked_lm_scores(model: TinyTransformer, data: ToyLanguageData) -> dict[str, float]:

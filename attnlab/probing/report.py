@@ -8,7 +8,12 @@ Probe every layer of a model for every property, with its control task, and prin
 
 masked=True asks about a word the model cannot see: the word (for coreference: the pronoun) is replaced
 by [MASK] before the forward pass, so its representation only holds what the context says about it.
-masked=False probes the visible words.
+masked=False probes the visible words. `probe_inputs` runs the model once for both splits; pass its
+result to several probe_by_layer calls (hidden states, then attention) to run the model only once.
+
+`format_table` prints the rows with 95% intervals (seeded bootstrap over the held-out words,
+attnlab.stats); `format_comparison` sets two models side by side with the paired interval of their
+difference, both probed on the same words.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from attnlab.probing.tasks import (
     pos_distribution,
     probing_tasks,
 )
+from attnlab.stats import Interval, bootstrap
 from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import ToyLanguageData
 
@@ -55,7 +61,16 @@ def selectivity(task_accuracy: float, control_accuracy: float) -> float:
     return task_accuracy - control_accuracy
 
 
-def _inputs(model: TinyTransformer, data: ToyLanguageData, masked: bool, seed: int):
+@dataclass(frozen=True)
+class ProbeInputs:
+    """What probe_by_layer reads of one model, per split ("train", "test") and property: the model's
+    features and where the property is asked ((N, T) bool)."""
+
+    features: dict[str, dict[str, ModelFeatures]]
+    where: dict[str, dict[str, torch.Tensor]]
+
+
+def _split_inputs(model: TinyTransformer, data: ToyLanguageData, masked: bool, seed: int):
     """Features and where each property is asked: (features per property, where (N, T) per property)."""
     if not masked:
         features = extract_features(model, data.tokens)
@@ -71,6 +86,16 @@ def _inputs(model: TinyTransformer, data: ToyLanguageData, masked: bool, seed: i
     }
 
 
+def probe_inputs(
+    model: TinyTransformer, train: ToyLanguageData, test: ToyLanguageData, masked: bool = True, seed: int = 0
+) -> ProbeInputs:
+    """The model run once on both splits. masked: one random word per sentence hidden
+    (mask_one_word(train, seed), mask_one_word(test, seed + 1)), and, in another pass, every pronoun."""
+    train_features, train_where = _split_inputs(model, train, masked, seed)
+    test_features, test_where = _split_inputs(model, test, masked, seed + 1)
+    return ProbeInputs({"train": train_features, "test": test_features}, {"train": train_where, "test": test_where})
+
+
 def probe_by_layer(
     model: TinyTransformer,
     train: ToyLanguageData,
@@ -81,15 +106,18 @@ def probe_by_layer(
     masked: bool = True,
     cfg: ProbeConfig = ProbeConfig(),
     seed: int = 0,
+    inputs: ProbeInputs | None = None,
 ) -> list[LayerRow]:
-    """One LayerRow per (property, layer): task and control accuracy of a probe trained on `train`."""
+    """One LayerRow per (property, layer): task and control accuracy of a probe trained on `train`.
+
+    inputs: probe_inputs(model, train, test, masked, seed), when it was already computed.
+    """
     if features not in ("hidden", "attention"):
         raise ValueError(f"features must be 'hidden' or 'attention', got {features!r}")
     probs = pos_distribution(train), antecedent_class_distribution(train)  # one control distribution for both splits
     tasks = {"train": probing_tasks(train, seed, *probs), "test": probing_tasks(test, seed, *probs)}
-    feats, where = {}, {}
-    feats["train"], where["train"] = _inputs(model, train, masked, seed)
-    feats["test"], where["test"] = _inputs(model, test, masked, seed + 1)
+    inputs = probe_inputs(model, train, test, masked, seed) if inputs is None else inputs
+    feats, where = inputs.features, inputs.where
     rows = []
     for prop in properties:
         n_layers = feats["train"][prop].n_layers + (1 if features == "hidden" else 0)
@@ -111,19 +139,52 @@ def _layer_features(features: ModelFeatures, kind: str, layer: int, pair: bool) 
     return attention_token_features(features.attentions, [layer])  # (N, T, 16H): to and from neighbours, [CLS]
 
 
+def _intervals(row: LayerRow) -> tuple[Interval, Interval, Interval] | None:
+    """95% intervals of a row's probe accuracy, control accuracy and selectivity (paired: the task and its
+    control are asked on the same words); None for a row without per-word results."""
+    if row.correct is None or row.control_correct is None:
+        return None
+    task, control = row.correct.float(), row.control_correct.float()
+    return bootstrap(task), bootstrap(control), bootstrap(task, control)
+
+
 def format_table(rows: list[LayerRow]) -> str:
-    """A plain-text table: one line per (property, features, layer), one column group per model."""
-    models = list(dict.fromkeys(r.model for r in rows))
-    keys = list(dict.fromkeys((r.property, r.features, r.layer) for r in rows))
-    by_key = {(r.model, r.property, r.features, r.layer): r for r in rows}
-    head = f"{'property':<8} {'features':<9} {'layer':>5}" + "".join(
-        f" | {m + ': probe  control  select.':>33}" for m in models
-    )
+    """A plain-text table, one line per (property, features, layer) and model: held-out accuracy of the
+    probe and of its control task, and the selectivity, each with its 95% interval when the rows carry
+    per-word results (seeded bootstrap over the held-out words)."""
+    head = (f"{'property':<8} {'features':<9} {'layer':>5}  {'model':<8} {'probe [95% interval]':>24}"
+            f" {'control [95% interval]':>24} {'selectivity [95% interval]':>27}")
     lines = [head, "-" * len(head)]
-    for prop, kind, layer in keys:
-        line = f"{prop:<8} {kind:<9} {layer:>5}"
-        for m in models:
-            r = by_key.get((m, prop, kind, layer))
-            line += " | " + (f"{r.accuracy:>16.1%} {r.control:>8.1%} {r.selectivity:>+8.1%}" if r else " " * 33)
+    groups = list(dict.fromkeys((r.property, r.features) for r in rows))  # in the order they first appear
+    for r in sorted(rows, key=lambda r: (groups.index((r.property, r.features)), r.layer)):
+        line = f"{r.property:<8} {r.features:<9} {r.layer:>5}  {r.model:<8}"
+        intervals = _intervals(r)
+        if intervals is None:
+            line += f" {r.accuracy:>24.1%} {r.control:>24.1%} {r.selectivity:>+27.1%}"
+        else:
+            probe, control, select = intervals
+            line += f" {probe.pct():>24} {control.pct():>24} {select.format('+.1f', 100, '%'):>27}"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def model_difference(first: LayerRow, second: LayerRow) -> Interval:
+    """Paired 95% interval of first.accuracy - second.accuracy: two probes scored on the same held-out words."""
+    if first.correct is None or second.correct is None or first.correct.shape != second.correct.shape:
+        raise ValueError("a paired difference needs both rows' per-word results, on the same held-out words")
+    return bootstrap(first.correct.float(), second.correct.float())
+
+
+def format_comparison(rows: list[LayerRow], first: str = "trained", second: str = "random") -> str:
+    """One line per (property, features, layer): the probe accuracy on two models and the paired 95%
+    interval of their difference (both probed on the same held-out words)."""
+    by_key = {(r.model, r.property, r.features, r.layer): r for r in rows}
+    title = f"{first} minus {second} [95% interval]"
+    head = f"{'property':<8} {'features':<9} {'layer':>5} {first:>9} {second:>9} {title:>34}"
+    lines = [head, "-" * len(head)]
+    for (model, prop, kind, layer), a in by_key.items():
+        b = by_key.get((second, prop, kind, layer))
+        if model == first and b is not None:
+            gap = model_difference(a, b).format("+.1f", 100, "%")
+            lines.append(f"{prop:<8} {kind:<9} {layer:>5} {a.accuracy:>9.1%} {b.accuracy:>9.1%} {gap:>34}")
     return "\n".join(lines)

@@ -137,6 +137,24 @@ def pronoun_agrees(pronoun: str, noun: str) -> bool:
     return _matches(pronoun, NOUN_FEATURES[noun][0], NOUN_FEATURES[noun][1])
 
 
+def agreement_table(vocab: Vocab) -> torch.Tensor:
+    """(V, V) bool: [p, n] is True when word p is a pronoun that agrees with the noun n (pronoun_agrees),
+    to score many guesses at once."""
+    table = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
+    for pronoun in PRONOUNS:
+        for noun in NOUN_FEATURES:
+            table[vocab.index[pronoun], vocab.index[noun]] = pronoun_agrees(pronoun, noun)
+    return table
+
+
+def verb_numbers(vocab: Vocab) -> torch.Tensor:
+    """(V,) long: 1 for a singular verb form, 2 for a plural one, 0 for any other word."""
+    numbers = torch.zeros(len(vocab), dtype=torch.long)
+    for form, number in VERB_NUMBER.items():
+        numbers[vocab.index[form]] = 1 if number == "sg" else 2
+    return numbers
+
+
 def _example(rng: random.Random) -> tuple[_Sentence, int, int]:
     """One two-clause sentence; returns it with the pronoun's and the antecedent's positions."""
     while True:
