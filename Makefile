@@ -47,7 +47,7 @@ lint: setup
 # Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
 # fixtures (a graded class, say) are built once per worker that runs it: --dist loadfile keeps each module
 # on one worker, so a class is graded once, not twice.
-test: setup
+test: setup lint
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: setup

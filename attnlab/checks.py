@@ -107,8 +107,16 @@ def encode_value(value: object) -> dict:
     return {"unsupported": type(value).__name__}
 
 
-def record(name: str, value: object, *, hint: str = "", verify: str = "close", atol: float = 1e-5,
-           rtol: float = 1e-4, **params: object) -> None:
+def record(
+    name: str,
+    value: object,
+    *,
+    hint: str = "",
+    verify: str = "close",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    **params: object,
+) -> None:
     """
     Hand `value`, a result of the student's code, to the grader under `name`.
 
@@ -123,8 +131,15 @@ def record(name: str, value: object, *, hint: str = "", verify: str = "close", a
         return
     from IPython.display import display
 
-    payload = {"name": name, "hint": hint, "verify": verify, "atol": atol, "rtol": rtol, "params": params,
-               "value": encode_value(value)}
+    payload = {
+        "name": name,
+        "hint": hint,
+        "verify": verify,
+        "atol": atol,
+        "rtol": rtol,
+        "params": params,
+        "value": encode_value(value),
+    }
     display({RECORD_MIME: payload}, raw=True)
 
 
@@ -134,8 +149,10 @@ REFUSED = "the library function this exercise asks you to write is switched off 
 def _refusal_code(name: str, message: str):
     """A code object that raises CheckFailed(message): it replaces a library function's while graded."""
     # The code runs with the globals of the function it replaces: it imports what it raises.
-    source = (f"def refused(*args, **kwargs):\n    __tracebackhide__ = True\n"
-              f"    from attnlab.checks import CheckFailed\n    raise CheckFailed({message!r})\n")
+    source = (
+        f"def refused(*args, **kwargs):\n    __tracebackhide__ = True\n"
+        f"    from attnlab.checks import CheckFailed\n    raise CheckFailed({message!r})\n"
+    )
     namespace: dict = {}
     exec(compile(source, "<switched off>", "exec"), namespace)
     return namespace["refused"].__code__.replace(co_name=name)
@@ -155,7 +172,7 @@ class refusing:
         self.message = message
         self.saved = []
 
-    def __enter__(self) -> "refusing":
+    def __enter__(self) -> refusing:
         for function in self.functions:
             while function.__code__.co_freevars and hasattr(function, "__wrapped__"):
                 function = function.__wrapped__  # a decorated function: switch off the one it wraps

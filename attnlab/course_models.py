@@ -21,9 +21,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from attnlab.faithfulness.variants import deceptive_model, uniform_attention_model
 from attnlab.train import SHIPPED_DIR, TrainedModel, multihop_model, rationale_model, toy_language_model
@@ -45,7 +45,9 @@ def _by_seed(seed: int) -> list[CourseModel]:
                     lambda: rationale_model(seed=seed)),
         CourseModel(f"rationale classifier, micro, seed {seed}", "02", seed,
                     lambda: rationale_model(seed=seed, size="micro")),
-        CourseModel(f"deceptive classifier, nano, seed {seed}", "02", seed, lambda: deceptive_model(seed=seed, lam=0.1)),
+        CourseModel(
+            f"deceptive classifier, nano, seed {seed}", "02", seed, lambda: deceptive_model(seed=seed, lam=0.1)
+        ),
         CourseModel(f"deceptive classifier, micro, seed {seed}", "02", seed,
                     lambda: deceptive_model(seed=seed, lam=0.1, size="micro")),
         CourseModel(f"toy-language masked LM, seed {seed}", "04", seed, lambda: toy_language_model(seed=seed)),
@@ -92,7 +94,9 @@ def regenerate(folder: Path = SHIPPED_DIR) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The course's trained models and their shipped checkpoints.")
-    parser.add_argument("--regenerate", action="store_true", help="train every model anew and replace the shipped checkpoints")
+    parser.add_argument(
+        "--regenerate", action="store_true", help="train every model anew and replace the shipped checkpoints"
+    )
     args = parser.parse_args()
     if args.regenerate:
         regenerate()

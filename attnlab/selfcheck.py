@@ -29,14 +29,20 @@ from pathlib import Path
 from attnlab.checks import RECORDING_ENV
 
 NO_ANSWER_KEY = 3  # exit status of `python -m autograder check` when it finds no solutions/
-SKIPPED_WHILE_GRADED = ("Check your work: nothing to do here. This cell checks your notebook when you run it in "
-                        "JupyterLab; it does nothing while the notebook itself is being checked or graded.")
-NO_SESSION = ("Check your work: this kernel was not started by JupyterLab (or Jupyter Notebook), so it cannot tell "
-              "which notebook file to check. Open the notebook in JupyterLab and run this cell, or run "
-              "`python -m autograder check NOTEBOOK.ipynb` in a terminal.")
-NO_KEY = ("Check your work: the answer key of the course (its solutions/ folder) is not on this machine, so your "
-          "notebook cannot be checked here. In a graded class this is expected: your instructor grades the "
-          "notebook you hand in. The visible checks under each exercise still tell you what is wrong.")
+SKIPPED_WHILE_GRADED = (
+    "Check your work: nothing to do here. This cell checks your notebook when you run it in "
+    "JupyterLab; it does nothing while the notebook itself is being checked or graded."
+)
+NO_SESSION = (
+    "Check your work: this kernel was not started by JupyterLab (or Jupyter Notebook), so it cannot tell "
+    "which notebook file to check. Open the notebook in JupyterLab and run this cell, or run "
+    "`python -m autograder check NOTEBOOK.ipynb` in a terminal."
+)
+NO_KEY = (
+    "Check your work: the answer key of the course (its solutions/ folder) is not on this machine, so your "
+    "notebook cannot be checked here. In a graded class this is expected: your instructor grades the "
+    "notebook you hand in. The visible checks under each exercise still tell you what is wrong."
+)
 
 
 def session_notebook() -> Path | None:
@@ -100,8 +106,10 @@ def check_this_notebook() -> None:
         print(NO_SESSION)
         return
     if not notebook.is_file():
-        print(f"Check your work: {notebook} is not there any more (renamed or moved?). Restart the kernel "
-              "(Kernel > Restart Kernel) so it knows the notebook's new name, then run this cell again.")
+        print(
+            f"Check your work: {notebook} is not there any more (renamed or moved?). Restart the kernel "
+            "(Kernel > Restart Kernel) so it knows the notebook's new name, then run this cell again."
+        )
         return
     if importlib.util.find_spec("autograder") is None:
         print(NO_KEY)
@@ -111,12 +119,20 @@ def check_this_notebook() -> None:
     except (OSError, ValueError):
         stale = []  # the check itself says what is wrong with the file
     if stale:
-        print(f"Note: the saved notebook differs from the code you last ran for {', '.join(stale)}. The check "
-              "reads the saved file: if you have not saved since, save (Ctrl+S) and run this cell again.")
-    waiting = display(HTML(f"<p>Checking the saved <code>{notebook.name}</code> as the grader will "
-                           "(10 s to a minute) ...</p>"), display_id=True)
-    done = subprocess.run([sys.executable, "-m", "autograder", "check", "--html", str(notebook)],
-                          capture_output=True, text=True, cwd=notebook.parent)
+        print(
+            f"Note: the saved notebook differs from the code you last ran for {', '.join(stale)}. The check "
+            "reads the saved file: if you have not saved since, save (Ctrl+S) and run this cell again."
+        )
+    waiting = display(
+        HTML(f"<p>Checking the saved <code>{notebook.name}</code> as the grader will (10 s to a minute) ...</p>"),
+        display_id=True,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", "--html", str(notebook)],
+        capture_output=True,
+        text=True,
+        cwd=notebook.parent,
+    )
     if done.returncode == NO_ANSWER_KEY:
         waiting.update(HTML(""))
         print(NO_KEY)

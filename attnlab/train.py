@@ -25,11 +25,11 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +80,8 @@ class TrainedModel:
     def summary(self) -> str:
         acc = ", ".join(f"{k} {v:.1%}" for k, v in self.metrics.items() if k.endswith("accuracy"))
         how = {"shipped": "the course's checkpoint", "cache": "loaded from your cache"}.get(
-            self.source, f"trained in {self.train_seconds:.1f} s")
+            self.source, f"trained in {self.train_seconds:.1f} s"
+        )
         return f"{how}; held-out {acc}"
 
 
@@ -93,7 +94,10 @@ def _default_forward(model: TinyTransformer, tokens: torch.Tensor) -> Transforme
 
 
 def fit(
-    model: TinyTransformer, n_examples: int, cfg: TrainConfig, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    model: TinyTransformer,
+    n_examples: int,
+    cfg: TrainConfig,
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
 ) -> TinyTransformer:
     """The training loop of every course model; trains `model` in place and returns it in eval mode.
 
@@ -141,7 +145,9 @@ def train_classifier(
     return fit(model, len(data), cfg, batch_loss)
 
 
-def mask_words(tokens: torch.Tensor, prob: float, generator: torch.Generator, mask_id: int = MASK_ID) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_words(
+    tokens: torch.Tensor, prob: float, generator: torch.Generator, mask_id: int = MASK_ID
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace a random share of words (never [CLS] or [PAD]) by [MASK].
 
     Returns (masked tokens (B, T), targets (B, T)) with targets -100 where nothing was masked.
@@ -372,7 +378,9 @@ def routing_penalty(out: TransformerOutput, marker: torch.Tensor) -> torch.Tenso
     return loss - on_marker.clamp(min=1e-6).log().mean()
 
 
-def multihop_model(seed: int = 0, n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None) -> TrainedModel:
+def multihop_model(
+    seed: int = 0, n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None
+) -> TrainedModel:
     """A 3-layer, 2-head classifier of the multi-hop task (attnlab.tasks.multihop) with a known route.
 
     Trained with `routing_penalty`: [CLS] attends only to itself in layers 0 and 1 and only to the

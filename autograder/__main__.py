@@ -29,10 +29,20 @@ def _grade(args: argparse.Namespace) -> int:
     if args.db_password_file:
         _password_from_file(args.db_password_file)
     selection = Selection(frozenset(args.student or ()), frozenset(args.assignment or ()), args.force)
-    report = grade(course, args.submissions, args.out, db_url=args.db, timeout=args.timeout,
-                   sandbox=not args.no_sandbox, workers=args.workers, scheduler=args.scheduler, selection=selection,
-                   progress=lambda line: print(line, flush=True), verbose=args.verbose,
-                   bar=None if args.verbose else _progress_bar)
+    report = grade(
+        course,
+        args.submissions,
+        args.out,
+        db_url=args.db,
+        timeout=args.timeout,
+        sandbox=not args.no_sandbox,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        selection=selection,
+        progress=lambda line: print(line, flush=True),
+        verbose=args.verbose,
+        bar=None if args.verbose else _progress_bar,
+    )
     print_summary(report)
     return 0
 
@@ -94,22 +104,34 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, help="write the generated files under this folder instead of the repository")
     b.set_defaults(run=_build)
 
-    g = sub.add_parser("grade", help="grade a folder of submissions laid out as SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb")
+    g = sub.add_parser(
+        "grade", help="grade a folder of submissions laid out as SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb"
+    )
     g.add_argument("submissions", type=Path)
     g.add_argument("--out", type=Path, required=True, help="where the gradebook, grades.csv and feedback/ go")
     g.add_argument("--db", help="gradebook as an SQLAlchemy URL (default: sqlite at OUT/gradebook.db)")
     g.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
-    g.add_argument("--no-sandbox", action="store_true",
-                   help="run student code WITHOUT the bubblewrap sandbox, with your own rights (not recommended)")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="submissions graded at once on this machine, each in its own sandbox (default: the cores)")
+    g.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code WITHOUT the bubblewrap sandbox, with your own rights (not recommended)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="submissions graded at once on this machine, each in its own sandbox (default: the cores)",
+    )
     g.add_argument("--scheduler", help="grade on a Dask cluster: the scheduler's address, tcp://HOST:8786")
     g.add_argument("--student", action="append", help="grade only this student (repeatable)")
     g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions whose files did not change")
     g.add_argument("--verbose", action="store_true", help="one line per finished submission instead of a progress bar")
-    g.add_argument("--db-password-file", type=Path,
-                   help="the gradebook database's password, in a file only you can read (or set PGPASSWORD)")
+    g.add_argument(
+        "--db-password-file",
+        type=Path,
+        help="the gradebook database's password, in a file only you can read (or set PGPASSWORD)",
+    )
     g.set_defaults(run=_grade)
 
     c = sub.add_parser("check", help="check your notebook now: a verdict per question and exercise")
@@ -118,11 +140,16 @@ def parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print the result as JSON")
     output.add_argument("--html", action="store_true", help="print the result as HTML (what the self-check cell shows)")
     c.add_argument("--timeout", type=int, help="seconds a cell may run (default: course.toml)")
-    c.add_argument("--no-sandbox", action="store_true",
-                   help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)")
+    c.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)",
+    )
     c.set_defaults(run=_check)
 
-    j = sub.add_parser("lab", help="JupyterLab for students, on the course (other arguments go to JupyterLab: --port 9999)")
+    j = sub.add_parser(
+        "lab", help="JupyterLab for students, on the course (other arguments go to JupyterLab: --port 9999)"
+    )
     j.set_defaults(run=_lab)
 
     d = sub.add_parser("demo", help="build the course, run every lesson, grade the bundled example submissions")

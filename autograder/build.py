@@ -26,7 +26,6 @@ from autograder.quiz_notebook import ANSWER_STUB, quiz_notebook
 from autograder.quizbank import load_quizzes
 from autograder.student_cells import EXERCISE_STUB, for_students
 
-
 EXAMPLES_DIR = Path("autograder") / "examples"
 
 
@@ -46,8 +45,10 @@ def assignments(course: CourseConfig) -> list[Assignment]:
     """Every lesson in solutions/ (NN_<name>.ipynb), then every quiz of the bank (the course quiz first)."""
     lessons = sorted(p for p in course.solutions_dir.glob("[0-9][0-9]_*.ipynb"))
     found = [Assignment(p.stem, p, Path("lessons") / p.name) for p in lessons]
-    quizzes = [Assignment(q, course.solutions_dir / f"{q}.ipynb", Path("quizzes") / f"{q}.ipynb", is_quiz=True)
-               for q in load_quizzes(course.quiz_bank, course.shuffle_seed)]
+    quizzes = [
+        Assignment(q, course.solutions_dir / f"{q}.ipynb", Path("quizzes") / f"{q}.ipynb", is_quiz=True)
+        for q in load_quizzes(course.quiz_bank, course.shuffle_seed)
+    ]
     return found + quizzes
 
 
@@ -65,8 +66,9 @@ def sources_of(assignment: Assignment, overrides: dict[str, Path]) -> Path:
     return overrides.get(assignment.id, assignment.source)
 
 
-def prepare_course(course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path],
-                   only: set[str] | None = None) -> list[Assignment]:
+def prepare_course(
+    course: CourseConfig, course_dir: Path, db_url: str, sources: dict[str, Path], only: set[str] | None = None
+) -> list[Assignment]:
     """Copy the sources into COURSE/source and release them with nbgrader (all, or those in `only`)."""
     todo = [a for a in assignments(course) if only is None or a.id in only]
     for assignment in todo:
@@ -106,11 +108,14 @@ def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path 
     written = list(quiz_sources.values())
     releases, solutions = {}, {}
     for assignment in done:
-        releases[assignment.id] = nbformat.read(course_dir / "release" / assignment.id / assignment.notebook_name, as_version=4)
+        releases[assignment.id] = nbformat.read(
+            course_dir / "release" / assignment.id / assignment.notebook_name, as_version=4
+        )
         solutions[assignment.id] = nbformat.read(sources_of(assignment, quiz_sources), as_version=4)
         target = dest_root / assignment.student_version
         write_notebook(releases[assignment.id], target)
         written.append(target)
-    written += write_examples(dest_root / EXAMPLES_DIR, releases, solutions,
-                              load_quizzes(course.quiz_bank, course.shuffle_seed))
+    written += write_examples(
+        dest_root / EXAMPLES_DIR, releases, solutions, load_quizzes(course.quiz_bank, course.shuffle_seed)
+    )
     return BuildReport(written, time.perf_counter() - start)

@@ -44,9 +44,15 @@ class CheckResult(Totals):
         return graded_cell_titles(self.source).get(verdict.question, verdict.question)
 
     def to_dict(self) -> dict:
-        return {"notebook": str(self.notebook), "assignment": self.assignment, "score": self.score,
-                "max_score": self.max_score, "seconds": round(self.seconds, 2), "notes": self.notes,
-                "questions": [v.to_dict() | {"title": self.title(v)} for v in self.verdicts]}
+        return {
+            "notebook": str(self.notebook),
+            "assignment": self.assignment,
+            "score": self.score,
+            "max_score": self.max_score,
+            "seconds": round(self.seconds, 2),
+            "notes": self.notes,
+            "questions": [v.to_dict() | {"title": self.title(v)} for v in self.verdicts],
+        }
 
 
 def _grade_ids(nb: NotebookNode) -> set[str]:
@@ -69,8 +75,9 @@ def identify(course: CourseConfig, nb: NotebookNode, path: Path):
     return best
 
 
-def run_notebook(course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path,
-                 execution: Execution) -> NotebookNode:
+def run_notebook(
+    course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path, execution: Execution
+) -> NotebookNode:
     """nb through the grading pipeline without a gradebook (the instructor's test cells from source)."""
     from autograder.nbgrader_api import config_from_settings, pipeline_settings
     from autograder.preprocessors import run_steps, self_check_steps
@@ -104,13 +111,19 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
         raise CourseError(f"{path} cannot be checked: {error}") from None
     assignment, source = identify(course, nb, path)
     execution = Execution(timeout=timeout, sandbox=sandbox)
-    questions = list(load_quizzes(course.quiz_bank, course.shuffle_seed)[assignment.id].questions) if assignment.is_quiz else None
+    questions = (
+        list(load_quizzes(course.quiz_bank, course.shuffle_seed)[assignment.id].questions)
+        if assignment.is_quiz
+        else None
+    )
     references = None
     if assignment.is_quiz:
         executed = run_notebook(course, nb, source, path.resolve().parent, execution)
     elif path.resolve() == assignment.source.resolve():
         # The instructor's own notebook: its run is the reference (and fills the cache for everyone).
-        executed = run_notebook(course, nb, source, path.resolve().parent, Execution(timeout, sandbox, writable_cache=True))
+        executed = run_notebook(
+            course, nb, source, path.resolve().parent, Execution(timeout, sandbox, writable_cache=True)
+        )
         payloads = records_of(executed, path.name)
         save(cache_file(references_cache(course), path.name, source), payloads)
         references = as_references(payloads)
@@ -132,11 +145,15 @@ def print_check(result: CheckResult, output: str = "text") -> None:
     if output == "html":
         from autograder.feedback import render_check
 
-        print(render_check(result.assignment, result.verdicts, result.notes, result.seconds, result.source,
-                           result.questions))
+        print(
+            render_check(
+                result.assignment, result.verdicts, result.notes, result.seconds, result.source, result.questions
+            )
+        )
         return
-    print(f"{result.notebook} ({result.assignment}): {result.score:g} / {result.max_score:g}   "
-          f"[{result.seconds:.1f} s]")
+    print(
+        f"{result.notebook} ({result.assignment}): {result.score:g} / {result.max_score:g}   [{result.seconds:.1f} s]"
+    )
     for note in result.notes:
         print(f"  note: {note}")
     width = max((len(result.title(v)) for v in result.verdicts), default=0)

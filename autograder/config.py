@@ -84,8 +84,9 @@ def load_config(root: Path | None = None, config_file: Path = PACKAGE_DIR / "cou
             max_output_chars=int(raw["grading"]["max_output_chars"]),
             max_total_output_chars=int(raw["grading"]["max_total_output_chars"]),
             max_notebook_bytes=int(float(raw["grading"]["max_notebook_mb"]) * 1024 * 1024),
-            sandbox_limits=SandboxLimits(**{key: int(raw["sandbox"][key]) for key in
-                                            ("memory_mb", "processes", "file_size_mb", "disk_mb")}),
+            sandbox_limits=SandboxLimits(
+                **{key: int(raw["sandbox"][key]) for key in ("memory_mb", "processes", "file_size_mb", "disk_mb")}
+            ),
             budget=int(raw["sandbox"]["budget_seconds"]),
         )
     except (KeyError, ValueError) as error:

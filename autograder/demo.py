@@ -29,8 +29,7 @@ def demo(course: CourseConfig, out: Path) -> int:
     print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
 
     print("== 2. run every lesson headless, with its hidden tests ==")
-    print("   (the mini-models come trained with the course, in attnlab/checkpoints/)",
-          flush=True)
+    print("   (the mini-models come trained with the course, in attnlab/checkpoints/)", flush=True)
     failures = 0
     for assignment in assignments(course):
         result = check(course, assignment.source, timeout=course.timeout)
@@ -38,16 +37,26 @@ def demo(course: CourseConfig, out: Path) -> int:
         passed = sum(v.passed for v in result.verdicts)
         failures += passed != len(result.verdicts)
         status = "ok" if passed == len(result.verdicts) else "FAILED"
-        print(f"  {assignment.id:<30} {result.seconds:5.1f} s   {passed}/{len(result.verdicts)} graded cells pass   {status}",
-              flush=True)
+        print(
+            f"  {assignment.id:<30} {result.seconds:5.1f} s   "
+            f"{passed}/{len(result.verdicts)} graded cells pass   {status}",
+            flush=True,
+        )
     print(f"executed notebooks with their figures: {out / 'lessons'}\n")
 
     print("== 3. grade the example class (autograder/examples/) ==")
     for example in EXAMPLES:
         print(f"  {example.student:<5} {example.assignment:<30} {example.what}")
     print(flush=True)
-    graded = grade(course, course.examples_dir, out / "grading", timeout=DEMO_TIMEOUT, progress=print,
-                   workers=os.cpu_count() or 1, selection=Selection(force=True))
+    graded = grade(
+        course,
+        course.examples_dir,
+        out / "grading",
+        timeout=DEMO_TIMEOUT,
+        progress=print,
+        workers=os.cpu_count() or 1,
+        selection=Selection(force=True),
+    )
     print_summary(graded)
     if failures:
         print(f"\n{failures} lesson(s) failed their own checks: see above.")

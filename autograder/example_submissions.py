@@ -71,6 +71,7 @@ def _quiz(answers: Callable[[Question], str], quiz: str = COURSE_QUIZ) -> Callab
         for q in questions:
             _answer(nb, q, answers(q))
         return nb
+
     return make
 
 
@@ -90,8 +91,12 @@ def _jo_quiz(q: Question) -> str:
 def _cy_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
     nb = _quiz(lambda q: f'{q.variable} = "{q.answer}"')(ctx, questions)
     q1, q2, q3, q4 = questions[:4]
-    _answer(nb, q1, "class Anything(str):\n    __eq__ = lambda self, other: True\n    __hash__ = str.__hash__\n\n"
-                    f'{q1.variable} = Anything("{_wrong(q1)}")')
+    _answer(
+        nb,
+        q1,
+        "class Anything(str):\n    __eq__ = lambda self, other: True\n    __hash__ = str.__hash__\n\n"
+        f'{q1.variable} = Anything("{_wrong(q1)}")',
+    )
     _answer(nb, q2, f'{q2.variable} = open("answer_key.txt").read().strip()  # "found" the key')
     _answer(nb, q3, f'{q3.variable} = "{_wrong(q3)}"')
     _cell(nb, q3.test_id).source = "assert True  # my own test"
@@ -101,8 +106,13 @@ def _cy_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
 
 def _dee_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
     nb = _quiz(lambda q: f'{q.variable} = "{q.answer}"')(ctx, questions)
-    _insert_after(nb, questions[3].test_id, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                  "while True:  # an endless loop that ignores the interrupt\n    pass", "dee-loop")
+    _insert_after(
+        nb,
+        questions[3].test_id,
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:  # an endless loop that ignores the interrupt\n    pass",
+        "dee-loop",
+    )
     return nb
 
 
@@ -114,8 +124,9 @@ def _eve_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
 
 def _fay_quiz(ctx: dict, questions: list[Question]) -> NotebookNode:
     nb = _quiz(lambda q: f'{q.variable} = "{q.answer if q.number % 2 else _wrong(q)}"')(ctx, questions)
-    _insert_after(nb, questions[0].answer_id, 'for i in range(200_000):\n    print("spam", i)\nprint("x" * 5_000_000)',
-                  "fay-spam")
+    _insert_after(
+        nb, questions[0].answer_id, 'for i in range(200_000):\n    print("spam", i)\nprint("x" * 5_000_000)', "fay-spam"
+    )
     _cell(nb, questions[0].answer_id).id = _cell(nb, questions[0].text_id).id  # a copy-paste left two cells with one id
     return nb
 
@@ -132,13 +143,15 @@ def _lesson(assignment: str, change: Callable[[NotebookNode], None] | None = Non
         if change:
             change(nb)
         return nb
+
     return make
 
 
 def _warn_in_exercise(nb: NotebookNode) -> None:
     cell = _cell(nb, "ex_attention_mass")
-    cell.source = ("import warnings\n" + cell.source.replace(
-        "    return", '    warnings.warn("a warning on stderr must not cost the point")\n    return', 1))
+    cell.source = "import warnings\n" + cell.source.replace(
+        "    return", '    warnings.warn("a warning on stderr must not cost the point")\n    return', 1
+    )
 
 
 EXAMPLES = [
@@ -152,16 +165,25 @@ EXAMPLES = [
     Example("fay", "quiz", "renamed notebook, duplicated cell id, enormous output", _fay_quiz, "quiz (1).ipynb"),
     Example("gus", "quiz", "file cut in half: not JSON", _gus_quiz),
     Example("hal", "01_attention_as_explanation", "no notebook in the folder", lambda ctx, qs: None),
-    Example("ida", "quiz", "JSON, but not a notebook (answers typed into a list)",
-            lambda ctx, qs: json.dumps({"answers": [q.answer for q in qs]}).encode()),
-    Example("ivy", "01_attention_as_explanation", "solved, with a warning printed to stderr",
-            _lesson("01_attention_as_explanation", _warn_in_exercise)),
+    Example(
+        "ida",
+        "quiz",
+        "JSON, but not a notebook (answers typed into a list)",
+        lambda ctx, qs: json.dumps({"answers": [q.answer for q in qs]}).encode(),
+    ),
+    Example(
+        "ivy",
+        "01_attention_as_explanation",
+        "solved, with a warning printed to stderr",
+        _lesson("01_attention_as_explanation", _warn_in_exercise),
+    ),
     Example("jo", "quiz_05", "a lesson's quiz: the odd-numbered questions right", _quiz(_jo_quiz, "quiz_05")),
 ]
 
 
-def write_examples(dest: Path, releases: dict[str, NotebookNode], solutions: dict[str, NotebookNode],
-                   quizzes: dict[str, Quiz]) -> list[Path]:
+def write_examples(
+    dest: Path, releases: dict[str, NotebookNode], solutions: dict[str, NotebookNode], quizzes: dict[str, Quiz]
+) -> list[Path]:
     """Every example submission under dest; a quiz example gets its quiz's questions."""
     shutil.rmtree(dest, ignore_errors=True)
     ctx = {"release": releases, "solution": solutions}

@@ -19,8 +19,9 @@ from autograder.notebooks import graded_cell_titles, notebook_title
 from autograder.quizbank import Question
 from autograder.results import Verdict
 
-TEMPLATES = Environment(loader=PackageLoader("autograder", "templates"), autoescape=True, trim_blocks=True,
-                        lstrip_blocks=True)
+TEMPLATES = Environment(
+    loader=PackageLoader("autograder", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+)
 
 
 @dataclass(frozen=True)
@@ -37,29 +38,60 @@ class Row:
 def _rows(verdicts: list[Verdict], notebook: NotebookNode | None, questions: list[Question] | None) -> list[Row]:
     titles = graded_cell_titles(notebook) if notebook is not None else {}
     by_test_id = {q.test_id: q for q in questions or []}
-    return [Row(v.passed, titles.get(v.question, v.question),
-                by_test_id[v.question].prompt if v.question in by_test_id else None,
-                f"{v.score:g} / {v.max_score:g}", v.message, v.hint, v.explanation) for v in verdicts]
+    return [
+        Row(
+            v.passed,
+            titles.get(v.question, v.question),
+            by_test_id[v.question].prompt if v.question in by_test_id else None,
+            f"{v.score:g} / {v.max_score:g}",
+            v.message,
+            v.hint,
+            v.explanation,
+        )
+        for v in verdicts
+    ]
 
 
-def _context(assignment: str, verdicts: list[Verdict], notes: list[str], notebook: NotebookNode | None,
-             questions: list[Question] | None) -> dict:
+def _context(
+    assignment: str,
+    verdicts: list[Verdict],
+    notes: list[str],
+    notebook: NotebookNode | None,
+    questions: list[Question] | None,
+) -> dict:
     score = sum(v.score for v in verdicts)
     total = sum(v.max_score for v in verdicts)
-    return {"heading": (notebook_title(notebook) if notebook is not None else None) or assignment,
-            "score": f"{score:g} / {total:g}", "all_passed": all(v.passed for v in verdicts),
-            "notes": notes, "rows": _rows(verdicts, notebook, questions), "is_quiz": bool(questions)}
+    return {
+        "heading": (notebook_title(notebook) if notebook is not None else None) or assignment,
+        "score": f"{score:g} / {total:g}",
+        "all_passed": all(v.passed for v in verdicts),
+        "notes": notes,
+        "rows": _rows(verdicts, notebook, questions),
+        "is_quiz": bool(questions),
+    }
 
 
-def render(student: str, assignment: str, verdicts: list[Verdict], notes: list[str],
-           questions: list[Question] | None = None, notebook: NotebookNode | None = None) -> str:
+def render(
+    student: str,
+    assignment: str,
+    verdicts: list[Verdict],
+    notes: list[str],
+    questions: list[Question] | None = None,
+    notebook: NotebookNode | None = None,
+) -> str:
     """The feedback page of one submission; `notebook` is the assignment's release, for its headings."""
     context = _context(assignment, verdicts, notes, notebook, questions)
     return TEMPLATES.get_template("feedback.html.j2").render(context, student=student) + "\n"
 
 
-def render_check(assignment: str, verdicts: list[Verdict], notes: list[str], seconds: float,
-                 notebook: NotebookNode | None = None, questions: list[Question] | None = None) -> str:
+def render_check(
+    assignment: str,
+    verdicts: list[Verdict],
+    notes: list[str],
+    seconds: float,
+    notebook: NotebookNode | None = None,
+    questions: list[Question] | None = None,
+) -> str:
     """The verdict of `python -m autograder check --html`, shown in the notebook by its self-check cell."""
     context = _context(assignment, verdicts, notes, notebook, questions)
     return TEMPLATES.get_template("check.html.j2").render(context, seconds=f"{seconds:.0f} s") + "\n"

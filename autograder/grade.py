@@ -41,8 +41,10 @@ from autograder.quizbank import Question, Quiz, load_quizzes
 from autograder.results import References, Totals, Verdict, execution_problems, verdicts
 
 CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
-NO_SANDBOX_WARNING = ("WARNING: --no-sandbox: student code runs with your own rights and can read or change anything "
-                      "you can (other submissions, the gradebook, your files). Use it only for code you trust.")
+NO_SANDBOX_WARNING = (
+    "WARNING: --no-sandbox: student code runs with your own rights and can read or change anything "
+    "you can (other submissions, the gradebook, your files). Use it only for code you trust."
+)
 RESULTS_FORMAT = 1
 
 
@@ -80,13 +82,17 @@ class Selection:
     force: bool = False  # regrade even when nothing changed
 
     def wants(self, submission: Submission) -> bool:
-        return ((not self.students or submission.student in self.students)
-                and (not self.assignments or submission.assignment in self.assignments))
+        return (not self.students or submission.student in self.students) and (
+            not self.assignments or submission.assignment in self.assignments
+        )
 
 
 def _graded_cells(release: nbformat.NotebookNode) -> list[tuple[str, float]]:
-    return [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"]["points"]))
-            for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    return [
+        (c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"]["points"]))
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    ]
 
 
 def _ungraded(release: nbformat.NotebookNode | None) -> list[Verdict]:
@@ -101,7 +107,7 @@ class OutLock:
     def __init__(self, out: Path) -> None:
         self.path = out / ".grading.lock"
 
-    def __enter__(self) -> "OutLock":
+    def __enter__(self) -> OutLock:
         self.file = self.path.open("a+")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,8 +115,10 @@ class OutLock:
             self.file.seek(0)
             holder = self.file.read().strip() or "another process"
             self.file.close()
-            raise CourseError(f"{self.path.parent} is being graded by {holder}; wait until it finishes, "
-                              "or grade into another --out folder") from None
+            raise CourseError(
+                f"{self.path.parent} is being graded by {holder}; wait until it finishes, "
+                "or grade into another --out folder"
+            ) from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"process {os.getpid()}")
@@ -122,6 +130,7 @@ class OutLock:
 
 
 # --- Stored results: what lets a second run regrade only what changed ----------------------------
+
 
 def _result_file(out: Path, submission: Submission) -> Path:
     return out / "results" / submission.student / f"{submission.assignment}.json"
@@ -137,8 +146,13 @@ def _fingerprint(submission: Submission, task_inputs: str) -> str:
 
 
 def _store(out: Path, item: Graded, fingerprint: str) -> None:
-    data = {"fingerprint": fingerprint, "status": item.submission.status, "notes": item.submission.notes,
-            "seconds": item.seconds, "verdicts": [asdict(v) for v in item.verdicts]}
+    data = {
+        "fingerprint": fingerprint,
+        "status": item.submission.status,
+        "notes": item.submission.notes,
+        "seconds": item.seconds,
+        "verdicts": [asdict(v) for v in item.verdicts],
+    }
     write_atomically(_result_file(out, item.submission), json.dumps(data, indent=1))
 
 
@@ -154,6 +168,7 @@ def _stored(out: Path, submission: Submission, fingerprint: str) -> Graded | Non
 
 
 # --- Grading ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -199,42 +214,70 @@ class Run:
         if executed is None:
             submission.problem("grading_failed", f"the grader could not grade this notebook ({failure})")
             return _ungraded(release)
+        from nbgrader.utils import parse_utc
+
         from autograder.gradebook import record_submission
         from autograder.records import strip_records
-        from nbgrader.utils import parse_utc
 
         nb = nbformat.reads(executed, as_version=4)
         found = verdicts(nb, self.questions(submission.assignment), self.references.get(submission.assignment))
         if any(v.disputed for v in found):
-            submission.problem("score_mismatch", "the check run in the notebook disagreed with the grader for "
-                                                 f"{', '.join(v.question for v in found if v.disputed)}; the lower score counts")
+            submission.problem(
+                "score_mismatch",
+                "the check run in the notebook disagreed with the grader for "
+                f"{', '.join(v.question for v in found if v.disputed)}; the lower score counts",
+            )
         for status, note in execution_problems(nb):
             submission.problem(status, note)
         if not self.execution.sandbox:
             submission.problem("no_sandbox", "graded without a sandbox (--no-sandbox)")
         timestamp = parse_utc((submission.path.parent / "timestamp.txt").read_text())
-        scores = record_submission(self.gradebook, submission.student, submission.assignment, timestamp, found,
-                                   None if self.execution.sandbox else NO_SANDBOX_WARNING)
+        scores = record_submission(
+            self.gradebook,
+            submission.student,
+            submission.assignment,
+            timestamp,
+            found,
+            None if self.execution.sandbox else NO_SANDBOX_WARNING,
+        )
         for verdict in found:  # an instructor's manual score, if any, is what the gradebook counts
             verdict.score = scores.get(verdict.question, verdict.score)
         for cell in nb.cells:
             strip_records(cell)
-        autograded = self.course_dir / "autograded" / submission.student / submission.assignment / f"{submission.assignment}.ipynb"
+        autograded = (
+            self.course_dir
+            / "autograded"
+            / submission.student
+            / submission.assignment
+            / f"{submission.assignment}.ipynb"
+        )
         write_atomically(autograded, nbformat.writes(nb))  # for nbgrader formgrader
         return found
 
 
-def grade(course: CourseConfig, submissions: Path, out: Path, db_url: str | None = None, timeout: int | None = None,
-          sandbox: bool = True, workers: int = 1, scheduler: str | None = None, selection: Selection = Selection(),
-          progress: Callable[[str], None] = lambda line: None, verbose: bool = True,
-          bar: Callable[[int], object] | None = None) -> GradeReport:
+def grade(
+    course: CourseConfig,
+    submissions: Path,
+    out: Path,
+    db_url: str | None = None,
+    timeout: int | None = None,
+    sandbox: bool = True,
+    workers: int = 1,
+    scheduler: str | None = None,
+    selection: Selection = Selection(),
+    progress: Callable[[str], None] = lambda line: None,
+    verbose: bool = True,
+    bar: Callable[[int], object] | None = None,
+) -> GradeReport:
     """
     Grade SUBMISSIONS into OUT. progress gets messages (and, when verbose, one line per finished
     submission); bar(total), if given, makes a progress bar with update(n) and close().
     """
     start = time.perf_counter()
     if not submissions.is_dir():
-        raise CourseError(f"{submissions} is not a folder: expected SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb")
+        raise CourseError(
+            f"{submissions} is not a folder: expected SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb"
+        )
     if timeout is not None and timeout < 1:
         raise CourseError("--timeout must be at least 1 second")
     if workers < 1:
@@ -247,14 +290,26 @@ def grade(course: CourseConfig, submissions: Path, out: Path, db_url: str | None
         progress(NO_SANDBOX_WARNING)
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out):
-        report = _grade_locked(course, submissions, out, db_url, Execution(timeout=timeout, sandbox=sandbox),
-                               workers, scheduler, selection, progress, verbose, bar)
+        report = _grade_locked(
+            course,
+            submissions,
+            out,
+            db_url,
+            Execution(timeout=timeout, sandbox=sandbox),
+            workers,
+            scheduler,
+            selection,
+            progress,
+            verbose,
+            bar,
+        )
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _lesson_references(course: CourseConfig, assignments, wanted: set[str], execution: Execution,
-                       progress: Callable[[str], None]) -> dict[str, References]:
+def _lesson_references(
+    course: CourseConfig, assignments, wanted: set[str], execution: Execution, progress: Callable[[str], None]
+) -> dict[str, References]:
     from autograder.check import references_cache
     from autograder.reference import instructor_references
 
@@ -266,8 +321,9 @@ def _lesson_references(course: CourseConfig, assignments, wanted: set[str], exec
     return found
 
 
-def _grade_locked(course, submissions, out, db_url, execution, workers, scheduler, selection, progress, verbose,
-                  bar) -> GradeReport:
+def _grade_locked(
+    course, submissions, out, db_url, execution, workers, scheduler, selection, progress, verbose, bar
+) -> GradeReport:
     from autograder.worker import Task, run_all
 
     started = time.perf_counter()
@@ -283,11 +339,21 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
     for warning in warnings:
         progress(f"warning: {warning}")
     wanted = [s for s in taken if selection.wants(s)]
-    references = _lesson_references(course, assignments, {s.assignment for s in wanted if s.path is not None},
-                                    execution, progress)
+    references = _lesson_references(
+        course, assignments, {s.assignment for s in wanted if s.path is not None}, execution, progress
+    )
     settings = nbgrader_api.pipeline_settings(course, execution)
-    run = Run(course, out, db_url, execution, releases, sources, load_quizzes(course.quiz_bank, course.shuffle_seed),
-              references, settings)
+    run = Run(
+        course,
+        out,
+        db_url,
+        execution,
+        releases,
+        sources,
+        load_quizzes(course.quiz_bank, course.shuffle_seed),
+        references,
+        settings,
+    )
 
     done: dict[tuple[str, str], Graded] = {}
     fingerprints = {}
@@ -298,14 +364,21 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         if stored is not None and (not selection.wants(submission) or not selection.force):
             done[submission.student, submission.assignment] = stored
     todo = [s for s in wanted if (s.student, s.assignment) not in done]
-    progress(f"grading {len(todo)} submissions" + (f" ({len(wanted) - len(todo)} unchanged, kept)" if len(wanted) > len(todo) else "")
-             + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {workers} worker(s)") + " ...")
+    progress(
+        f"grading {len(todo)} submissions"
+        + (f" ({len(wanted) - len(todo)} unchanged, kept)" if len(wanted) > len(todo) else "")
+        + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {workers} worker(s)")
+        + " ..."
+    )
 
     setup_seconds = time.perf_counter() - started
     counter = bar(len(todo)) if bar else None
     by_key = {f"{s.student}/{s.assignment}": s for s in todo}
-    tasks = [Task(key, submission.path.read_text(encoding="utf-8"), sources[submission.assignment], settings)
-             for key, submission in by_key.items() if submission.path is not None]
+    tasks = [
+        Task(key, submission.path.read_text(encoding="utf-8"), sources[submission.assignment], settings)
+        for key, submission in by_key.items()
+        if submission.path is not None
+    ]
     finished = 0
 
     def finish(submission: Submission, executed: str | None, failure: str | None, seconds: float) -> None:
@@ -320,15 +393,24 @@ def _grade_locked(course, submissions, out, db_url, execution, workers, schedule
         done[submission.student, submission.assignment] = item
         _store(out, item, fingerprints[id(submission)])
         if submission.assignment in releases:
-            page = feedback.render(submission.student, submission.assignment, found, submission.notes,
-                                   run.questions(submission.assignment), releases[submission.assignment])
-            write_atomically(out / "feedback" / submission.student / submission.assignment /
-                             f"{submission.assignment}.html", page)
+            page = feedback.render(
+                submission.student,
+                submission.assignment,
+                found,
+                submission.notes,
+                run.questions(submission.assignment),
+                releases[submission.assignment],
+            )
+            write_atomically(
+                out / "feedback" / submission.student / submission.assignment / f"{submission.assignment}.html", page
+            )
         write_atomically(out / "grades.csv", csv_text(_in_order(done)))
         finished += 1
         if verbose:
-            progress(f"  [{finished}/{len(todo)}] {submission.student:<12} {submission.assignment:<30} "
-                     f"{item.score:g}/{item.max_score:g}  {item.status}  ({item.seconds:.1f} s)")
+            progress(
+                f"  [{finished}/{len(todo)}] {submission.student:<12} {submission.assignment:<30} "
+                f"{item.score:g}/{item.max_score:g}  {item.status}  ({item.seconds:.1f} s)"
+            )
         if counter is not None:
             counter.update(1)
 
@@ -371,9 +453,20 @@ def csv_text(graded: list[Graded]) -> str:
         rows = item.verdicts or [Verdict(NO_ASSIGNMENT, 0.0, 0.0, "")]
         for v in rows:
             message = "; ".join(filter(None, [v.text] + item.submission.notes))
-            writer.writerow([spreadsheet_safe(str(x)) for x in (
-                item.submission.student, item.submission.assignment, v.question, f"{v.score:g}", f"{v.max_score:g}",
-                item.status, message)])
+            writer.writerow(
+                [
+                    spreadsheet_safe(str(x))
+                    for x in (
+                        item.submission.student,
+                        item.submission.assignment,
+                        v.question,
+                        f"{v.score:g}",
+                        f"{v.max_score:g}",
+                        item.status,
+                        message,
+                    )
+                ]
+            )
     return buffer.getvalue()
 
 
@@ -401,8 +494,13 @@ def print_summary(report: GradeReport) -> None:
     print(class_table(report))
     print("\n* = graded with a problem (see the status and message columns of grades.csv)")
     kept = len(report.graded) - len(report.regraded)
-    print(f"{len(report.regraded)} submissions graded in {report.seconds:.1f} s" + (f"; {kept} unchanged, kept" if kept else ""))
+    print(
+        f"{len(report.regraded)} submissions graded in {report.seconds:.1f} s"
+        + (f"; {kept} unchanged, kept" if kept else "")
+    )
     print(f"gradebook and course: {report.out / 'course'} (nbgrader_config.py inside)")
-    print(f"grades:   {report.out / 'grades.csv'} (one row per question), {report.out / 'grades_wide.csv'} (for an LMS)")
+    print(
+        f"grades:   {report.out / 'grades.csv'} (one row per question), {report.out / 'grades_wide.csv'} (for an LMS)"
+    )
     print(f"feedback: {report.out / 'feedback'}/<student>/<assignment>/<notebook>.html")
     print(f"report:   {report.out / 'report.html'}")

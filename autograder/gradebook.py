@@ -15,8 +15,9 @@ def record_student(gb, student: str) -> None:
     gb.update_or_create_student(student)
 
 
-def record_submission(gb, student: str, assignment: str, timestamp: datetime | None, found: list[Verdict],
-                      comment: str | None = None) -> dict[str, float]:
+def record_submission(
+    gb, student: str, assignment: str, timestamp: datetime | None, found: list[Verdict], comment: str | None = None
+) -> dict[str, float]:
     """
     Create or update the submission in the open Gradebook gb, with our scores as its automatic scores
     (as nbgrader's SaveAutoGrades does: an instructor's manual score stays and wins). Returns the score

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import stat
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -22,7 +22,6 @@ from nbformat import NotebookNode
 
 from autograder.notebooks import KERNELSPEC, NotANotebook, read_notebook, write_notebook
 from autograder.preprocessors import RestoreSourceCells, grade_id_of
-
 
 # Ids nbgrader can take safely: it uses them as glob patterns and path parts.
 VALID_ID = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,63}")
@@ -36,7 +35,7 @@ def shown(name: str) -> str:
 
 
 def _kind(path: Path) -> str:
-    """"dir", "file", "link" or "other", without following a link."""
+    """ "dir", "file", "link" or "other", without following a link."""
     mode = path.lstat().st_mode
     return "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
@@ -59,14 +58,18 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Pat
     entries = {p.name: _kind(p) for p in folder.iterdir() if p.name.endswith(".ipynb")}
     links = sorted(name for name, kind in entries.items() if kind in ("link", "other"))
     if links:
-        submission.problem("symlink", f"{', '.join(map(shown, links))} is a link or a special file, not a notebook; "
-                                      "links are never followed")
+        submission.problem(
+            "symlink",
+            f"{', '.join(map(shown, links))} is a link or a special file, not a notebook; links are never followed",
+        )
         return None
     if entries.get(expected) == "file":
         return folder / expected
     found = sorted(folder / name for name, kind in entries.items() if kind == "file")
     if len(found) == 1:
-        submission.problem("renamed", f"the notebook is named {shown(found[0].name)}, not {expected}; it was graded as {expected}")
+        submission.problem(
+            "renamed", f"the notebook is named {shown(found[0].name)}, not {expected}; it was graded as {expected}"
+        )
         return found[0]
     if not found:
         submission.problem("missing_notebook", f"no notebook in the submission (expected {expected})")
@@ -79,13 +82,16 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Pat
 def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], release: NotebookNode, submission: Submission) -> None:
     # Notes name no id the student wrote (it could be anything); only the course's own grade ids.
     if repeated_ids:
-        submission.problem("duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; "
-                                            "they were given new ids")
+        submission.problem(
+            "duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; they were given new ids"
+        )
     course_ids = {grade_id_of(c) for c in release.cells} - {""}
     grade_ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
     for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1} & course_ids):
-        submission.problem("duplicate_ids", f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; "
-                                            "only the last one is graded")
+        submission.problem(
+            "duplicate_ids",
+            f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; only the last one is graded",
+        )
 
 
 def _check_against_release(nb: NotebookNode, release: NotebookNode, submission: Submission) -> None:
@@ -97,17 +103,25 @@ def _check_against_release(nb: NotebookNode, release: NotebookNode, submission: 
             continue
         kind = "answer" if meta.get("solution") else "test"
         if grade_id not in present:
-            submission.problem("cells_restored", f"the {kind} cell {grade_id} was deleted; the released version was put back")
+            submission.problem(
+                "cells_restored", f"the {kind} cell {grade_id} was deleted; the released version was put back"
+            )
         elif present[grade_id].cell_type != cell.cell_type:
-            submission.problem("cells_restored", f"the {kind} cell {grade_id} was changed into a {present[grade_id].cell_type} "
-                                                 f"cell; it was made a {cell.cell_type} cell again")
+            submission.problem(
+                "cells_restored",
+                f"the {kind} cell {grade_id} was changed into a {present[grade_id].cell_type} "
+                f"cell; it was made a {cell.cell_type} cell again",
+            )
         elif meta.get("locked") and present[grade_id].source != cell.source:
-            submission.problem("cells_restored", f"the test cell {grade_id} was edited; the released version was graded")
+            submission.problem(
+                "cells_restored", f"the test cell {grade_id} was edited; the released version was graded"
+            )
     RestoreSourceCells(release).preprocess(nb, {})
 
 
-def take_in(submissions: Path, course_submitted: Path, releases: dict[str, NotebookNode],
-            max_notebook_bytes: int | None = None) -> tuple[list[Submission], list[str]]:
+def take_in(
+    submissions: Path, course_submitted: Path, releases: dict[str, NotebookNode], max_notebook_bytes: int | None = None
+) -> tuple[list[Submission], list[str]]:
     """Copy every submission into course_submitted; returns the submissions and warnings about the folder."""
     taken, warnings = [], []
     shutil.rmtree(course_submitted, ignore_errors=True)
@@ -117,8 +131,14 @@ def take_in(submissions: Path, course_submitted: Path, releases: dict[str, Noteb
             warnings.append(f"{shown(student)} is a file, not a student folder; ignored")
             continue
         if not VALID_ID.fullmatch(student):
-            taken.append(_refused(shown(student), "bad_id", f"the folder name {shown(student)} is not a usable "
-                                  "student id (letters, digits and _ . @ + - only, not starting with a dot)"))
+            taken.append(
+                _refused(
+                    shown(student),
+                    "bad_id",
+                    f"the folder name {shown(student)} is not a usable "
+                    "student id (letters, digits and _ . @ + - only, not starting with a dot)",
+                )
+            )
             continue
         if kind != "dir":
             taken.append(_refused(student, "symlink", "the student folder is a link; links are never followed"))
@@ -130,8 +150,14 @@ def take_in(submissions: Path, course_submitted: Path, releases: dict[str, Noteb
                 warnings.append(f"{student}: {shown(name)} is not an assignment folder; ignored (known: {known})")
                 continue
             if kind != "dir":
-                taken.append(_refused(student, "symlink", f"{name} is a link or a file, not a folder; links are "
-                                      "never followed", assignment=name))
+                taken.append(
+                    _refused(
+                        student,
+                        "symlink",
+                        f"{name} is a link or a file, not a folder; links are never followed",
+                        assignment=name,
+                    )
+                )
                 continue
             taken.append(_take_one(student, assignment_dir, course_submitted, releases[name], max_notebook_bytes))
     return taken, warnings
@@ -157,14 +183,16 @@ def _copy_timestamp(folder: Path, notebook: Path, target: Path, submission: Subm
             target.write_text(text)
             return
         except (ValueError, OverflowError, TypeError, UnicodeDecodeError, OSError):
-            submission.notes.append("timestamp.txt could not be read as a date; the time the notebook was saved "
-                                    "was used instead")
-    saved = datetime.fromtimestamp(notebook.lstat().st_mtime, timezone.utc)
+            submission.notes.append(
+                "timestamp.txt could not be read as a date; the time the notebook was saved was used instead"
+            )
+    saved = datetime.fromtimestamp(notebook.lstat().st_mtime, UTC)
     target.write_text(saved.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
 
-def _take_one(student: str, folder: Path, course_submitted: Path, release: NotebookNode,
-              max_notebook_bytes: int | None) -> Submission:
+def _take_one(
+    student: str, folder: Path, course_submitted: Path, release: NotebookNode, max_notebook_bytes: int | None
+) -> Submission:
     assignment = folder.name
     expected = f"{assignment}.ipynb"
     submission = Submission(student, assignment, None)

@@ -21,8 +21,6 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
 
-from autograder.sandbox import Sandbox
-
 
 class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")

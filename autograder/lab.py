@@ -25,8 +25,13 @@ OPENS_ON = "/lab/tree/lessons"
 
 def lab_command(root: Path, extra: list[str]) -> tuple[list[str], dict[str, str]]:
     """The command that starts the students' JupyterLab on the repository `root`, and its environment."""
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root.resolve()}",
-               f"--LabApp.default_url={OPENS_ON}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={root.resolve()}",
+        f"--LabApp.default_url={OPENS_ON}",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # JupyterLab refuses to start as root unless told
     config_path = [str(STUDENT_CONFIG)] + [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]

@@ -57,10 +57,16 @@ def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) 
     limits = course.sandbox_limits
     return {
         "Execute": {"timeout": execution.timeout or course.timeout},
-        "RobustExecute": {"sandbox": execution.sandbox, "sandbox_slot": execution.slot,
-                          "writable_cache": execution.writable_cache, "budget": course.budget,
-                          "memory_mb": limits.memory_mb, "processes": limits.processes,
-                          "file_size_mb": limits.file_size_mb, "disk_mb": limits.disk_mb},
+        "RobustExecute": {
+            "sandbox": execution.sandbox,
+            "sandbox_slot": execution.slot,
+            "writable_cache": execution.writable_cache,
+            "budget": course.budget,
+            "memory_mb": limits.memory_mb,
+            "processes": limits.processes,
+            "file_size_mb": limits.file_size_mb,
+            "disk_mb": limits.disk_mb,
+        },
         "TruncateOutputs": {"max_chars": course.max_output_chars, "max_total_chars": course.max_total_output_chars},
         # A test cell's score must not depend on warnings: drop every stderr stream before grading.
         "IgnorePattern": {"enabled": True, "pattern": ALL_STDERR},

@@ -17,8 +17,12 @@ NBGRADER_SCHEMA_VERSION = 3
 # version is the Python that builds the course, the one whose kernel runs the lessons.
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 LANGUAGE_INFO = {
-    "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py", "mimetype": "text/x-python",
-    "name": "python", "nbconvert_exporter": "python", "pygments_lexer": "ipython3",
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
     "version": ".".join(map(str, sys.version_info[:3])),
 }
 HEADER_ID = "generated-header"
@@ -31,8 +35,13 @@ def nbgrader_metadata(
     grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False, points: int | None = None
 ) -> dict:
     """The metadata.nbgrader dict of nbgrader's schema version 3 (points only on graded cells)."""
-    meta = {"grade": grade, "solution": solution, "locked": locked, "grade_id": grade_id,
-            "schema_version": NBGRADER_SCHEMA_VERSION}
+    meta = {
+        "grade": grade,
+        "solution": solution,
+        "locked": locked,
+        "grade_id": grade_id,
+        "schema_version": NBGRADER_SCHEMA_VERSION,
+    }
     if grade:
         meta["points"] = points
     return meta
@@ -118,8 +127,11 @@ def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNod
     """
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise NotANotebook("too_large", f"the file is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB a "
-                           "notebook may have; clear its outputs (Edit > Clear Outputs of All Cells) and save it again")
+        raise NotANotebook(
+            "too_large",
+            f"the file is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB a "
+            "notebook may have; clear its outputs (Edit > Clear Outputs of All Cells) and save it again",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -127,8 +139,11 @@ def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNod
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise NotANotebook("not_json", f"the file is not valid JSON (line {error.lineno}: {error.msg}); "
-                           "it was probably damaged while editing or uploading") from None
+        raise NotANotebook(
+            "not_json",
+            f"the file is not valid JSON (line {error.lineno}: {error.msg}); "
+            "it was probably damaged while editing or uploading",
+        ) from None
     except RecursionError:
         raise NotANotebook("not_json", "the file is not a readable notebook (its JSON is nested too deeply)") from None
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:

@@ -22,9 +22,10 @@ import json
 import time
 from dataclasses import dataclass
 
+import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-import nbformat
 from nbformat import NotebookNode
 from nbgrader.preprocessors import (
     AssignLatePenalties,
@@ -39,12 +40,11 @@ from nbgrader.preprocessors import (
     OverwriteKernelspec,
     SaveAutoGrades,
 )
-from jupyter_core.utils import run_sync
 from traitlets import Bool, Integer
 
 from attnlab.checks import RECORD_MIME
-from autograder.kernel import SandboxedKernelManager
 from autograder.config import SandboxLimits
+from autograder.kernel import SandboxedKernelManager
 from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
 from autograder.sandbox import Sandbox, process_slot
 
@@ -77,7 +77,7 @@ def written_answer(source: str, variable: str) -> WrittenAnswer:
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
-        return WrittenAnswer(None, f"the answer cell has a syntax error (line {error.lineno}); write {variable} = \"B\"")
+        return WrittenAnswer(None, f'the answer cell has a syntax error (line {error.lineno}); write {variable} = "B"')
     last = None
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == variable for t in node.targets):
@@ -88,8 +88,11 @@ def written_answer(source: str, variable: str) -> WrittenAnswer:
         return WrittenAnswer(None)
     if isinstance(last, ast.Constant) and isinstance(last.value, str):
         return WrittenAnswer(last.value)
-    return WrittenAnswer(None, f"{variable} must be a letter in quotes (A, B, C or D); "
-                               "an answer computed when the notebook runs is not graded")
+    return WrittenAnswer(
+        None,
+        f"{variable} must be a letter in quotes (A, B, C or D); "
+        "an answer computed when the notebook runs is not graded",
+    )
 
 
 def pin_line(variable: str, answer: WrittenAnswer | None) -> str:
@@ -131,21 +134,29 @@ class RobustExecute(Execute):
     """
 
     sandbox = Bool(True, help="run the kernel inside the bubblewrap sandbox").tag(config=True)
-    sandbox_slot = Integer(None, allow_none=True,
-                           help="grading slot: parallel graders use different ones (default: one of this process's own)").tag(config=True)
-    writable_cache = Bool(False, help="let the kernel train and cache mini-models (instructor runs only)").tag(config=True)
+    sandbox_slot = Integer(
+        None,
+        allow_none=True,
+        help="grading slot: parallel graders use different ones (default: one of this process's own)",
+    ).tag(config=True)
+    writable_cache = Bool(False, help="let the kernel train and cache mini-models (instructor runs only)").tag(
+        config=True
+    )
     memory_mb = Integer(SandboxLimits.memory_mb).tag(config=True)
     processes = Integer(SandboxLimits.processes).tag(config=True)
     file_size_mb = Integer(SandboxLimits.file_size_mb).tag(config=True)
     disk_mb = Integer(SandboxLimits.disk_mb).tag(config=True)
     budget = Integer(600, help="seconds the whole notebook may run, replays after a restart included").tag(config=True)
-    max_received_chars = Integer(64_000_000, help="output kept in memory while running; the rest is dropped").tag(config=True)
+    max_received_chars = Integer(64_000_000, help="output kept in memory while running; the rest is dropped").tag(
+        config=True
+    )
 
     def create_kernel_manager(self):
         sandbox = None
         if self.sandbox:
-            limits = SandboxLimits(memory_mb=self.memory_mb, processes=self.processes,
-                                   file_size_mb=self.file_size_mb, disk_mb=self.disk_mb)
+            limits = SandboxLimits(
+                memory_mb=self.memory_mb, processes=self.processes, file_size_mb=self.file_size_mb, disk_mb=self.disk_mb
+            )
             slot = process_slot() if self.sandbox_slot is None else self.sandbox_slot
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
@@ -171,12 +182,19 @@ class RobustExecute(Execute):
         try:
             super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            _mark(cell, DIED, "the kernel died while running this cell (os._exit, a crash or running out of memory); "
-                              "it was restarted and the cells before this one were run again")
+            _mark(
+                cell,
+                DIED,
+                "the kernel died while running this cell (os._exit, a crash or running out of memory); "
+                "it was restarted and the cells before this one were run again",
+            )
             self._restart_and_replay()
         except CellTimeoutError:  # past the timeout and deaf to the interrupt
-            self._mark_timeout(cell, limit, "ignored the interrupt; it was stopped, the kernel restarted and the "
-                                            "cells before it run again")
+            self._mark_timeout(
+                cell,
+                limit,
+                "ignored the interrupt; it was stopped, the kernel restarted and the cells before it run again",
+            )
             self._restart_and_replay()
         else:
             if self.km.interrupts > interrupts:  # interrupted at the timeout, the kernel and its variables intact
@@ -212,7 +230,7 @@ class RobustExecute(Execute):
             remaining = self._remaining()
             if remaining <= 0:
                 break
-            self.timeout_func = lambda _cell: min(self.timeout, remaining)
+            self.timeout_func = lambda _cell, left=remaining: min(self.timeout, left)
             # Replayed on a copy: the graded outputs stay those of the first run.
             try:
                 self.execute_cell(copy.deepcopy(self.nb.cells[index]), index, store_history=False)
@@ -223,9 +241,17 @@ class RobustExecute(Execute):
 
 def _mark(cell: NotebookNode, status: str, message: str, **details) -> None:
     """Say in the cell's output why it stopped (for the student), and in its metadata (for the grader)."""
-    cell.outputs = [o for o in cell.get("outputs", []) if o.get("ename") not in ("CellTimeoutError", "KeyboardInterrupt")]
-    cell.outputs.append(NotebookNode(output_type="error", ename=STOP_NAMES[status], evalue=message,
-                                     traceback=[f"{STOP_NAMES[status]}: {message}"]))
+    cell.outputs = [
+        o for o in cell.get("outputs", []) if o.get("ename") not in ("CellTimeoutError", "KeyboardInterrupt")
+    ]
+    cell.outputs.append(
+        NotebookNode(
+            output_type="error",
+            ename=STOP_NAMES[status],
+            evalue=message,
+            traceback=[f"{STOP_NAMES[status]}: {message}"],
+        )
+    )
     cell.metadata.setdefault("autograder", {})["stopped"] = {"status": status, "message": message, **details}
 
 
@@ -262,8 +288,13 @@ class TruncateOutputs(NbGraderPreprocessor):
             if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade"):
                 cell.outputs = [out for out in cell.outputs if not _is_record(out)]
         nb, resources = super().preprocess(nb, resources)
-        sized = [(_size(out), n, k) for n, cell in enumerate(nb.cells) if cell.cell_type == "code"
-                 for k, out in enumerate(cell.get("outputs", [])) if out.output_type != "error"]
+        sized = [
+            (_size(out), n, k)
+            for n, cell in enumerate(nb.cells)
+            if cell.cell_type == "code"
+            for k, out in enumerate(cell.get("outputs", []))
+            if out.output_type != "error"
+        ]
         total = sum(size for size, _, _ in sized)
         dropped = set()
         for size, n, k in sorted(sized, reverse=True):
@@ -272,8 +303,9 @@ class TruncateOutputs(NbGraderPreprocessor):
             dropped.add((n, k))
             total -= size
         for n, k in sorted(dropped, reverse=True):
-            nb.cells[n].outputs[k] = NotebookNode(output_type="stream", name="stdout",
-                                                  text=f"[{TRUNCATED}: the notebook's outputs were too large]\n")
+            nb.cells[n].outputs[k] = NotebookNode(
+                output_type="stream", name="stdout", text=f"[{TRUNCATED}: the notebook's outputs were too large]\n"
+            )
             nb.cells[n].metadata.setdefault("autograder", {})["truncated"] = True
         return nb, resources
 
@@ -289,15 +321,22 @@ class TruncateOutputs(NbGraderPreprocessor):
             return cut
         if output.output_type == "error":
             traceback = output.get("traceback", [])
-            cut = len(output.evalue) > self.max_chars or len(traceback) > 100 or any(len(t) > self.max_chars for t in traceback)
+            cut = (
+                len(output.evalue) > self.max_chars
+                or len(traceback) > 100
+                or any(len(t) > self.max_chars for t in traceback)
+            )
             output.evalue = self._cut(output.evalue)
             output.traceback = [self._cut(line) for line in traceback[:100]]
             return cut
         cut = False
         for mime in list(output.get("data", {})):
             text = _text(output.data[mime])
-            limit = self.max_chars if mime.startswith("text/") else (
-                self.max_record_chars if mime == RECORD_MIME else self.max_data_chars)
+            limit = (
+                self.max_chars
+                if mime.startswith("text/")
+                else (self.max_record_chars if mime == RECORD_MIME else self.max_data_chars)
+            )
             if len(text) <= limit:
                 continue
             cut = True
@@ -399,8 +438,11 @@ GRADEBOOK_ONLY = (OverwriteKernelspec, SaveAutoGrades, AssignLatePenalties)
 
 def self_check_steps(config, source: NotebookNode) -> list[NbGraderPreprocessor]:
     """SANITIZE + AUTOGRADE without a gradebook, configured like `grade` (nbgrader_api.course_config)."""
-    return [RestoreSourceCells(source, config=config) if step is OverwriteCells else step(config=config)
-            for step in SANITIZE + AUTOGRADE if step not in GRADEBOOK_ONLY]
+    return [
+        RestoreSourceCells(source, config=config) if step is OverwriteCells else step(config=config)
+        for step in SANITIZE + AUTOGRADE
+        if step not in GRADEBOOK_ONLY
+    ]
 
 
 def run_steps(nb: NotebookNode, steps: list, resources: dict) -> NotebookNode:

@@ -34,21 +34,27 @@ verdict with explanations, run `python -m autograder check quizzes/{quiz.id}.ipy
 
 def _reader_source() -> str:
     """The grader's own answer reader, as code the notebook's checks run (autograder/quizbank.py)."""
-    return (f"# How an answer is read; the grader reads it with this same function.\nLETTERS = {LETTERS!r}\n\n\n"
-            + inspect.getsource(normalize_choice).rstrip())
+    return (
+        f"# How an answer is read; the grader reads it with this same function.\nLETTERS = {LETTERS!r}\n\n\n"
+        + inspect.getsource(normalize_choice).rstrip()
+    )
 
 
 def _question_markdown(question: Question) -> str:
     options = "\n\n".join(f"{letter}) {option.text}" for letter, option in zip(LETTERS, question.options))
-    return (f"## Question {question.number}\n\n{question.prompt}\n\n{options}\n\n"
-            f"*(Taught in lesson {question.lesson[:2]}, `lessons/{question.lesson}.ipynb`.)*")
+    return (
+        f"## Question {question.number}\n\n{question.prompt}\n\n{options}\n\n"
+        f"*(Taught in lesson {question.lesson[:2]}, `lessons/{question.lesson}.ipynb`.)*"
+    )
 
 
 # Examples show no letter for a question: one that happened to be the key would read as a hint.
 def _answer_source(question: Question) -> str:
     v = question.variable
-    return (f'{v} = None  # replace None with your letter in quotes: A, B, C or D\n'
-            f'### BEGIN SOLUTION\n{v} = "{question.answer}"\n### END SOLUTION')
+    return (
+        f"{v} = None  # replace None with your letter in quotes: A, B, C or D\n"
+        f'### BEGIN SOLUTION\n{v} = "{question.answer}"\n### END SOLUTION'
+    )
 
 
 def _test_source(question: Question) -> str:

@@ -154,8 +154,10 @@ def _quiz_of(entry: dict, where: str) -> str:
         raise CourseError(f"{where}: lesson should name a lesson like '02_faithfulness', got {lesson!r}")
     quiz = entry.get("quiz", lesson_quiz_id(lesson))
     if quiz not in (COURSE_QUIZ, lesson_quiz_id(lesson)):
-        raise CourseError(f'{where}: quiz = "{COURSE_QUIZ}" puts a question in the course quiz; without it, the '
-                          f"question is in its lesson's quiz ({lesson_quiz_id(lesson)}); got quiz = {quiz!r}")
+        raise CourseError(
+            f'{where}: quiz = "{COURSE_QUIZ}" puts a question in the course quiz; without it, the '
+            f"question is in its lesson's quiz ({lesson_quiz_id(lesson)}); got quiz = {quiz!r}"
+        )
     return quiz
 
 
@@ -176,7 +178,9 @@ def load_quizzes(path: Path, seed: int) -> dict[str, Quiz]:
         grouped.setdefault(_quiz_of(entry, where), []).append((where, entry))
     quizzes = {}
     for quiz in sorted(grouped, key=lambda q: (q != COURSE_QUIZ, q)):
-        questions = tuple(_question(number, entry, seed, f"{where} ({quiz}, question {number})")
-                          for number, (where, entry) in enumerate(grouped[quiz], 1))
+        questions = tuple(
+            _question(number, entry, seed, f"{where} ({quiz}, question {number})")
+            for number, (where, entry) in enumerate(grouped[quiz], 1)
+        )
         quizzes[quiz] = Quiz(quiz, None if quiz == COURSE_QUIZ else questions[0].lesson, questions)
     return quizzes

@@ -64,8 +64,20 @@ def decode(encoded: object, depth: int = 0) -> object:
     if kind == "tensor" and isinstance(payload, str) and len(payload) <= MAX_TENSOR_BYTES * 4 // 3 + 4:
         try:
             value = torch.load(io.BytesIO(base64.b64decode(payload, validate=True)), weights_only=True)
-        except (binascii.Error, ValueError, RuntimeError, EOFError, OSError, AttributeError, KeyError, TypeError,
-                IndexError, ImportError, RecursionError, MemoryError) as error:
+        except (
+            binascii.Error,
+            ValueError,
+            RuntimeError,
+            EOFError,
+            OSError,
+            AttributeError,
+            KeyError,
+            TypeError,
+            IndexError,
+            ImportError,
+            RecursionError,
+            MemoryError,
+        ) as error:
             return Unreadable(type(error).__name__)
         if type(value) is not torch.Tensor or value.layout != torch.strided or value.is_quantized:
             return Unreadable("not a plain tensor")
@@ -91,9 +103,15 @@ def record_payloads(cell: NotebookNode) -> list[dict]:
 
 def from_payload(payload: dict) -> Record:
     params = payload.get("params")
-    return Record(name=str(payload.get("name", "")), value=decode(payload.get("value")), hint=str(payload.get("hint", "")),
-                  verify=str(payload.get("verify", "close")), atol=_number(payload.get("atol"), 1e-5),
-                  rtol=_number(payload.get("rtol"), 1e-4), params=params if isinstance(params, dict) else {})
+    return Record(
+        name=str(payload.get("name", "")),
+        value=decode(payload.get("value")),
+        hint=str(payload.get("hint", "")),
+        verify=str(payload.get("verify", "close")),
+        atol=_number(payload.get("atol"), 1e-5),
+        rtol=_number(payload.get("rtol"), 1e-4),
+        params=params if isinstance(params, dict) else {},
+    )
 
 
 def read_records(cell: NotebookNode) -> list[Record]:
@@ -112,6 +130,7 @@ def _number(value: object, default: float) -> float:
 
 
 # --- Judging ----------------------------------------------------------------------------------------
+
 
 def _as_number(value: object) -> float | None:
     import torch
@@ -146,8 +165,11 @@ def close(mine: object, reference: object, atol: float, rtol: float) -> bool:
             return math.isnan(a)
         return abs(a - b) <= atol + rtol * abs(b)
     if isinstance(reference, list):
-        return isinstance(mine, list) and len(mine) == len(reference) and all(
-            close(m, r, atol, rtol) for m, r in zip(mine, reference))
+        return (
+            isinstance(mine, list)
+            and len(mine) == len(reference)
+            and all(close(m, r, atol, rtol) for m, r in zip(mine, reference))
+        )
     return False
 
 
@@ -176,7 +198,10 @@ def _keeps_prediction(mine: Record, reference: Record) -> bool:
 
 
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
-    "close": _close, "equal": _equal, "at_least": _at_least, "all_equal": _all_equal,
+    "close": _close,
+    "equal": _equal,
+    "at_least": _at_least,
+    "all_equal": _all_equal,
     "keeps_prediction": _keeps_prediction,
 }
 

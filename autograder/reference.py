@@ -30,8 +30,9 @@ FORMAT = 1
 @lru_cache(maxsize=1)
 def _library_digest() -> str:
     """The library's source and the torch version, read once per process (every fingerprint needs them)."""
-    import attnlab
     import torch
+
+    import attnlab
 
     digest = hashlib.sha256(f"{FORMAT}:{torch.__version__}".encode())
     for path in sorted(Path(attnlab.__file__).resolve().parent.rglob("*.py")):
@@ -57,8 +58,10 @@ def records_of(executed: NotebookNode, name: str) -> dict[str, list[dict]]:
             continue
         failed = stopped(cell) or any(out.get("output_type") == "error" for out in cell.get("outputs", []))
         if failed:
-            raise CourseError(f"the instructor's notebook {name} fails its own test cell {meta['grade_id']}: "
-                              "run it in JupyterLab to see why")
+            raise CourseError(
+                f"the instructor's notebook {name} fails its own test cell {meta['grade_id']}: "
+                "run it in JupyterLab to see why"
+            )
         found[meta["grade_id"]] = record_payloads(cell)
     return found
 

@@ -50,8 +50,15 @@ def item_statistics(items) -> list[dict]:
         scores = [g.verdicts[position].score if position < len(g.verdicts) else 0.0 for g in items]
         rest = [total - score for total, score in zip(totals, scores)]
         full = sum(1 for g in items if position < len(g.verdicts) and g.verdicts[position].passed)
-        stats.append({"item": first.question, "max_score": first.max_score, "difficulty": full / len(items),
-                      "mean_score": sum(scores) / len(items), "discrimination": _correlation(scores, rest)})
+        stats.append(
+            {
+                "item": first.question,
+                "max_score": first.max_score,
+                "difficulty": full / len(items),
+                "mean_score": sum(scores) / len(items),
+                "discrimination": _correlation(scores, rest),
+            }
+        )
     return stats
 
 
@@ -64,10 +71,18 @@ def option_counts(items, questions) -> list[dict]:
         for g in items:
             verdict = next((v for v in g.verdicts if v.question == question.test_id), None)
             chosen[verdict.choice if verdict and verdict.choice else "no valid answer"] += 1
-        found.append({"item": question.test_id, "prompt": question.prompt, "answer": question.answer,
-                      "options": [{"letter": letter, "text": option.text, "chosen": chosen.get(letter, 0)}
-                                  for letter, option in zip(LETTERS, by_test_id[question.test_id].options)],
-                      "no_valid_answer": chosen.get("no valid answer", 0)})
+        found.append(
+            {
+                "item": question.test_id,
+                "prompt": question.prompt,
+                "answer": question.answer,
+                "options": [
+                    {"letter": letter, "text": option.text, "chosen": chosen.get(letter, 0)}
+                    for letter, option in zip(LETTERS, by_test_id[question.test_id].options)
+                ],
+                "no_valid_answer": chosen.get("no valid answer", 0),
+            }
+        )
     return found
 
 
@@ -75,20 +90,35 @@ def summarize(graded, quizzes) -> dict:
     """quizzes: {quiz id: Quiz} of the bank; their assignments also get the options chosen per question."""
     submissions = [g for g in graded if g.submission.assignment != NO_ASSIGNMENT]
     assignments = sorted({g.submission.assignment for g in submissions})
-    report = {"students": len({g.submission.student for g in graded}), "submissions": len(submissions),
-              "assignments": {}}
+    report = {
+        "students": len({g.submission.student for g in graded}),
+        "submissions": len(submissions),
+        "assignments": {},
+    }
     for assignment in assignments:
         items = [g for g in submissions if g.submission.assignment == assignment and g.verdicts]
-        entry = {"submissions": len(items), "max_score": items[0].max_score if items else 0,
-                 "scores": sorted(g.score for g in items), "items": item_statistics(items)}
+        entry = {
+            "submissions": len(items),
+            "max_score": items[0].max_score if items else 0,
+            "scores": sorted(g.score for g in items),
+            "items": item_statistics(items),
+        }
         if assignment in quizzes:
             entry["options"] = option_counts(items, quizzes[assignment].questions)
         report["assignments"][assignment] = entry
     report["statuses"] = dict(Counter(s for g in graded for s in g.submission.status or ["ok"]).most_common())
     failing = Counter(v.text for g in submissions for v in g.verdicts if not v.passed and v.choice is None)
     report["frequent_messages"] = [{"message": m, "count": n} for m, n in failing.most_common(10)]
-    report["problems"] = [{"student": g.submission.student, "assignment": g.submission.assignment,
-                           "status": g.status, "notes": g.submission.notes} for g in graded if g.submission.status]
+    report["problems"] = [
+        {
+            "student": g.submission.student,
+            "assignment": g.submission.assignment,
+            "status": g.status,
+            "notes": g.submission.notes,
+        }
+        for g in graded
+        if g.submission.status
+    ]
     return report
 
 
@@ -119,33 +149,57 @@ def _number(value: float | None, digits: int = 2) -> str:
 def render_html(report: dict) -> str:
     parts = [f"<h1>Class report</h1><p>{report['students']} students, {report['submissions']} submissions.</p>"]
     for assignment, entry in report["assignments"].items():
-        parts.append(f"<h2>{escape(assignment)}</h2><p>{entry['submissions']} submissions, out of {entry['max_score']:g}.</p>")
+        parts.append(
+            f"<h2>{escape(assignment)}</h2><p>{entry['submissions']} submissions, out of {entry['max_score']:g}.</p>"
+        )
         if entry["scores"]:
             image = _histogram(entry["scores"], entry["max_score"], f"{assignment}: score distribution")
             parts.append(f'<img alt="score distribution of {escape(assignment)}" src="data:image/png;base64,{image}">')
-        rows = "".join(f"<tr><td>{escape(i['item'])}</td><td>{i['max_score']:g}</td><td>{i['difficulty']:.0%}</td>"
-                       f"<td>{_number(i['mean_score'])}</td><td>{_number(i['discrimination'])}</td></tr>" for i in entry["items"])
-        parts.append("<table><tr><th>item</th><th>points</th><th>full marks</th><th>mean</th>"
-                     f"<th>discrimination</th></tr>{rows}</table>")
+        rows = "".join(
+            f"<tr><td>{escape(i['item'])}</td><td>{i['max_score']:g}</td><td>{i['difficulty']:.0%}</td>"
+            f"<td>{_number(i['mean_score'])}</td><td>{_number(i['discrimination'])}</td></tr>"
+            for i in entry["items"]
+        )
+        parts.append(
+            "<table><tr><th>item</th><th>points</th><th>full marks</th><th>mean</th>"
+            f"<th>discrimination</th></tr>{rows}</table>"
+        )
         for question in entry.get("options", []):
             options = "".join(
-                f"<tr><td>{'✓' if o['letter'] == question['answer'] else ''}</td><td>{o['letter']}) {escape(o['text'])}</td>"
-                f"<td>{o['chosen']}</td></tr>" for o in question["options"])
-            parts.append(f"<h3>{escape(question['item'])}: {escape(question['prompt'])}</h3><table>{options}"
-                         f"<tr><td></td><td>no valid answer</td><td>{question['no_valid_answer']}</td></tr></table>")
+                f"<tr><td>{'✓' if o['letter'] == question['answer'] else ''}</td>"
+                f"<td>{o['letter']}) {escape(o['text'])}</td>"
+                f"<td>{o['chosen']}</td></tr>"
+                for o in question["options"]
+            )
+            parts.append(
+                f"<h3>{escape(question['item'])}: {escape(question['prompt'])}</h3><table>{options}"
+                f"<tr><td></td><td>no valid answer</td><td>{question['no_valid_answer']}</td></tr></table>"
+            )
     statuses = "".join(f"<tr><td>{escape(s)}</td><td>{n}</td></tr>" for s, n in report["statuses"].items())
     parts.append(f"<h2>Statuses</h2><table><tr><th>status</th><th>submissions</th></tr>{statuses}</table>")
-    messages = "".join(f"<tr><td>{m['count']}</td><td>{escape(m['message'])}</td></tr>" for m in report["frequent_messages"])
+    messages = "".join(
+        f"<tr><td>{m['count']}</td><td>{escape(m['message'])}</td></tr>" for m in report["frequent_messages"]
+    )
     parts.append(f"<h2>Most frequent messages</h2><table><tr><th>times</th><th>message</th></tr>{messages}</table>")
-    problems = "".join(f"<tr><td>{escape(p['student'])}</td><td>{escape(p['assignment'])}</td><td>{escape(p['status'])}</td>"
-                       f"<td>{escape('; '.join(p['notes']))}</td></tr>" for p in report["problems"])
-    parts.append("<h2>Submissions with problems</h2><table><tr><th>student</th><th>assignment</th><th>status</th>"
-                 f"<th>what happened</th></tr>{problems}</table>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-             "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;"
-             "text-align:left;vertical-align:top}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, "
-            f"initial-scale=1'><title>Class report</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    problems = "".join(
+        f"<tr><td>{escape(p['student'])}</td><td>{escape(p['assignment'])}</td><td>{escape(p['status'])}</td>"
+        f"<td>{escape('; '.join(p['notes']))}</td></tr>"
+        for p in report["problems"]
+    )
+    parts.append(
+        "<h2>Submissions with problems</h2><table><tr><th>student</th><th>assignment</th><th>status</th>"
+        f"<th>what happened</th></tr>{problems}</table>"
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
+        "table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;"
+        "text-align:left;vertical-align:top}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, "
+        f"initial-scale=1'><title>Class report</title><style>{style}</style></head>"
+        f"<body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def wide_csv(graded) -> str:
@@ -156,11 +210,16 @@ def wide_csv(graded) -> str:
     scores = {(g.submission.student, g.submission.assignment): g.score for g in submissions}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["Student ID"] + [f"{a} ({maxima[a]:g})" for a in assignments] + [f"Total ({sum(maxima.values()):g})"])
+    writer.writerow(
+        ["Student ID"] + [f"{a} ({maxima[a]:g})" for a in assignments] + [f"Total ({sum(maxima.values()):g})"]
+    )
     for student in sorted({g.submission.student for g in graded}):
         row = [scores.get((student, a)) for a in assignments]
-        writer.writerow([spreadsheet_safe(student)] + ["" if s is None else f"{s:g}" for s in row]
-                        + [f"{sum(s or 0 for s in row):g}"])
+        writer.writerow(
+            [spreadsheet_safe(student)]
+            + ["" if s is None else f"{s:g}" for s in row]
+            + [f"{sum(s or 0 for s in row):g}"]
+        )
     return buffer.getvalue()
 
 

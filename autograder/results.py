@@ -30,8 +30,9 @@ HIDDEN_START = "### BEGIN HIDDEN TESTS"
 TRUNCATED_BY_NBGRADER = "... Output truncated ..."  # nbgrader LimitOutput's marker
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_FRAME = re.compile(r"Cell In\[\d+\], line (\d+)")
-BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
-                               if isinstance(value, type) and issubclass(value, BaseException))
+BUILTIN_EXCEPTIONS = frozenset(
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+)
 CHECK_FAILURES = ("CheckFailed", "AssertionError")  # what attnlab.checks and plain asserts raise
 NOT_DONE = "not done yet: write your code where it says YOUR CODE HERE"
 
@@ -91,7 +92,9 @@ def course_strings(source: str) -> set[str]:
         tree = ast.parse(visible)
     except SyntaxError:
         return set()
-    return {node.value.strip() for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return {
+        node.value.strip() for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
 
 
 def error_message(cell: NotebookNode, error: NotebookNode) -> tuple[str, str]:
@@ -129,16 +132,19 @@ def _exercise_verdict(cell: NotebookNode, grade_id: str, max_score: float, refer
         if judgement.all_passed:
             verdict.score, verdict.message = max_score, "passed"
         else:
-            verdict.message = (f"passes the visible checks but fails a hidden test ({judgement.passed} of "
-                               f"{judgement.total} hidden cases right): try your code on more cases "
-                               "(other shapes, edge cases)")
+            verdict.message = (
+                f"passes the visible checks but fails a hidden test ({judgement.passed} of "
+                f"{judgement.total} hidden cases right): try your code on more cases "
+                "(other shapes, edge cases)"
+            )
             if judgement.first_failed is not None:
                 verdict.hint = judgement.first_failed.hint or ""
     return verdict
 
 
-def _quiz_verdict(cell: NotebookNode, question: Question, answer_cell: NotebookNode | None,
-                  kernel_score: float, max_score: float) -> Verdict:
+def _quiz_verdict(
+    cell: NotebookNode, question: Question, answer_cell: NotebookNode | None, kernel_score: float, max_score: float
+) -> Verdict:
     verdict = Verdict(question.test_id, 0.0, max_score, "")
     stop = stopped(cell)
     if answer_cell is None:
@@ -167,7 +173,9 @@ def _quiz_verdict(cell: NotebookNode, question: Question, answer_cell: NotebookN
     return verdict
 
 
-def verdicts(nb: NotebookNode, questions: list[Question] | None = None, references: References | None = None) -> list[Verdict]:
+def verdicts(
+    nb: NotebookNode, questions: list[Question] | None = None, references: References | None = None
+) -> list[Verdict]:
     """One Verdict per graded code cell, in notebook order."""
     by_test_id = {q.test_id: q for q in questions or []}
     answer_cells = {}
@@ -183,8 +191,11 @@ def verdicts(nb: NotebookNode, questions: list[Question] | None = None, referenc
         kernel_score, max_score = determine_grade(cell)
         if grade_id in by_test_id:
             question = by_test_id[grade_id]
-            found.append(_quiz_verdict(cell, question, answer_cells.get(question.answer_id),
-                                       float(kernel_score or 0.0), max_score))
+            found.append(
+                _quiz_verdict(
+                    cell, question, answer_cells.get(question.answer_id), float(kernel_score or 0.0), max_score
+                )
+            )
         else:
             found.append(_exercise_verdict(cell, grade_id, max_score, (references or {}).get(grade_id)))
     return found
@@ -211,22 +222,40 @@ class Totals:
 def execution_problems(nb: NotebookNode) -> list[tuple[str, str]]:
     """(status, note) for every cell the grader had to stop or cut, graded or not."""
     problems = []
-    cut = [n for n, cell in enumerate(nb.cells, 1) if cell.cell_type == "code" and (truncated(cell) or any(
-        TRUNCATED_BY_NBGRADER in str(out.get("text", "")) for out in cell.get("outputs", [])))]
+    cut = [
+        n
+        for n, cell in enumerate(nb.cells, 1)
+        if cell.cell_type == "code"
+        and (
+            truncated(cell) or any(TRUNCATED_BY_NBGRADER in str(out.get("text", "")) for out in cell.get("outputs", []))
+        )
+    ]
     if cut:
-        problems.append(("output_truncated", f"the output of cell(s) {', '.join(map(str, cut))} was too large "
-                                             "and was cut"))
+        problems.append(
+            ("output_truncated", f"the output of cell(s) {', '.join(map(str, cut))} was too large and was cut")
+        )
     for number, cell in enumerate(nb.cells, 1):
         stop = stopped(cell) if cell.cell_type == "code" else None
         if stop is None:
             continue
         if stop["status"] == STOPPED:
-            problems.append((STOPPED, f"cell {number} ran past the time limit ({stop['seconds']:g} s) and was "
-                                        "stopped; the rest of the notebook was still graded"))
+            problems.append(
+                (
+                    STOPPED,
+                    f"cell {number} ran past the time limit ({stop['seconds']:g} s) and was "
+                    "stopped; the rest of the notebook was still graded",
+                )
+            )
         elif stop["status"] == DIED:
-            problems.append((DIED, f"the kernel died in cell {number} (os._exit, a crash or running out of "
-                                            "memory); it was restarted and the rest of the notebook was still graded"))
+            problems.append(
+                (
+                    DIED,
+                    f"the kernel died in cell {number} (os._exit, a crash or running out of "
+                    "memory); it was restarted and the rest of the notebook was still graded",
+                )
+            )
         elif stop["status"] == BUDGET and not any(status == BUDGET for status, _ in problems):
-            problems.append((BUDGET, f"the notebook used up its time budget in cell {number}; "
-                                            "the cells after it were not run"))
+            problems.append(
+                (BUDGET, f"the notebook used up its time budget in cell {number}; the cells after it were not run")
+            )
     return problems

@@ -30,8 +30,10 @@ from autograder.config import CourseError, SandboxLimits
 # Inside the sandbox: the kernel's home and working folder, and where the model cache appears.
 HOME = "/home/student"
 FIRST_SANDBOX_UID = 61000  # root only: slot n runs as uid 61000 + n
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install "
-                "bubblewrap`), or pass --no-sandbox to run student code with your own rights (not recommended)")
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install "
+    "bubblewrap`), or pass --no-sandbox to run student code with your own rights (not recommended)"
+)
 MiB = 1024 * 1024
 
 
@@ -51,8 +53,9 @@ def bwrap_path() -> str | None:
     found = shutil.which("bwrap")
     if found is None:
         return None
-    probe = subprocess.run([found, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--proc", "/proc", "true"],
-                           capture_output=True)
+    probe = subprocess.run(
+        [found, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--proc", "/proc", "true"], capture_output=True
+    )
     return found if probe.returncode == 0 else None
 
 
@@ -139,8 +142,9 @@ class Sandbox:
         folder.chmod(0o700)
         return folder
 
-    def command(self, kernel_cmd: list[str], runtime: Path, notebook: Path | None = None,
-                env: dict[str, str] | None = None) -> list[str]:
+    def command(
+        self, kernel_cmd: list[str], runtime: Path, notebook: Path | None = None, env: dict[str, str] | None = None
+    ) -> list[str]:
         """kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox."""
         bwrap = require_bwrap()
         limits = self.limits
@@ -148,8 +152,17 @@ class Sandbox:
         if self.uid is None:
             args += ["--unshare-all"]  # user namespace included: an unprivileged user gets one of its own
         else:
-            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                     "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # only to drop to the sandbox uid
+            args += [
+                "--unshare-ipc",
+                "--unshare-pid",
+                "--unshare-net",
+                "--unshare-uts",
+                "--unshare-cgroup-try",
+                "--cap-add",
+                "CAP_SETUID",
+                "--cap-add",
+                "CAP_SETGID",
+            ]  # only to drop to the sandbox uid
         # The private folders first: a read-only path may lie under /tmp (a clone in /tmp/fresh, say).
         size = str(limits.disk_mb * MiB)
         args += ["--size", size, "--perms", "1777", "--tmpfs", "/tmp"]
@@ -171,16 +184,36 @@ class Sandbox:
             args += ["--ro-bind", str(notebook), f"{HOME}/{notebook.name}"]
         venv_bin = str(Path(sys.prefix) / "bin")
         inside_env = {
-            "HOME": HOME, "PATH": f"{venv_bin}:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1", "ATTNLAB_CACHE_DIR": str(cache),
-            "ATTNLAB_RECORD": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "HOME": HOME,
+            "PATH": f"{venv_bin}:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "OMP_NUM_THREADS": "1",
+            "ATTNLAB_CACHE_DIR": str(cache),
+            "ATTNLAB_RECORD": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         } | (env or {})
         for key, value in inside_env.items():
             args += ["--setenv", key, value]
         args += ["--chdir", HOME, "--"]
         if self.uid is not None:
-            args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                     "--inh-caps=-all", "--bounding-set=-all", "--"]
-        args += ["prlimit", f"--as={limits.memory_mb * MiB}", f"--nproc={limits.processes}",
-                 f"--fsize={limits.file_size_mb * MiB}", "--core=0", f"--nofile={limits.open_files}", "--"]
+            args += [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
+        args += [
+            "prlimit",
+            f"--as={limits.memory_mb * MiB}",
+            f"--nproc={limits.processes}",
+            f"--fsize={limits.file_size_mb * MiB}",
+            "--core=0",
+            f"--nofile={limits.open_files}",
+            "--",
+        ]
         return args + kernel_cmd

@@ -22,17 +22,27 @@ from nbformat import NotebookNode
 from autograder.notebooks import HEADER_ID, RAISES_TAG, graded_cell_titles, set_course_metadata
 
 # Put by nbgrader where an exercise's solution was; the message is what a student sees on Run All.
-EXERCISE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("not done yet: write your code here, in place of this line")'
+EXERCISE_STUB = (
+    '# YOUR CODE HERE\nraise NotImplementedError("not done yet: write your code here, in place of this line")'
+)
 SELF_CHECK_IDS = ("self-check-intro", "self-check")
 
-HOW_TO_RUN = ("**How to work in this notebook.** Run it from the top: *Run > Run All Cells*. {unfinished}, "
-              "and the cells after it still run.")
-EXERCISES = ("Write your code in place of the `raise NotImplementedError(...)` line under `# YOUR CODE HERE`, run "
-             "that cell, then the check cell under it: it prints ✓, or what is wrong and a hint.")
-QUESTIONS = ("Write the letter of your choice, in quotes, in each answer cell, then run the cell under it: it "
-             "checks that the answer is one of the letters.")
-CHECK_YOUR_WORK = ("**Check your work** as the grader will, hidden tests included: save the notebook "
-                   "(*File > Save Notebook*, Ctrl+S), then run the last cell, *Check your work*.")
+HOW_TO_RUN = (
+    "**How to work in this notebook.** Run it from the top: *Run > Run All Cells*. {unfinished}, "
+    "and the cells after it still run."
+)
+EXERCISES = (
+    "Write your code in place of the `raise NotImplementedError(...)` line under `# YOUR CODE HERE`, run "
+    "that cell, then the check cell under it: it prints ✓, or what is wrong and a hint."
+)
+QUESTIONS = (
+    "Write the letter of your choice, in quotes, in each answer cell, then run the cell under it: it "
+    "checks that the answer is one of the letters."
+)
+CHECK_YOUR_WORK = (
+    "**Check your work** as the grader will, hidden tests included: save the notebook "
+    "(*File > Save Notebook*, Ctrl+S), then run the last cell, *Check your work*."
+)
 SELF_CHECK_INTRO = """## Check your work
 
 The cell below checks your **saved** notebook exactly as `python -m autograder check` does and as the
@@ -56,19 +66,27 @@ def guide_cell(nb: NotebookNode, source: str, is_quiz: bool) -> NotebookNode:
     else:
         titles = graded_cell_titles(nb)
         listing = "\n".join(f"- {titles[meta['grade_id']]} ({_points(meta['points'])})" for meta in graded)
-        parts = [HOW_TO_RUN.format(unfinished="An exercise you have not done yet says *not done yet* in red"),
-                 f"**Your exercises** ({_points(sum(meta['points'] for meta in graded))} in all):\n\n{listing}",
-                 EXERCISES]
-    parts += [CHECK_YOUR_WORK, f"<sub>Generated from `{source}` by `python -m autograder build`: the course "
-                               "maintainers edit that file, not this one.</sub>"]
+        parts = [
+            HOW_TO_RUN.format(unfinished="An exercise you have not done yet says *not done yet* in red"),
+            f"**Your exercises** ({_points(sum(meta['points'] for meta in graded))} in all):\n\n{listing}",
+            EXERCISES,
+        ]
+    parts += [
+        CHECK_YOUR_WORK,
+        f"<sub>Generated from `{source}` by `python -m autograder build`: the course "
+        "maintainers edit that file, not this one.</sub>",
+    ]
     cell = nbformat.v4.new_markdown_cell("\n\n".join(parts))
     cell.id = HEADER_ID
     return cell
 
 
 def self_check_cells(is_quiz: bool) -> list[NotebookNode]:
-    what, each = ("every answer", "question, with an explanation") if is_quiz else (
-        "every exercise", "exercise, with a hint when it fails")
+    what, each = (
+        ("every answer", "question, with an explanation")
+        if is_quiz
+        else ("every exercise", "exercise, with a hint when it fails")
+    )
     intro = nbformat.v4.new_markdown_cell(SELF_CHECK_INTRO.format(what=what, each=each))
     code = nbformat.v4.new_code_cell(SELF_CHECK_CODE)
     for cell, cell_id in zip((intro, code), SELF_CHECK_IDS):

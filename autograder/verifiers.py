@@ -27,4 +27,4 @@ def keeps_prediction(perm: object, params: dict) -> bool:
     model, test = _rationale_test()
     if not 0 <= sentence < len(test.tokens):
         return False
-    return check(model, test.tokens[sentence:sentence + 1], perm, float(tolerance))
+    return check(model, test.tokens[sentence : sentence + 1], perm, float(tolerance))

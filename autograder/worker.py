@@ -52,8 +52,8 @@ def run_task(task: Task) -> Outcome:
     """Run one submission; every failure is contained in the Outcome."""
     import nbformat
 
-    from autograder.preprocessors import run_steps, self_check_steps
     from autograder.nbgrader_api import config_from_settings
+    from autograder.preprocessors import run_steps, self_check_steps
 
     start = time.perf_counter()
     settings = {section: dict(values) for section, values in task.settings.items()}
@@ -103,7 +103,9 @@ def _on_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
 
     with Client(scheduler, timeout="30s") as client:
         # A worker that dies takes its running tasks with it; the scheduler gives them to another (retries).
-        futures = [client.submit(run_task, task, key=f"grade-{n}-{task.key}", pure=False, retries=3)
-                   for n, task in enumerate(tasks)]
+        futures = [
+            client.submit(run_task, task, key=f"grade-{n}-{task.key}", pure=False, retries=3)
+            for n, task in enumerate(tasks)
+        ]
         for future in as_completed(futures):
             yield future.result()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -134,7 +134,10 @@ def main() -> None:
     tokens = torch.randint(3, 40, (args.batch, args.tokens), generator=g)
     tokens[:, 0] = 1  # [CLS]
     target = model(tokens).logits.argmax(-1)
-    print(f"\nend to end on an untrained model (L={args.layers}, H={args.heads}, T={args.tokens}), batch {args.batch}, best of 5")
+    print(
+        f"\nend to end on an untrained model (L={args.layers}, H={args.heads}, T={args.tokens}), "
+        f"batch {args.batch}, best of 5"
+    )
     pipelines = {
         "Rollout": (
             lambda: Rollout(model).attribute(tokens),
@@ -149,7 +152,10 @@ def main() -> None:
         t_batched, ours = best_of(batched, 5)
         t_loop, rows = best_of(lambda: pipeline_loop(model, tokens, rule), 5)
         diff = (ours - torch.stack(rows).to(ours.dtype)).abs().max().item()
-        print(f"{name + ' (model)':<34}{t_batched * 1e3:>8.1f}ms{t_loop * 1e3:>8.0f}ms{t_loop / t_batched:>9.1f}x{diff:>12.2e}")
+        print(
+            f"{name + ' (model)':<34}{t_batched * 1e3:>8.1f}ms{t_loop * 1e3:>8.0f}ms"
+            f"{t_loop / t_batched:>9.1f}x{diff:>12.2e}"
+        )
 
     trained = rationale_model(seed=0)
     model, tokens = trained.model, trained.test.tokens[: args.batch]

@@ -41,17 +41,23 @@ def main() -> None:
     for row in table.rows:
         print(f"  scores of {row.name:<32} {row.seconds:6.2f} s")
     scoring = sum(r.seconds for r in table.rows)
-    print(f"full table, {len(table.rows)} methods x {args.n} sentences: {total:.2f} s "
-          f"(scores {scoring:.2f} s, metrics and references {total - scoring:.2f} s)")
+    print(
+        f"full table, {len(table.rows)} methods x {args.n} sentences: {total:.2f} s "
+        f"(scores {scoring:.2f} s, metrics and references {total - scoring:.2f} s)"
+    )
 
     start = time.perf_counter()
     effect = permutation_effect(model, tokens, n_permutations=100)
-    print(f"permuted attention, 100 permutations: {time.perf_counter() - start:.2f} s "
-          f"(median |dp| {effect.median_change.median():.4f})")
+    print(
+        f"permuted attention, 100 permutations: {time.perf_counter() - start:.2f} s "
+        f"(median |dp| {effect.median_change.median():.4f})"
+    )
     start = time.perf_counter()
     adv = adversarial_attention(model, tokens, AdversaryConfig(steps=500))
-    print(f"adversarial attention, 500 steps: {time.perf_counter() - start:.2f} s "
-          f"(median JSD {adv.jsd.median():.3f}, max |dp| {adv.output_change.max():.4f})")
+    print(
+        f"adversarial attention, 500 steps: {time.perf_counter() - start:.2f} s "
+        f"(median JSD {adv.jsd.median():.3f}, max |dp| {adv.output_change.max():.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,9 @@ def make_lesson_class(release: Path, solution: Path, students: int, folder: Path
         nbformat.write(nb, target)
 
 
-def plain_nbgrader(course_id: str, assignment: str, source: Path, submissions: Path,
-                   course_dir: Path) -> tuple[float, dict[str, float]]:
+def plain_nbgrader(
+    course_id: str, assignment: str, source: Path, submissions: Path, course_dir: Path
+) -> tuple[float, dict[str, float]]:
     """Seconds for `nbgrader autograde ASSIGNMENT` over the whole class, and each student's total score."""
     (course_dir / "source" / assignment).mkdir(parents=True)
     shutil.copy(source, course_dir / "source" / assignment / f"{assignment}.ipynb")
@@ -91,7 +92,8 @@ def sandbox_overhead(course, runs: int) -> None:
         "lesson-like (torch, matplotlib, a model, a figure)": [
             "import torch, matplotlib.pyplot as plt\nfrom attnlab.train import rationale_model",
             "trained = rationale_model(seed=0)\nout = trained.model(trained.test.tokens[:64])",
-            "plt.imshow(out.attentions[-1, 0, 0].detach())\nplt.show()"],
+            "plt.imshow(out.attentions[-1, 0, 0].detach())\nplt.show()",
+        ],
     }
     print(f"the sandbox's cost per notebook run (kernel start to shutdown), {runs} runs each, alternating:")
     for name, sources in notebooks.items():
@@ -104,10 +106,12 @@ def sandbox_overhead(course, runs: int) -> None:
                 run_notebook(course, nb, nb, Path(tempfile.gettempdir()), Execution(sandbox=sandbox))
                 seconds[sandbox].append(time.perf_counter() - start)
         inside, outside = statistics.median(seconds[True]), statistics.median(seconds[False])
-        print(f"  {name:<52} sandboxed {inside:.2f} s, bare {outside:.2f} s (medians): "
-              f"cost {inside - outside:+.2f} s (range of the paired differences "
-              f"{min(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} to "
-              f"{max(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} s)")
+        print(
+            f"  {name:<52} sandboxed {inside:.2f} s, bare {outside:.2f} s (medians): "
+            f"cost {inside - outside:+.2f} s (range of the paired differences "
+            f"{min(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} to "
+            f"{max(a - b for a, b in zip(seconds[True], seconds[False])):+.2f} s)"
+        )
 
 
 def warm_references(course, assignment: str) -> None:
@@ -117,7 +121,9 @@ def warm_references(course, assignment: str) -> None:
     from autograder.reference import instructor_references
 
     if assignment != "quiz":
-        instructor_references(course, course.solutions_dir / f"{assignment}.ipynb", references_cache(course), Execution())
+        instructor_references(
+            course, course.solutions_dir / f"{assignment}.ipynb", references_cache(course), Execution()
+        )
 
 
 def ours(course, submissions: Path, out: Path, sandbox: bool) -> tuple[float, float, dict[str, float]]:
@@ -134,14 +140,26 @@ def compare(name: str, n: int, assignment: str, course, submissions: Path, tmp: 
     # The same course source nbgrader generated the release from, header and all.
     source = tmp / f"{name}-sandboxed" / "course" / "source" / assignment / f"{assignment}.ipynb"
     plain, plain_scores = plain_nbgrader(course.course_id, assignment, source, submissions, tmp / f"{name}-plain")
-    print(f"{n} {name} submissions, one run each. Ours: course setup (release, gradebook), then per submission "
-          "(CSV, feedback, report included); plain: `nbgrader autograde` after its `generate_assignment`")
-    print(f"  ours, sandboxed:             {sandboxed:6.1f} s = setup {setup:4.1f} s + {(sandboxed - setup) / n:.2f} s per submission")
-    print(f"  ours, --no-sandbox:          {bare:6.1f} s = setup {bare_setup:4.1f} s + {(bare - bare_setup) / n:.2f} s per submission")
+    print(
+        f"{n} {name} submissions, one run each. Ours: course setup (release, gradebook), then per submission "
+        "(CSV, feedback, report included); plain: `nbgrader autograde` after its `generate_assignment`"
+    )
+    print(
+        f"  ours, sandboxed:             {sandboxed:6.1f} s = setup {setup:4.1f} s + "
+        f"{(sandboxed - setup) / n:.2f} s per submission"
+    )
+    print(
+        f"  ours, --no-sandbox:          {bare:6.1f} s = setup {bare_setup:4.1f} s + "
+        f"{(bare - bare_setup) / n:.2f} s per submission"
+    )
     print(f"  plain nbgrader autograde:    {plain:6.1f} s total, {plain / n:.2f} s per submission")
-    print(f"  sandbox cost: {((sandboxed - setup) - (bare - bare_setup)) / n:+.2f} s per submission; "
-          f"per submission, sandboxed / plain: {(sandboxed - setup) / plain:.2f} (with setup: {sandboxed / plain:.2f})")
-    differ = sorted(s for s in scores if scores[s] != bare_scores.get(s) or (check_scores and scores[s] != plain_scores.get(s)))
+    print(
+        f"  sandbox cost: {((sandboxed - setup) - (bare - bare_setup)) / n:+.2f} s per submission; "
+        f"per submission, sandboxed / plain: {(sandboxed - setup) / plain:.2f} (with setup: {sandboxed / plain:.2f})"
+    )
+    differ = sorted(
+        s for s in scores if scores[s] != bare_scores.get(s) or (check_scores and scores[s] != plain_scores.get(s))
+    )
     print(f"  scores agree for {n - len(differ)}/{n} students" + (f"; differ: {differ}" if differ else ""))
 
 
@@ -149,8 +167,9 @@ def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path
     lesson = "01_attention_as_explanation"
     folder = tmp / "scale-class"
     make_class(course.quizzes_dir / "quiz.ipynb", questions, quiz_students, folder)
-    make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
-                      lesson_students, folder)
+    make_lesson_class(
+        course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb", lesson_students, folder
+    )
     n = quiz_students + lesson_students
     warm_references(course, lesson)
     timings, grades = {}, {}
@@ -167,9 +186,11 @@ def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path
         grades[name] = (out / "grades.csv").read_text()
         print(f"  {name:<16} {timings[name]:7.1f} s   {timings[name] / n:.2f} s per submission", flush=True)
     base = timings["1 worker"]
-    print(f"{quiz_students} quiz + {lesson_students} lesson 01 submissions: speed-up with 2 workers "
-          f"{base / timings['2 workers']:.2f}x, Dask {base / timings['Dask, 2 workers']:.2f}x; "
-          f"Dask / 2 workers {timings['Dask, 2 workers'] / timings['2 workers']:.2f}")
+    print(
+        f"{quiz_students} quiz + {lesson_students} lesson 01 submissions: speed-up with 2 workers "
+        f"{base / timings['2 workers']:.2f}x, Dask {base / timings['Dask, 2 workers']:.2f}x; "
+        f"Dask / 2 workers {timings['Dask, 2 workers'] / timings['2 workers']:.2f}"
+    )
     print(f"  every mode gives the same grades.csv: {len(set(grades.values())) == 1}")
 
 
@@ -188,10 +209,25 @@ class dask_cluster:
         address = f"tcp://127.0.0.1:{port}"
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
         self.processes = [
-            subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                              "--no-dashboard"], **quiet),
-            subprocess.Popen([str(BIN / "dask"), "worker", address, "--nworkers", str(self.workers), "--nthreads", "1",
-                              "--host", "127.0.0.1", "--no-dashboard"], **quiet)]
+            subprocess.Popen(
+                [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+            ),
+            subprocess.Popen(
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    address,
+                    "--nworkers",
+                    str(self.workers),
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ],
+                **quiet,
+            ),
+        ]
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
@@ -225,11 +261,22 @@ def main() -> None:
             sandbox_overhead(course, args.runs)
             make_class(course.quizzes_dir / "quiz.ipynb", questions, args.students, tmp / "quiz-class")
             compare("quiz", args.students, "quiz", course, tmp / "quiz-class", tmp, check_scores=True)
-            make_lesson_class(course.lessons_dir / f"{lesson}.ipynb", course.solutions_dir / f"{lesson}.ipynb",
-                              args.lesson_students, tmp / "lesson-class")
+            make_lesson_class(
+                course.lessons_dir / f"{lesson}.ipynb",
+                course.solutions_dir / f"{lesson}.ipynb",
+                args.lesson_students,
+                tmp / "lesson-class",
+            )
             # Plain nbgrader cannot score our hidden tests (they record, the grader judges): time only.
-            compare(f"lesson {lesson[:2]}", args.lesson_students, lesson, course, tmp / "lesson-class", tmp,
-                    check_scores=False)
+            compare(
+                f"lesson {lesson[:2]}",
+                args.lesson_students,
+                lesson,
+                course,
+                tmp / "lesson-class",
+                tmp,
+                check_scores=False,
+            )
         if args.part in ("scale", "all"):
             scale(course, questions, args.scale_quiz, args.scale_lesson, tmp)
 

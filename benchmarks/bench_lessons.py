@@ -89,21 +89,26 @@ def main() -> None:
     parser.add_argument("--cells", action="store_true", help="print the slowest cells of each lesson")
     parser.add_argument("--own-models", action="store_true", help="cold runs ignore the shipped checkpoints and train")
     args = parser.parse_args()
-    paths = [p for p in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
-             if not args.lessons or p.name[:2] in args.lessons]
+    paths = [
+        p
+        for p in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+        if not args.lessons or p.name[:2] in args.lessons
+    ]
     os.environ["OMP_NUM_THREADS"] = "1"
     if args.own_models:
         os.environ["ATTNLAB_CHECKPOINTS"] = "own"
     kinds = [args.only] if args.only else ["cold", "warm"]
-    print(f"{len(paths)} lessons, {args.runs} runs each ({', '.join(kinds)}); median [min-max]; "
-          f"{'own models, no shipped checkpoints' if args.own_models else 'shipped checkpoints used'}")
+    print(
+        f"{len(paths)} lessons, {args.runs} runs each ({', '.join(kinds)}); median [min-max]; "
+        f"{'own models, no shipped checkpoints' if args.own_models else 'shipped checkpoints used'}"
+    )
     print(f"{'lesson':<34}" + "".join(f"{k + ' wall':>22}{k + ' cpu':>22}" for k in kinds))
     totals = {k: [0.0, 0.0] for k in kinds}
     own_cache = os.environ.get("ATTNLAB_CACHE_DIR")
     with tempfile.TemporaryDirectory() as scratch:
         for path in paths:
             runs = {k: [] for k in kinds}
-            for i in range(args.runs):
+            for _ in range(args.runs):
                 if "cold" in kinds:
                     os.environ["ATTNLAB_CACHE_DIR"] = tempfile.mkdtemp(dir=scratch)
                     runs["cold"].append(run_lesson(path))

@@ -17,7 +17,13 @@ import time
 import torch
 
 from attnlab.patching import (
-    Sites, ablation, activation_patching, attribution_patching, multihop_pairs, negation_pairs, path_patching,
+    Sites,
+    ablation,
+    activation_patching,
+    attribution_patching,
+    multihop_pairs,
+    negation_pairs,
+    path_patching,
 )
 from attnlab.train import multihop_model, rationale_model
 
@@ -59,17 +65,22 @@ def main() -> None:
     pairs = negation_pairs(200, seed=0).where_model_is_right(model)
     clean, corrupt, metric = pairs.clean, pairs.corrupt, pairs.metric()
     sites = Sites.of(model, "resid_pre", clean.shape[1])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; rationale classifier, {len(pairs)} negation "
-          f"pairs of {clean.shape[1]} tokens; median CPU time of {args.repeats} runs")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread; rationale classifier, {len(pairs)} negation "
+        f"pairs of {clean.shape[1]} tokens; median CPU time of {args.repeats} runs"
+    )
     for n in (len(pairs), 20):
         part = pairs.subset(slice(0, n))
         c, x, m = part.clean, part.corrupt, part.metric()
         batched = cpu_seconds(lambda: activation_patching(model, c, x, m, "resid_pre"), args.repeats)
         looped = cpu_seconds(lambda: one_site_at_a_time(model, c, x, m), args.repeats)
-        same = torch.allclose(activation_patching(model, c, x, m, "resid_pre").patched, one_site_at_a_time(model, c, x, m),
-                              atol=1e-4)
-        print(f"(layer, position) residual sweep, {len(sites)} sites x {n} pairs: batched {batched:.3f} s, one forward "
-              f"pass per site {looped:.3f} s (ratio {looped / batched:.2f}); same values: {same}")
+        same = torch.allclose(
+            activation_patching(model, c, x, m, "resid_pre").patched, one_site_at_a_time(model, c, x, m), atol=1e-4
+        )
+        print(
+            f"(layer, position) residual sweep, {len(sites)} sites x {n} pairs: batched {batched:.3f} s, one forward "
+            f"pass per site {looped:.3f} s (ratio {looped / batched:.2f}); same values: {same}"
+        )
     for kind in ("head_out", "q", "k", "v"):
         seconds = cpu_seconds(lambda: activation_patching(model, clean, corrupt, metric, kind), args.repeats)
         print(f"{kind:<9} sweep, {len(Sites.of(model, kind, clean.shape[1])):>3} sites: {seconds:.3f} s")
@@ -81,10 +92,13 @@ def main() -> None:
     hop = multihop_model(seed=0).model
     hop_pairs = multihop_pairs(200, seed=0).where_model_is_right(hop)
     readers = [(2, h) for h in range(hop.cfg.n_heads)]
-    seconds = cpu_seconds(lambda: path_patching(hop, hop_pairs.clean, hop_pairs.corrupt, hop_pairs.metric(), readers, "v"),
-                          args.repeats)
-    print(f"path patching on the multi-hop model, 4 senders through layer 2's values, {len(hop_pairs)} pairs: "
-          f"{seconds:.3f} s")
+    seconds = cpu_seconds(
+        lambda: path_patching(hop, hop_pairs.clean, hop_pairs.corrupt, hop_pairs.metric(), readers, "v"), args.repeats
+    )
+    print(
+        f"path patching on the multi-hop model, 4 senders through layer 2's values, {len(hop_pairs)} pairs: "
+        f"{seconds:.3f} s"
+    )
 
 
 if __name__ == "__main__":

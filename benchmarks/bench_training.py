@@ -42,8 +42,13 @@ def bench_lessons() -> None:
         for path in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
             nb = nbformat.read(path, as_version=4)
             # Student versions raise NotImplementedError in unfinished exercises: keep going past them.
-            client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=folder == "lessons",
-                                    resources={"metadata": {"path": str(path.parent)}})
+            client = NotebookClient(
+                nb,
+                timeout=120,
+                kernel_name="python3",
+                allow_errors=folder == "lessons",
+                resources={"metadata": {"path": str(path.parent)}},
+            )
             start = time.perf_counter()
             client.execute()
             print(f"{folder}/{path.name:<36} {time.perf_counter() - start:5.1f} s (kernel start included)")

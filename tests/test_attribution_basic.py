@@ -91,6 +91,7 @@ def test_bad_head_fusion_is_refused(random_attention):
 
 # --- methods on the trained classifier ----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def batch(rationale):
     return rationale.test.tokens[:12]

@@ -71,14 +71,23 @@ def _free_port() -> int:
 def _jupyterlab(root: Path, state: Path, student: bool):
     """JupyterLab on `root`: the students' (as `make lab` starts it) or a plain one; yields its URL with a token."""
     port, token = _free_port(), secrets.token_hex(16)
-    args = ["--no-browser", f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={token}"]
+    args = [
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+    ]
     command, env = lab_command(root, args)
     if not student:
         env.pop("JUPYTER_CONFIG_PATH")
     # Settings, workspaces and runtime files of this server only: nothing of the user's, nothing left behind.
-    env |= {"JUPYTERLAB_SETTINGS_DIR": str(state / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
-            "JUPYTER_RUNTIME_DIR": str(state / "runtime"), "OMP_NUM_THREADS": "1"}
+    env |= {
+        "JUPYTERLAB_SETTINGS_DIR": str(state / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+        "OMP_NUM_THREADS": "1",
+    }
     # No autosave: a notebook run by one test must reach the next test as the student received it.
     docmanager = state / "settings" / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
     docmanager.parent.mkdir(parents=True, exist_ok=True)
@@ -121,8 +130,9 @@ def browser():
 
     with sync_playwright() as playwright:
         # Chromium's own sandbox cannot start as root; the page is a local JupyterLab.
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"] if os.geteuid() == 0 else []
+        )
         yield chromium
         chromium.close()
 
@@ -149,6 +159,7 @@ def screenshot_on_failure(page, name: str):
 
 # --- Driving JupyterLab as a student does ----------------------------------------------------------
 
+
 def open_lab(page, lab, where: str = "lessons"):
     url, token = lab
     page.goto(f"{url}/lab/workspaces/{page.workspace}/tree/{where}?reset&token={token}")
@@ -160,8 +171,10 @@ def open_from_file_browser(page, path: str):
     page.locator(".jp-BreadCrumbs-home").click()
     *folders, name = path.split("/")
     for part in folders + [name]:
-        page.locator(".jp-DirListing-item", has=page.locator(".jp-DirListing-itemText", has_text=re.compile(
-            f"^{re.escape(part)}$"))).dblclick()
+        page.locator(
+            ".jp-DirListing-item",
+            has=page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{re.escape(part)}$")),
+        ).dblclick()
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
     return panel
@@ -212,8 +225,14 @@ def run_cell(page, panel, index: int, seconds: float = 120):
     cell.locator(".jp-InputArea-prompt").click()  # selects the cell in command mode
     before = cell.locator(".jp-InputArea-prompt").text_content()
     page.keyboard.press("Shift+Enter")
-    wait_until(lambda: NUMBERED.fullmatch(cell.locator(".jp-InputArea-prompt").text_content().strip() or "")
-               and cell.locator(".jp-InputArea-prompt").text_content() != before, seconds, f"cell {index} to run")
+    wait_until(
+        lambda: (
+            NUMBERED.fullmatch(cell.locator(".jp-InputArea-prompt").text_content().strip() or "")
+            and cell.locator(".jp-InputArea-prompt").text_content() != before
+        ),
+        seconds,
+        f"cell {index} to run",
+    )
     return cell
 
 
@@ -239,6 +258,7 @@ def verdict_rows(cell) -> list[str]:
 
 # --- The tests -----------------------------------------------------------------------------------
 
+
 def test_lab_opens_on_the_lessons_without_the_instructor_tools(page, lab, course_copy, tmp_path):
     with screenshot_on_failure(page, "lab-opens"):
         url, token = lab
@@ -250,13 +270,19 @@ def test_lab_opens_on_the_lessons_without_the_instructor_tools(page, lab, course
         page.locator(".jp-BreadCrumbs-home").click()
         page.locator(".jp-DirListing-itemText", has_text="quizzes").wait_for()
         time.sleep(5)  # the news question, when enabled, comes a moment after the page
-        student_view = page.locator(".lm-MenuBar-itemLabel").all_text_contents(), page.locator(".Toastify__toast").count()
+        student_view = (
+            page.locator(".lm-MenuBar-itemLabel").all_text_contents(),
+            page.locator(".Toastify__toast").count(),
+        )
         # The same JupyterLab without the students' configuration, on a fresh profile: the tools are there.
         with _jupyterlab(course_copy, tmp_path, student=False) as (plain, plain_token):
             page.goto(f"{plain}/lab?reset&token={plain_token}")
             page.locator(".jp-DirListing-itemText").first.wait_for()
             time.sleep(5)
-            plain_view = page.locator(".lm-MenuBar-itemLabel").all_text_contents(), page.locator(".Toastify__toast").count()
+            plain_view = (
+                page.locator(".lm-MenuBar-itemLabel").all_text_contents(),
+                page.locator(".Toastify__toast").count(),
+            )
         assert "Nbgrader" in plain_view[0] and plain_view[1] == 1  # the menu, and "Would you like ... Jupyter news?"
         assert "Nbgrader" not in student_view[0] and student_view[1] == 0
 
@@ -280,9 +306,14 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
         panel = open_from_file_browser(page, path)
         wait_for_cells(panel, len(nb.cells))
         menu(page, "Run", "Run All Cells")
-        wait_until(lambda: all(NUMBERED.fullmatch(p) for p in prompts(panel))
-                   and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count(),
-                   RUN_ALL, f"Run All to reach the end of {path}")
+        wait_until(
+            lambda: (
+                all(NUMBERED.fullmatch(p) for p in prompts(panel))
+                and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+            ),
+            RUN_ALL,
+            f"Run All to reach the end of {path}",
+        )
 
         shown = cells(panel)
         assert shown.count() == len(nb.cells)
@@ -300,8 +331,9 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
         for i in graded(nb):  # each unfinished exercise says so, in words
             shown.nth(i).scroll_into_view_if_needed()
             page.wait_for_timeout(200)  # cells scrolled into view are laid out on the next frame
-            assert shown.nth(i).locator(".cm-scroller").evaluate("e => e.scrollWidth <= e.clientWidth + 1"), \
+            assert shown.nth(i).locator(".cm-scroller").evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (
                 f"cell {i}: a check line runs off the right edge"
+            )
             said = output_text(shown.nth(i))
             if notebook.is_quiz:
                 assert "must be one letter in quotes" in said, said[-300:]
@@ -319,7 +351,9 @@ def test_a_student_works_an_exercise_of_lesson_00(page, lab, course_copy):
     path = "lessons/00_tiny_transformer.ipynb"
     nb = nbformat.read(course_copy / path, as_version=4)
     source = nbformat.read(course_copy / "solutions" / "00_tiny_transformer.ipynb", as_version=4)
-    solution = SOLUTION_REGION.sub(lambda m: m.group(1), source.cells[index_of(source, "ex_attention_probabilities")].source)
+    solution = SOLUTION_REGION.sub(
+        lambda m: m.group(1), source.cells[index_of(source, "ex_attention_probabilities")].source
+    )
     exercise, its_check = index_of(nb, "ex_attention_probabilities"), index_of(nb, "test_attention_probabilities")
     second, second_check = index_of(nb, "ex_collect_patterns"), index_of(nb, "test_collect_patterns")
     with screenshot_on_failure(page, "lesson-00-exercise"):
@@ -342,9 +376,13 @@ def test_a_student_works_an_exercise_of_lesson_00(page, lab, course_copy):
         assert "✓ attention_probabilities: all visible checks passed." in output_text(run_cell(page, panel, its_check))
 
         # run_with_cache is off limits in exercise 2: one message, no frames of unittest.mock.
-        replace_code(page, cells(panel).nth(second), "def collect_patterns(model, tokens):\n"
-                     "    _, cache = model.run_with_cache(tokens)\n"
-                     "    return torch.stack([cache[f'blocks.{l}.attn.hook_pattern'] for l in range(model.cfg.n_layers)])\n")
+        replace_code(
+            page,
+            cells(panel).nth(second),
+            "def collect_patterns(model, tokens):\n"
+            "    _, cache = model.run_with_cache(tokens)\n"
+            "    return torch.stack([cache[f'blocks.{l}.attn.hook_pattern'] for l in range(model.cfg.n_layers)])\n",
+        )
         run_cell(page, panel, second)
         said = output_text(run_cell(page, panel, second_check))
         assert "CheckFailed: use model.hooks, not run_with_cache" in said
@@ -384,8 +422,10 @@ def test_a_feedback_page_reads_well_on_a_phone(browser, course_copy, tmp_path):
     result = check(course, course.examples_dir / "ben" / "quiz" / "quiz.ipynb")
     release = nbformat.read(course_copy / "quizzes" / "quiz.ipynb", as_version=4)
     page_file = tmp_path / "quiz.html"
-    page_file.write_text(feedback.render("ben", "quiz", result.verdicts, ["a note <about> the notebook"],
-                                         result.questions, release), encoding="utf-8")
+    page_file.write_text(
+        feedback.render("ben", "quiz", result.verdicts, ["a note <about> the notebook"], result.questions, release),
+        encoding="utf-8",
+    )
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     with screenshot_on_failure(page, "feedback-page"):

@@ -43,7 +43,8 @@ def test_regenerating_gives_no_diff(rebuilt, course):
     assert _generated(rebuilt) == _generated(course.root), "lessons/ or the examples are stale: run `make build`"
     for path in sorted(_generated(rebuilt)):
         assert _without_python_version((rebuilt / path).read_bytes()) == _without_python_version(
-            (course.root / path).read_bytes()), f"{path} differs: run `make build`"
+            (course.root / path).read_bytes()
+        ), f"{path} differs: run `make build`"
 
 
 def _secret_lines(source: nbformat.NotebookNode) -> set[str]:
@@ -82,8 +83,12 @@ def test_student_versions_hold_no_solution_and_no_hidden_test(course, assignment
 def test_run_all_goes_past_unfinished_exercises_and_ends_on_the_self_check(rebuilt, course, assignment):
     found = {a.id: a for a in assignments(course)}[assignment]
     released = nbformat.read(rebuilt / found.student_version, as_version=4)
-    exercise_cells = [c for c in released.cells if c.cell_type == "code" and (
-        c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))]
+    exercise_cells = [
+        c
+        for c in released.cells
+        if c.cell_type == "code"
+        and (c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution"))
+    ]
     assert exercise_cells and all(RAISES_TAG in c.metadata.get("tags", []) for c in exercise_cells)
     assert [c.id for c in released.cells[-2:]] == list(SELF_CHECK_IDS)
     assert "check_this_notebook()" in released.cells[-1].source and not released.cells[-1].metadata.get("nbgrader")
@@ -132,7 +137,12 @@ def test_every_quiz_lists_each_question_its_options_and_an_answer_and_test_cell(
     assert all(c.metadata.nbgrader.points == 1 for c in graded)
     for q in questions:
         question = next(c for c in quiz.cells if c.source.startswith(f"## Question {q.number}\n"))
-        assert [line[:2] for line in question.source.splitlines() if re.match(r"^[A-D]\) ", line)] == ["A)", "B)", "C)", "D)"]
+        assert [line[:2] for line in question.source.splitlines() if re.match(r"^[A-D]\) ", line)] == [
+            "A)",
+            "B)",
+            "C)",
+            "D)",
+        ]
         answer = next(c for c in quiz.cells if c.metadata.get("nbgrader", {}).get("grade_id") == q.answer_id)
         assert answer.source.startswith(f"{q.variable} = None")
     assert f"{len(questions)} question" in quiz.cells[1].source  # the intro counts what the bank holds

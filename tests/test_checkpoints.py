@@ -68,17 +68,24 @@ def headline_figures(trained: TrainedModel) -> dict[str, float]:
         data = test.subset(slice(0, 400))
         words = data.mask.clone()
         words[:, 0] = False
-        auc = {name: ranking_auc(method.attribute(data.tokens), data.rationale, words).nanmean().item()
-               for name, method in (("raw", RawAttention(model)), ("rollout", Rollout(model)))}
+        auc = {
+            name: ranking_auc(method.attribute(data.tokens), data.rationale, words).nanmean().item()
+            for name, method in (("raw", RawAttention(model)), ("rollout", Rollout(model)))
+        }
         return {"auc: rollout minus raw attention": auc["rollout"] - auc["raw"]}
     if isinstance(test, RationaleData):  # lessons 01-02: how much [CLS] attends to the rationale
-        return {"share: last-layer [CLS] attention on the rationale": rationale_attention_mass(
-            out.attentions, test.rationale).mean().item()}
+        return {
+            "share: last-layer [CLS] attention on the rationale": rationale_attention_mass(
+                out.attentions, test.rationale
+            )
+            .mean()
+            .item()
+        }
     # lesson 04: the best single coreference head, its pronouns hidden
     hidden = test.tokens.masked_fill(test.antecedent != NO_LABEL, test.vocab.mask_id)
     with torch.no_grad():
         accuracy = head_accuracy(model(hidden).attentions, coref_task(test))
-    (_, _, best), = best_heads(accuracy, 1)
+    ((_, _, best),) = best_heads(accuracy, 1)
     return {"share: best coreference head": float(best)}
 
 

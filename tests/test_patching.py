@@ -11,7 +11,13 @@ from torch import nn
 from attnlab.hooks import HookedModule, HookPoint
 from attnlab.models import TinyTransformer, TinyTransformerConfig, preset
 from attnlab.patching import (
-    Sites, ablation, activation_patching, attribution_patching, logit_difference, path_patching, probability,
+    Sites,
+    ablation,
+    activation_patching,
+    attribution_patching,
+    logit_difference,
+    path_patching,
+    probability,
 )
 from attnlab.patching.results import recovery_result
 
@@ -37,6 +43,7 @@ def class_one_minus_zero(logits: torch.Tensor) -> torch.Tensor:
 
 # --- sites -------------------------------------------------------------------------------------------
 
+
 def test_sites_cover_every_layer_head_and_position_of_their_kind():
     model = random_model()
     assert Sites.of(model, "resid_pre", 5).shape == (2, 5)
@@ -48,14 +55,17 @@ def test_sites_cover_every_layer_head_and_position_of_their_kind():
     assert Sites.of(model, "mlp_out", 5, layers=[-1]).layers == (1,)  # -1: the last layer
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    (dict(kind="resid"), "unknown kind"),
-    (dict(kind="resid_pre", heads=[0]), "no head axis"),
-    (dict(kind="head_out", positions=[0]), "every position"),
-    (dict(kind="resid_pre", layers=[2]), "layer 2 does not exist"),
-    (dict(kind="v", heads=[5]), "head 5 does not exist"),
-    (dict(kind="v", positions=[0, 0]), "each position once"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        (dict(kind="resid"), "unknown kind"),
+        (dict(kind="resid_pre", heads=[0]), "no head axis"),
+        (dict(kind="head_out", positions=[0]), "every position"),
+        (dict(kind="resid_pre", layers=[2]), "layer 2 does not exist"),
+        (dict(kind="v", heads=[5]), "head 5 does not exist"),
+        (dict(kind="v", positions=[0, 0]), "each position once"),
+    ],
+)
 def test_a_wrong_site_is_refused_with_a_message(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         Sites.of(random_model(), width=5, **kwargs)
@@ -70,6 +80,7 @@ def test_a_site_outside_the_grid_is_refused():
 
 
 # --- the batched engine is the one-site-at-a-time definition -------------------------------------------
+
 
 def patch_one_site(model, sites, site, clean, corrupt, metric):
     """The definition, one forward pass per site: the corrupted run with one site copied from the clean run."""
@@ -117,6 +128,7 @@ def test_the_embedding_of_the_one_changed_position_carries_everything_and_the_ot
 
 
 # --- a hand-built two-layer model with a known route -------------------------------------------------------
+
 
 def hand_built() -> TinyTransformer:
     """Two layers, two heads, no MLPs, every attention uniform (W_q = W_k = 0).
@@ -192,6 +204,7 @@ def test_path_patching_finds_the_one_path_between_the_heads(built):
 
 # --- attribution patching ----------------------------------------------------------------------------
 
+
 class LinearToy(HookedModule):
     """Every map is linear (no LayerNorm, no softmax: fixed attention weights), so a patch changes a
     linear metric by exactly its first-order term and attribution patching must equal real patching."""
@@ -250,6 +263,7 @@ def test_attribution_patching_on_a_subgrid_keeps_the_chosen_sites():
 
 # --- ablation ------------------------------------------------------------------------------------------
 
+
 def test_mean_and_resample_ablation_of_identical_inputs_change_nothing():
     model = random_model()
     same = CLEAN[:1].repeat(4, 1)  # four copies of one sentence: its mean and any resample are itself
@@ -267,10 +281,13 @@ def test_resample_ablation_draws_from_the_reference_with_its_seed():
     assert torch.equal(one.original, class_one_minus_zero(model(CLEAN).logits).detach())
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    (dict(method="half"), "method must be one of zero, mean, resample"),
-    (dict(method="mean", reference=CLEAN[:, :4]), "reference inputs have 4 positions"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        (dict(method="half"), "method must be one of zero, mean, resample"),
+        (dict(method="mean", reference=CLEAN[:, :4]), "reference inputs have 4 positions"),
+    ],
+)
 def test_a_wrong_ablation_is_refused_with_a_message(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         ablation(random_model(), CLEAN, class_one_minus_zero, "head_out", **kwargs)
@@ -278,10 +295,14 @@ def test_a_wrong_ablation_is_refused_with_a_message(kwargs, problem):
 
 # --- inputs a user can get wrong ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("corrupt, problem", [
-    (CORRUPT[:, :4], "same shape"),
-    (torch.where(CLEAN == 0, 5, CORRUPT), "padding in the same places"),
-])
+
+@pytest.mark.parametrize(
+    "corrupt, problem",
+    [
+        (CORRUPT[:, :4], "same shape"),
+        (torch.where(CLEAN == 0, 5, CORRUPT), "padding in the same places"),
+    ],
+)
 def test_pairs_that_cannot_be_aligned_are_refused(corrupt, problem):
     with pytest.raises(ValueError, match=problem):
         activation_patching(random_model(), CLEAN, corrupt, class_one_minus_zero)
@@ -297,20 +318,24 @@ def test_pairs_with_nothing_to_recover_are_refused():
         activation_patching(random_model(), CLEAN, CLEAN, class_one_minus_zero)
 
 
-@pytest.mark.parametrize("kwargs, problem", [
-    (dict(receivers=(0, 1)), "must be 1..1"),
-    (dict(receivers=(1, 2)), "head 2 does not exist"),
-    (dict(receivers=[(1, 0), (0, 1)]), "heads of one layer"),
-    (dict(receivers=[]), "receivers are heads"),
-    (dict(receivers=(1, 0), receiver_input="z"), "'q', 'k' or 'v'"),
-    (dict(receivers=(1, 0), senders=Sites.of(random_model(), "head_out", 5, layers=[1])), "layers before"),
-])
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        (dict(receivers=(0, 1)), "must be 1..1"),
+        (dict(receivers=(1, 2)), "head 2 does not exist"),
+        (dict(receivers=[(1, 0), (0, 1)]), "heads of one layer"),
+        (dict(receivers=[]), "receivers are heads"),
+        (dict(receivers=(1, 0), receiver_input="z"), "'q', 'k' or 'v'"),
+        (dict(receivers=(1, 0), senders=Sites.of(random_model(), "head_out", 5, layers=[1])), "layers before"),
+    ],
+)
 def test_a_wrong_path_is_refused_with_a_message(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         path_patching(random_model(), CLEAN, CORRUPT, class_one_minus_zero, **kwargs)
 
 
 # --- metrics and results ------------------------------------------------------------------------------
+
 
 def test_the_metrics():
     logits = torch.tensor([[2.0, -1.0], [0.0, 3.0]])

@@ -9,7 +9,11 @@ import pytest
 import torch
 
 from attnlab.patching import (
-    activation_patching, attribution_patching, multihop_pairs, negation_pairs, path_patching,
+    activation_patching,
+    attribution_patching,
+    multihop_pairs,
+    negation_pairs,
+    path_patching,
 )
 from attnlab.plots import plot_estimate_vs_patching, plot_patching_map
 from attnlab.tasks.multihop import MARKER
@@ -24,6 +28,7 @@ def multihop():
 
 # --- the pairs ---------------------------------------------------------------------------------------
 
+
 def test_negation_pairs_differ_only_in_the_not_and_flip_the_label():
     pairs = negation_pairs(50, seed=1, n_words=9, position=4)
     again = negation_pairs(50, seed=1, n_words=9, position=4)
@@ -33,8 +38,12 @@ def test_negation_pairs_differ_only_in_the_not_and_flip_the_label():
     assert differ.tolist() == [pairs.roles["not"]] * 50  # one token per pair, always the "not"
     for i in range(50):
         clean, corrupt = pairs.words(i)[1:], pairs.words(i, corrupt=True)[1:]
-        assert clean[pairs.roles["not"] - 1] == NEGATION and clean[pairs.roles["polarity word"] - 1] in POSITIVE + NEGATIVE
-        assert label_of(clean) == pairs.clean_labels[i] and label_of(corrupt) == pairs.corrupt_labels[i] != label_of(clean)
+        assert (
+            clean[pairs.roles["not"] - 1] == NEGATION and clean[pairs.roles["polarity word"] - 1] in POSITIVE + NEGATIVE
+        )
+        assert label_of(clean) == pairs.clean_labels[i] and label_of(corrupt) == pairs.corrupt_labels[i] != label_of(
+            clean
+        )
     assert 10 < int(pairs.clean_labels.sum()) < 40  # both labels
 
 
@@ -50,18 +59,22 @@ def test_multihop_pairs_swap_the_decisive_word_for_one_of_the_other_polarity():
     assert pairs.position_names()[pairs.roles["#"]] == "#"
 
 
-@pytest.mark.parametrize("make, kwargs, problem", [
-    (negation_pairs, dict(n=0), "at least 1"),
-    (negation_pairs, dict(position=1), "2 <= position"),
-    (negation_pairs, dict(n_words=16), "<= 15"),
-    (multihop_pairs, dict(position=10, n_words=10), "below n_words"),
-])
+@pytest.mark.parametrize(
+    "make, kwargs, problem",
+    [
+        (negation_pairs, dict(n=0), "at least 1"),
+        (negation_pairs, dict(position=1), "2 <= position"),
+        (negation_pairs, dict(n_words=16), "<= 15"),
+        (multihop_pairs, dict(position=10, n_words=10), "below n_words"),
+    ],
+)
 def test_a_template_that_cannot_be_built_is_refused(make, kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         make(**kwargs)
 
 
 # --- the routes, found -------------------------------------------------------------------------------
+
 
 def test_on_the_negation_pairs_every_layers_best_site_is_on_the_route(rationale):
     model = rationale.model
@@ -115,6 +128,7 @@ def test_attribution_patching_misses_what_a_saturated_softmax_hides(multihop):
 
 
 # --- figures -------------------------------------------------------------------------------------------
+
 
 def test_patching_maps_name_their_rows_and_columns(multihop):
     pairs = multihop_pairs(20, seed=0)

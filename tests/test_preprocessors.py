@@ -7,23 +7,29 @@ from autograder.notebooks import nbgrader_metadata
 from autograder.preprocessors import PinChoiceAnswers, RestoreSourceCells, TruncateOutputs, written_answer
 
 
-@pytest.mark.parametrize("source, literal", [
-    ('ANSWER_1 = "B"', "B"),
-    ('ANSWER_1 = None  # replace\nANSWER_1 = " c) "', " c) "),
-    ('ANSWER_1: str = "d"', "d"),
-    ('ANSWER_1 = "A"\nANSWER_1 = "B"', "B"),
-    ('x = 1\nANSWER_2 = "A"\nANSWER_1 = "C"', "C"),
-])
+@pytest.mark.parametrize(
+    "source, literal",
+    [
+        ('ANSWER_1 = "B"', "B"),
+        ('ANSWER_1 = None  # replace\nANSWER_1 = " c) "', " c) "),
+        ('ANSWER_1: str = "d"', "d"),
+        ('ANSWER_1 = "A"\nANSWER_1 = "B"', "B"),
+        ('x = 1\nANSWER_2 = "A"\nANSWER_1 = "C"', "C"),
+    ],
+)
 def test_the_last_literal_written_is_the_answer(source, literal):
     assert written_answer(source, "ANSWER_1").literal == literal
 
 
-@pytest.mark.parametrize("source", [
-    'ANSWER_1 = open("key.txt").read()',
-    'ANSWER_1 = "B"\nANSWER_1 = ANSWER_1.lower()',
-    'ANSWER_1 = Anything("B")',
-    'ANSWER_1 = "A" + ""',
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        'ANSWER_1 = open("key.txt").read()',
+        'ANSWER_1 = "B"\nANSWER_1 = ANSWER_1.lower()',
+        'ANSWER_1 = Anything("B")',
+        'ANSWER_1 = "A" + ""',
+    ],
+)
 def test_an_answer_computed_at_run_time_is_refused_with_a_message(source):
     answer = written_answer(source, "ANSWER_1")
     assert answer.literal is None and "letter in quotes" in answer.problem

@@ -337,8 +337,10 @@ def test_agreement_scores_count_like_the_grammar(toy_language) -> None:
     with torch.no_grad():
         guesses = model(hidden).logits[b, i].argmax(-1).tolist()
     words = data.vocab.words
-    agree = [words[g] in PRONOUNS and pronoun_agrees(words[g], words[n])
-             for g, n in zip(guesses, data.tokens[b, data.antecedent[b, i]].tolist())]
+    agree = [
+        words[g] in PRONOUNS and pronoun_agrees(words[g], words[n])
+        for g, n in zip(guesses, data.tokens[b, data.antecedent[b, i]].tolist())
+    ]
     assert pronoun_agreement(model, data) == sum(agree) / len(agree)
 
     scores = masked_lm_accuracy(model, data, seed=3)
@@ -360,7 +362,10 @@ def test_agreement_scores_count_like_the_grammar(toy_language) -> None:
     assert scores["verb_agreement_accuracy"] == sum(verbs) / len(verbs)
     assert scores["pronoun_agreement_accuracy"] == sum(pronouns) / len(pronouns)
     table = agreement_table(data.vocab)
-    assert table[data.vocab.index["she"], data.vocab.index["queen"]] and not table[data.vocab.index["she"], data.vocab.index["king"]]
+    assert (
+        table[data.vocab.index["she"], data.vocab.index["queen"]]
+        and not table[data.vocab.index["she"], data.vocab.index["king"]]
+    )
     assert not table[data.vocab.index["queen"]].any()  # only pronouns agree with anything
 
 

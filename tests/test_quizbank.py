@@ -10,8 +10,15 @@ import pytest
 from autograder.config import CourseError, load_config
 from autograder.quiz_notebook import READER_ID
 from autograder.quizbank import (
-    COURSE_QUIZ, LETTERS, answer_cell_id, answer_cell_number, graded_cell_id, graded_cell_number, lesson_quiz_id,
-    load_quizzes, normalize_choice,
+    COURSE_QUIZ,
+    LETTERS,
+    answer_cell_id,
+    answer_cell_number,
+    graded_cell_id,
+    graded_cell_number,
+    lesson_quiz_id,
+    load_quizzes,
+    normalize_choice,
 )
 
 SEED = Path(__file__).resolve().parent / "data" / "seed_quiz.txt"  # the seed text's quiz, verbatim
@@ -85,13 +92,23 @@ def test_the_shuffle_is_fixed_by_the_seed_and_the_key_is_not_one_letter(course, 
         assert len({q.answer for q in quiz.questions}) > 1, quiz.id
     other = load_quizzes(course.quiz_bank, course.shuffle_seed + 1)
     assert [q.options for q in every_question(other)] != [q.options for q in every_question(quizzes)]
-    assert ([o.option(o.answer).text for o in every_question(other)]
-            == [q.option(q.answer).text for q in every_question(quizzes)])
+    assert [o.option(o.answer).text for o in every_question(other)] == [
+        q.option(q.answer).text for q in every_question(quizzes)
+    ]
 
 
 ANSWERS = [
-    ("B", "B"), ("b", "B"), ("  c ", "C"), ("d)", "D"), (" a) ", "A"),
-    ("E", None), ("AB", None), ("B))", None), ("", None), (None, None), (2, None),
+    ("B", "B"),
+    ("b", "B"),
+    ("  c ", "C"),
+    ("d)", "D"),
+    (" a) ", "A"),
+    ("E", None),
+    ("AB", None),
+    ("B))", None),
+    ("", None),
+    (None, None),
+    (2, None),
 ]
 
 
@@ -120,24 +137,37 @@ def test_a_string_subclass_is_not_an_answer():
     class Anything(str):
         def __eq__(self, other):
             return True
+
         __hash__ = str.__hash__
 
     assert normalize_choice(Anything("B")) is None
 
 
-@pytest.mark.parametrize("entry, problem", [
-    ('[[question]]\nprompt = "p"\nlesson = "01_x"\n', "missing 'option'"),
-    ('[[question]]\nprompt = "p"\nlesson = "01_x"\n' + '[[question.option]]\ntext = "t"\nexplanation = "e"\n' * 3,
-     "exactly 4 options"),
-    ('[[question]]\nprompt = "p"\nlesson = "01_x"\n' + '[[question.option]]\ntext = "t"\nexplanation = "e"\n' * 4,
-     "exactly one option"),
-    ('[[question]]\nprompt = "p"\nlesson = "lesson one"\n' + '[[question.option]]\ntext = "t"\nexplanation = "e"\n',
-     "should name a lesson"),
-    ('not toml at all [', "not valid TOML"),
-    ('', "no [[question]]"),
-    ('[[question]]\nprompt = "p"\n', "missing 'lesson'"),
-    ('[[question]]\nprompt = "p"\nlesson = "01_x"\nquiz = "quiz_02"\n', "quiz_01"),
-])
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ('[[question]]\nprompt = "p"\nlesson = "01_x"\n', "missing 'option'"),
+        (
+            '[[question]]\nprompt = "p"\nlesson = "01_x"\n'
+            + '[[question.option]]\ntext = "t"\nexplanation = "e"\n' * 3,
+            "exactly 4 options",
+        ),
+        (
+            '[[question]]\nprompt = "p"\nlesson = "01_x"\n'
+            + '[[question.option]]\ntext = "t"\nexplanation = "e"\n' * 4,
+            "exactly one option",
+        ),
+        (
+            '[[question]]\nprompt = "p"\nlesson = "lesson one"\n'
+            + '[[question.option]]\ntext = "t"\nexplanation = "e"\n',
+            "should name a lesson",
+        ),
+        ("not toml at all [", "not valid TOML"),
+        ("", "no [[question]]"),
+        ('[[question]]\nprompt = "p"\n', "missing 'lesson'"),
+        ('[[question]]\nprompt = "p"\nlesson = "01_x"\nquiz = "quiz_02"\n', "quiz_01"),
+    ],
+)
 def test_a_broken_bank_entry_is_reported_clearly(tmp_path, entry, problem):
     bank = tmp_path / "bank.toml"
     bank.write_text(entry)
@@ -146,9 +176,12 @@ def test_a_broken_bank_entry_is_reported_clearly(tmp_path, entry, problem):
 
 
 def _entry(prompt: str, lesson: str, quiz: str | None = None) -> str:
-    return (f'\n[[question]]\nprompt = "{prompt}"\nlesson = "{lesson}"\n' + (f'quiz = "{quiz}"\n' if quiz else "")
-            + "".join(f'[[question.option]]\ntext = "option {i}"\nexplanation = "because {i}."\n' for i in range(3))
-            + '[[question.option]]\ntext = "the right one"\nexplanation = "because."\ncorrect = true\n')
+    return (
+        f'\n[[question]]\nprompt = "{prompt}"\nlesson = "{lesson}"\n'
+        + (f'quiz = "{quiz}"\n' if quiz else "")
+        + "".join(f'[[question.option]]\ntext = "option {i}"\nexplanation = "because {i}."\n' for i in range(3))
+        + '[[question.option]]\ntext = "the right one"\nexplanation = "because."\ncorrect = true\n'
+    )
 
 
 def test_a_question_goes_to_its_lessons_quiz_unless_it_names_the_course_quiz(tmp_path):

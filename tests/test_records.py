@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from attnlab.checks import RECORD_MIME, encode_value, refusing
-from autograder.records import Record, Unreadable, decode, judge, read_records
+from autograder.records import Unreadable, decode, judge, read_records
 
 
 def _cell(*payloads):
@@ -17,8 +17,11 @@ def _cell(*payloads):
 
 
 def _payload(value, **how):
-    return {"name": "case", "hint": "", "verify": "close", "atol": 1e-5, "rtol": 1e-4, "params": {}} | how | {
-        "value": encode_value(value)}
+    return (
+        {"name": "case", "hint": "", "verify": "close", "atol": 1e-5, "rtol": 1e-4, "params": {}}
+        | how
+        | {"value": encode_value(value)}
+    )
 
 
 def test_plain_values_round_trip():
@@ -48,19 +51,22 @@ def test_anything_but_plain_data_is_unreadable():
     assert isinstance(decode({"tensor": base64.b64encode(buffer.getvalue()).decode()}), Unreadable)
 
 
-@pytest.mark.parametrize("mine, expected, verify, passes", [
-    (torch.ones(3), torch.ones(3) + 1e-7, "close", True),
-    (torch.ones(3), torch.ones(3) + 1e-2, "close", False),
-    (torch.ones(3), torch.ones(1, 3), "close", False),
-    (torch.tensor(2.0), 2.0, "close", True),
-    (True, 1, "close", False),
-    ([1, 2], [1, 2], "equal", True),
-    ([1, 2], [2, 1], "equal", False),
-    (0.85, 0.99, "at_least", True),
-    (0.75, 0.99, "at_least", False),
-    ([0.9, 0.9], [0.5, 0.5], "all_equal", True),
-    ([0.9, 0.8], [0.5, 0.5], "all_equal", False),
-])
+@pytest.mark.parametrize(
+    "mine, expected, verify, passes",
+    [
+        (torch.ones(3), torch.ones(3) + 1e-7, "close", True),
+        (torch.ones(3), torch.ones(3) + 1e-2, "close", False),
+        (torch.ones(3), torch.ones(1, 3), "close", False),
+        (torch.tensor(2.0), 2.0, "close", True),
+        (True, 1, "close", False),
+        ([1, 2], [1, 2], "equal", True),
+        ([1, 2], [2, 1], "equal", False),
+        (0.85, 0.99, "at_least", True),
+        (0.75, 0.99, "at_least", False),
+        ([0.9, 0.9], [0.5, 0.5], "all_equal", True),
+        ([0.9, 0.8], [0.5, 0.5], "all_equal", False),
+    ],
+)
 def test_judging_follows_the_instructors_record(mine, expected, verify, passes):
     [student] = read_records(_cell(_payload(mine)))
     [reference] = read_records(_cell(_payload(expected, verify=verify, params={"threshold": 0.8})))

@@ -15,10 +15,10 @@ from autograder.sandbox import bwrap_path
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 
 
-def run(course, *sources: str, timeout: int = 10, sandbox: bool = True, folder: Path = Path.cwd()):
+def run(course, *sources: str, timeout: int = 10, sandbox: bool = True, folder: Path | None = None):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    return run_notebook(course, nb, nb, folder, Execution(timeout=timeout, sandbox=sandbox))
+    return run_notebook(course, nb, nb, folder or Path.cwd(), Execution(timeout=timeout, sandbox=sandbox))
 
 
 def text(cell) -> str:
@@ -36,22 +36,25 @@ def isolation(course, tmp_path_factory):
     secret.write_text("the answer key")
     os.environ["ATTNLAB_GRADER_SECRET"] = "do-not-leak"
     try:
-        nb = run(course,
-                 "import os, pathlib, socket, attnlab\n"
-                 "print(os.getcwd(), os.environ.get('HOME'), *sorted(p for p in os.listdir() if not p.startswith('.')))",
-                 f"print(pathlib.Path({str(secret)!r}).exists(), pathlib.Path({str(course.solutions_dir)!r}).exists(), "
-                 "pathlib.Path(attnlab.__file__).resolve().parents[1].joinpath('autograder').exists())",
-                 "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
-                 "print('ATTNLAB_GRADER_SECRET' in os.environ, 'JPY_PARENT_PID' in os.environ)",
-                 "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError as e:\n"
-                 "    print(type(e).__name__)",
-                 "try:\n    pathlib.Path(attnlab.__file__).write_text('x')\nexcept OSError as e:\n    print(type(e).__name__)",
-                 "try:\n    bytearray(6 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')",
-                 "try:\n    with open('big', 'wb') as f:\n        f.write(b'x' * 100 * 1024 ** 2)\nexcept OSError as e:\n"
-                 "    print(type(e).__name__)",
-                 "import subprocess, sys\nprocs = []\ntry:\n    for _ in range(400):\n"
-                 "        procs.append(subprocess.Popen(['sleep', '30']))\nexcept OSError as e:\n"
-                 "    print(type(e).__name__, len(procs) < 400)")
+        nb = run(
+            course,
+            "import os, pathlib, socket, attnlab\n"
+            "print(os.getcwd(), os.environ.get('HOME'), *sorted(p for p in os.listdir() if not p.startswith('.')))",
+            f"print(pathlib.Path({str(secret)!r}).exists(), pathlib.Path({str(course.solutions_dir)!r}).exists(), "
+            "pathlib.Path(attnlab.__file__).resolve().parents[1].joinpath('autograder').exists())",
+            "print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+            "print('ATTNLAB_GRADER_SECRET' in os.environ, 'JPY_PARENT_PID' in os.environ)",
+            "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError as e:\n"
+            "    print(type(e).__name__)",
+            "try:\n    pathlib.Path(attnlab.__file__).write_text('x')\n"
+            "except OSError as e:\n    print(type(e).__name__)",
+            "try:\n    bytearray(6 * 1024 ** 3)\nexcept MemoryError:\n    print('MemoryError')",
+            "try:\n    with open('big', 'wb') as f:\n        f.write(b'x' * 100 * 1024 ** 2)\nexcept OSError as e:\n"
+            "    print(type(e).__name__)",
+            "import subprocess, sys\nprocs = []\ntry:\n    for _ in range(400):\n"
+            "        procs.append(subprocess.Popen(['sleep', '30']))\nexcept OSError as e:\n"
+            "    print(type(e).__name__, len(procs) < 400)",
+        )
     finally:
         del os.environ["ATTNLAB_GRADER_SECRET"]
     return [text(cell).strip() for cell in nb.cells]
@@ -88,14 +91,16 @@ def test_memory_file_size_and_process_limits(isolation):
 
 def test_an_interrupted_a_hung_and_a_dead_kernel_each_recover(course):
     start = time.monotonic()
-    nb = run(course,
-             "x = 1",
-             "while True:\n    pass",  # interrupted at the timeout
-             "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",  # ignores it
-             "print(x + 1)",  # x survives: the cells before the restart were replayed
-             "import os\nos._exit(1)",
-             "print(x + 2)",
-             timeout=2)
+    nb = run(
+        course,
+        "x = 1",
+        "while True:\n    pass",  # interrupted at the timeout
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",  # ignores it
+        "print(x + 1)",  # x survives: the cells before the restart were replayed
+        "import os\nos._exit(1)",
+        "print(x + 2)",
+        timeout=2,
+    )
     statuses = [(stopped(cell) or {}).get("status") for cell in nb.cells]
     assert statuses == [None, "timeout", "timeout", None, "kernel_died", None]
     assert text(nb.cells[3]) == "2\n" and text(nb.cells[5]) == "3\n"
@@ -117,9 +122,13 @@ def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(cou
     from autograder.notebooks import nbgrader_metadata
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(os.getcwd())"),
-                nbformat.v4.new_code_cell("from attnlab.checks import record\nrecord('x', 1.5)", metadata={
-                    "nbgrader": nbgrader_metadata("test_x", grade=True, locked=True, points=1)})]
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os\nprint(os.getcwd())"),
+        nbformat.v4.new_code_cell(
+            "from attnlab.checks import record\nrecord('x', 1.5)",
+            metadata={"nbgrader": nbgrader_metadata("test_x", grade=True, locked=True, points=1)},
+        ),
+    ]
     nb = run_notebook(course, nb, nb, Path("/tmp"), Execution(timeout=10, sandbox=False))
     assert text(nb.cells[0]).strip() == "/tmp"
     assert [RECORD_MIME in o.get("data", {}) for o in nb.cells[1].outputs] == [True]  # records stay in test cells

@@ -61,9 +61,13 @@ def _gradebook(url: str, course) -> dict:
     from nbgrader.api import Gradebook
 
     with Gradebook(url, course.course_id) as gb:
-        return {(s.student.id, s.assignment.name, g.name): (g.auto_score, g.max_score, str(s.timestamp))
-                for a in gb.assignments for s in gb.assignment_submissions(a.name)
-                for n in s.notebooks for g in n.grades}
+        return {
+            (s.student.id, s.assignment.name, g.name): (g.auto_score, g.max_score, str(s.timestamp))
+            for a in gb.assignments
+            for s in gb.assignment_submissions(a.name)
+            for n in s.notebooks
+            for g in n.grades
+        }
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +105,9 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
     assert [(g.submission.student, g.submission.assignment) for g in changed.regraded] == [("ben", "quiz")]
     one = grade(course, folder, out, timeout=TIMEOUT, selection=Selection(students=frozenset({"cy"}), force=True))
     assert [g.submission.student for g in one.regraded] == ["cy"]
-    quizzes = grade(course, folder, out, timeout=TIMEOUT, selection=Selection(assignments=frozenset({"quiz"}), force=True))
+    quizzes = grade(
+        course, folder, out, timeout=TIMEOUT, selection=Selection(assignments=frozenset({"quiz"}), force=True)
+    )
     assert {g.submission.assignment for g in quizzes.regraded} == {"quiz"}
     assert _grades(out) == _grades(first.out)
 
@@ -133,18 +139,40 @@ def test_the_class_report(one_worker, course):
 
 # --- A Dask cluster of real processes on this machine -----------------------------------------------
 
+
 @pytest.fixture
 def cluster(tmp_path):
     bin_dir = Path(sys.executable).parent
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    scheduler = subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                 start_new_session=True)
-    workers = subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(tmp_path / "dask")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    scheduler = subprocess.Popen(
+        [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    workers = subprocess.Popen(
+        [
+            str(bin_dir / "dask"),
+            "worker",
+            address,
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+            "--local-directory",
+            str(tmp_path / "dask"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     try:
         from distributed import Client
 
@@ -189,10 +217,12 @@ def test_a_dask_cluster_grades_the_same_even_when_a_worker_dies(tmp_path, course
     assert _grades(report.out) == _grades(one_worker.out)
     assert _feedback(report.out) == _feedback(one_worker.out)
     assert _gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course) == _gradebook(
-        f"sqlite:///{one_worker.out / 'gradebook.db'}", course)
+        f"sqlite:///{one_worker.out / 'gradebook.db'}", course
+    )
 
 
 # --- A PostgreSQL gradebook on a server of the test's own -------------------------------------------
+
 
 def _postgres_bin() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -218,12 +248,25 @@ def postgres():
         subprocess.run(as_postgres + [str(bin_dir / args[0]), *args[1:]], check=True, capture_output=True, cwd=home)
 
     pg("initdb", "-D", str(home / "data"), "-U", "grader", "--auth=scram-sha-256", f"--pwfile={home / 'password'}")
-    pg("pg_ctl", "-D", str(home / "data"), "-l", str(home / "log"), "-w", "-o",
-       f"-h 127.0.0.1 -p {port} -k {home}", "start")
+    pg(
+        "pg_ctl",
+        "-D",
+        str(home / "data"),
+        "-l",
+        str(home / "log"),
+        "-w",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {home}",
+        "start",
+    )
     try:
         env = os.environ | {"PGPASSWORD": PASSWORD}
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
-                       check=True, capture_output=True, env=env)
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "grader", "gradebook"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
         yield f"postgresql://grader@127.0.0.1:{port}/gradebook"
     finally:
         pg("pg_ctl", "-D", str(home / "data"), "-m", "immediate", "stop")

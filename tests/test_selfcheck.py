@@ -13,8 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _saved(*cells: tuple[str, bool]) -> dict:
     """A saved notebook's JSON with these (source, is an exercise cell) code cells."""
-    return {"cells": [{"cell_type": "code", "source": source,
-                       "metadata": {"nbgrader": {"solution": True}} if exercise else {}} for source, exercise in cells]}
+    return {
+        "cells": [
+            {"cell_type": "code", "source": source, "metadata": {"nbgrader": {"solution": True}} if exercise else {}}
+            for source, exercise in cells
+        ]
+    }
 
 
 def test_unsaved_exercises_are_those_last_run_with_other_code():
@@ -44,8 +48,12 @@ def test_without_jupyterlab_it_says_how_to_check_from_a_terminal(monkeypatch, ca
 def test_without_the_answer_key_check_exits_with_its_own_status(tmp_path):
     notebook = tmp_path / "00_tiny_transformer.ipynb"
     notebook.write_text((REPO / "lessons" / "00_tiny_transformer.ipynb").read_text())
-    done = subprocess.run([sys.executable, "-m", "autograder", "--root", str(tmp_path), "check", "--html", str(notebook)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "--root", str(tmp_path), "check", "--html", str(notebook)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == selfcheck.NO_ANSWER_KEY, done.stderr
     assert "Traceback" not in done.stderr
 
@@ -53,8 +61,13 @@ def test_without_the_answer_key_check_exits_with_its_own_status(tmp_path):
 @pytest.mark.slow
 def test_the_html_verdict_names_each_exercise(course):
     notebook = course.examples_dir / "ben" / "00_tiny_transformer" / "00_tiny_transformer.ipynb"
-    done = subprocess.run([sys.executable, "-m", "autograder", "check", "--html", str(notebook)],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", "--html", str(notebook)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
     assert done.returncode == 1, done.stderr
     assert "<b>Exercise 1: attention from queries and keys</b>" in done.stdout
     assert done.stdout.count("not done yet") == 2 and "HIDDEN" not in done.stdout

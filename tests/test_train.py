@@ -114,7 +114,13 @@ def test_a_cache_that_cannot_be_written_still_gives_a_trained_model(tmp_path, mo
     monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(blocker / "cache"))  # cannot be created, even by root
     monkeypatch.setenv("ATTNLAB_CHECKPOINTS", "own")
     train, test = _tiny_data()
-    trained = cached_model("demo", {"seed": 0}, preset("one-layer", vocab_size=50, max_len=16), train, test,
-                           lambda model: {"accuracy": 1.0})
+    trained = cached_model(
+        "demo",
+        {"seed": 0},
+        preset("one-layer", vocab_size=50, max_len=16),
+        train,
+        test,
+        lambda model: {"accuracy": 1.0},
+    )
     assert trained.source == "trained" and trained.metrics == {"accuracy": 1.0}
     assert "could not store" in capsys.readouterr().out

@@ -22,8 +22,12 @@ from attnlab.tasks.vocab import word_mask
 class RankAgreement:
     """Per-example Kendall tau-b (computed at once for the batch) and, on first use, its p-values."""
 
-    def __init__(self, tau: torch.Tensor, inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                 p_value: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        tau: torch.Tensor,
+        inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        p_value: torch.Tensor | None = None,
+    ) -> None:
         self.tau = tau  # (B,) Kendall tau-b per example, NaN where undefined
         self._inputs = inputs  # (a, b, mask) for the p-values
         self._p_value = p_value

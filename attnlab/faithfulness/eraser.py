@@ -89,8 +89,10 @@ def erasure_curves(
         key = tuple(k.tolist())
         if key not in drops:
             top = top_words(scores, words, k)  # (B, T)
-            drops[key] = (_probability_drop(model, tokens, top, mode, full),
-                          _probability_drop(model, tokens, words & ~top, mode, full))
+            drops[key] = (
+                _probability_drop(model, tokens, top, mode, full),
+                _probability_drop(model, tokens, words & ~top, mode, full),
+            )
         comp.append(drops[key][0])
         suff.append(drops[key][1])
     comp, suff = torch.stack(comp), torch.stack(suff)  # (K, B) each

@@ -31,8 +31,8 @@ import torch
 from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
-from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.faithfulness.flip import attention_flip, deletion_flip
+from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.models import TinyTransformer
 from attnlab.tasks.vocab import word_mask
 
@@ -73,13 +73,17 @@ class FaithfulnessTable:
         width = max(12, *(len(r.name) for r in self.rows))
         taus = [(f"tau vs {ref}", ref, "tau") for ref in self.references]
         taus += [(f"tau |.| vs {ref}", ref, "tau_magnitude") for ref in self.references]
-        head = (f"{'method':<{width}}  {'compr. AOPC ↑':>13}  {'suff. AOPC ↓':>12}  {'del. flip ↓':>11}"
-                f"  {'attn. flip ↓':>12}")
+        head = (
+            f"{'method':<{width}}  {'compr. AOPC ↑':>13}  {'suff. AOPC ↓':>12}  {'del. flip ↓':>11}"
+            f"  {'attn. flip ↓':>12}"
+        )
         head += "".join(f"  {t:>{max(len(t), 6)}}" for t, _, _ in taus)
         lines = [head, "-" * len(head)]
         for r in self.rows:
-            line = (f"{r.name:<{width}}  {r.aopc_comprehensiveness:>13.3f}  {r.aopc_sufficiency:>12.3f}"
-                    f"  {r.flip_fraction:>11.2f}  {r.attention_flip_fraction:>12.2f}")
+            line = (
+                f"{r.name:<{width}}  {r.aopc_comprehensiveness:>13.3f}  {r.aopc_sufficiency:>12.3f}"
+                f"  {r.flip_fraction:>11.2f}  {r.attention_flip_fraction:>12.2f}"
+            )
             for t, ref, kind in taus:
                 value = getattr(r, kind).get(ref, math.nan)
                 line += f"  {value:>{max(len(t), 6)}.2f}"
@@ -123,8 +127,10 @@ def faithfulness_table(
         method_scores[name] = scores_of(method, model, tokens)
         seconds_of[name] = time.perf_counter() - start
         by_object[id(method)] = method_scores[name]
-    ref_scores = {name: by_object[id(ref)] if id(ref) in by_object else scores_of(ref, model, tokens)
-                  for name, ref in refs.items()}
+    ref_scores = {
+        name: by_object[id(ref)] if id(ref) in by_object else scores_of(ref, model, tokens)
+        for name, ref in refs.items()
+    }
     rows = []
     for name, scores in method_scores.items():
         seconds = seconds_of[name]
@@ -159,5 +165,6 @@ def faithfulness_table(
                 per_example=per_example,
             )
         )
-    return FaithfulnessTable(rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs),
-                             scores=method_scores)
+    return FaithfulnessTable(
+        rows=rows, bins=tuple(bins), n_examples=len(tokens), references=tuple(refs), scores=method_scores
+    )

@@ -142,7 +142,9 @@ def deceptive_model(
     train, test, cfg = rationale_setup(seed, size, n_train, n_test)
 
     def build(model: TinyTransformer) -> dict:
-        train_classifier(model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam))
+        train_classifier(
+            model, train, train_cfg, extra_loss=lambda out, batch: deception_penalty(out, batch.rationale, lam)
+        )
         return attention_mass_report(model.eval(), test)
 
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,

@@ -27,7 +27,20 @@ from attnlab.patching.results import AblationResult, PatchingResult, SiteEffects
 from attnlab.patching.sites import KINDS, Sites
 
 __all__ = [
-    "AblationResult", "KINDS", "METHODS", "PatchingPairs", "PatchingResult", "SiteEffects", "Sites", "ablation",
-    "activation_patching", "attribution_patching", "logit_difference", "multihop_pairs", "negation_pairs",
-    "path_patching", "probability", "run_patched",
+    "AblationResult",
+    "KINDS",
+    "METHODS",
+    "PatchingPairs",
+    "PatchingResult",
+    "SiteEffects",
+    "Sites",
+    "ablation",
+    "activation_patching",
+    "attribution_patching",
+    "logit_difference",
+    "multihop_pairs",
+    "negation_pairs",
+    "path_patching",
+    "probability",
+    "run_patched",
 ]

@@ -33,8 +33,10 @@ def ablation_sources(
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     reference = tokens if reference is None else reference
     if reference.shape[1] != tokens.shape[1]:
-        raise ValueError(f"reference inputs have {reference.shape[1]} positions, the inputs {tokens.shape[1]}: "
-                         "ablation replaces position t by position t")
+        raise ValueError(
+            f"reference inputs have {reference.shape[1]} positions, the inputs {tokens.shape[1]}: "
+            "ablation replaces position t by position t"
+        )
     activations = cache_layers(model, reference, sites)  # {layer: (R, ...)}
     if method == "zero":
         return {l: torch.zeros_like(a[:1]) for l, a in activations.items()}
@@ -46,8 +48,14 @@ def ablation_sources(
 
 
 def ablation(
-    model, tokens: torch.Tensor, metric: Metric, sites: Sites | str = "head_out", method: str = "zero",
-    reference: torch.Tensor | None = None, seed: int = 0, max_batch: int = MAX_BATCH,
+    model,
+    tokens: torch.Tensor,
+    metric: Metric,
+    sites: Sites | str = "head_out",
+    method: str = "zero",
+    reference: torch.Tensor | None = None,
+    seed: int = 0,
+    max_batch: int = MAX_BATCH,
 ) -> AblationResult:
     """Ablate each site in turn; per_pair (*grid, N) is the metric with the site ablated minus without.
 
@@ -59,5 +67,11 @@ def ablation(
     sources = ablation_sources(model, tokens, sites, method, reference, seed)
     ablated = run_patched(model, tokens, sites, sources, metric, max_batch)
     original = metric_on(model, tokens, metric)
-    return AblationResult(sites=sites, per_pair=ablated - original, name=f"change of the metric ({method} ablation)",
-                          ablated=ablated, original=original, method=method)
+    return AblationResult(
+        sites=sites,
+        per_pair=ablated - original,
+        name=f"change of the metric ({method} ablation)",
+        ablated=ablated,
+        original=original,
+        method=method,
+    )

@@ -30,12 +30,16 @@ def check_pair(model, clean: torch.Tensor, corrupt: torch.Tensor) -> None:
     model.validate_tokens(clean)
     model.validate_tokens(corrupt)
     if clean.shape != corrupt.shape:
-        raise ValueError(f"clean {tuple(clean.shape)} and corrupt {tuple(corrupt.shape)} must have the same shape: "
-                         "patching copies position t of one run into position t of the other")
+        raise ValueError(
+            f"clean {tuple(clean.shape)} and corrupt {tuple(corrupt.shape)} must have the same shape: "
+            "patching copies position t of one run into position t of the other"
+        )
     pad = model.cfg.pad_id
     if not torch.equal(clean == pad, corrupt == pad):
-        raise ValueError("clean and corrupt must have padding in the same places (pairs of the same length), "
-                         "or a patched position would hold a word in one run and padding in the other")
+        raise ValueError(
+            "clean and corrupt must have padding in the same places (pairs of the same length), "
+            "or a patched position would hold a word in one run and padding in the other"
+        )
 
 
 def as_sites(model, sites: Sites | str, width: int) -> Sites:
@@ -60,11 +64,15 @@ def chunks(sites: Sites, n_pairs: int, max_batch: int = MAX_BATCH) -> list[list[
     """The grid's sites in groups small enough that a group's copies of the batch fit one forward pass."""
     chosen = list(sites)
     per_chunk = max(1, max_batch // n_pairs)
-    return [chosen[start:start + per_chunk] for start in range(0, len(chosen), per_chunk)]
+    return [chosen[start : start + per_chunk] for start in range(0, len(chosen), per_chunk)]
 
 
 def patched_logits(
-    model, tokens: torch.Tensor, sites: Sites, chunk: list[tuple[int, ...]], sources: dict[int, torch.Tensor],
+    model,
+    tokens: torch.Tensor,
+    sites: Sites,
+    chunk: list[tuple[int, ...]],
+    sources: dict[int, torch.Tensor],
     extra_hooks: list = (),
 ) -> torch.Tensor:
     """One forward pass of len(chunk) copies of `tokens` (N, T), copy s with site chunk[s] taken from
@@ -83,7 +91,11 @@ def patched_logits(
 
 @torch.no_grad()
 def run_patched(
-    model, tokens: torch.Tensor, sites: Sites, sources: dict[int, torch.Tensor], metric: Metric,
+    model,
+    tokens: torch.Tensor,
+    sites: Sites,
+    sources: dict[int, torch.Tensor],
+    metric: Metric,
     max_batch: int = MAX_BATCH,
 ) -> torch.Tensor:
     """Run `tokens` (N, T) once per site with that site replaced from sources[layer]; returns (*grid, N).
@@ -100,7 +112,11 @@ def run_patched(
 
 
 def activation_patching(
-    model, clean: torch.Tensor, corrupt: torch.Tensor, metric: Metric, sites: Sites | str = "resid_pre",
+    model,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor,
+    metric: Metric,
+    sites: Sites | str = "resid_pre",
     max_batch: int = MAX_BATCH,
 ) -> PatchingResult:
     """Patch each site from the clean run into the corrupted run; the recovery of the metric per site and pair.

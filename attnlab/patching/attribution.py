@@ -53,5 +53,10 @@ def attribution_patching(
             per_site = per_site[..., list(sites.positions)]
         estimate.append(per_site.movedim(0, -1))  # (*grid without the layer, N)
     patched = corrupt_metric.detach() + torch.stack(estimate)  # (*grid, N)
-    return recovery_result(sites, patched, metric_on(model, clean, metric), corrupt_metric.detach(),
-                           name="recovery, attribution patching estimate")
+    return recovery_result(
+        sites,
+        patched,
+        metric_on(model, clean, metric),
+        corrupt_metric.detach(),
+        name="recovery, attribution patching estimate",
+    )

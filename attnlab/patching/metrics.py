@@ -9,7 +9,7 @@ model is. `probability` is there to show what the choice of metric changes.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,8 +26,9 @@ def logit_difference(correct: torch.Tensor, incorrect: torch.Tensor) -> Metric:
     For clean/corrupt pairs: correct = the clean input's label, incorrect = the corrupted input's.
     """
     if correct.shape != incorrect.shape or correct.dim() != 1:
-        raise ValueError(f"correct and incorrect must be (N,) label tensors, got {tuple(correct.shape)} and "
-                         f"{tuple(incorrect.shape)}")
+        raise ValueError(
+            f"correct and incorrect must be (N,) label tensors, got {tuple(correct.shape)} and {tuple(incorrect.shape)}"
+        )
 
     def metric(logits: torch.Tensor) -> torch.Tensor:
         rows = _rows(correct)

@@ -58,15 +58,22 @@ class PatchingPairs:
             names[t] = role
         return names
 
-    def subset(self, index: torch.Tensor | slice | list[int]) -> "PatchingPairs":
-        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)
-                                if isinstance(getattr(self, f.name), torch.Tensor)})
+    def subset(self, index: torch.Tensor | slice | list[int]) -> PatchingPairs:
+        return replace(
+            self,
+            **{
+                f.name: getattr(self, f.name)[index]
+                for f in fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)
+            },
+        )
 
     @torch.no_grad()
-    def where_model_is_right(self, model) -> "PatchingPairs":
+    def where_model_is_right(self, model) -> PatchingPairs:
         """The pairs whose clean and corrupted inputs the model both classifies right."""
-        right = ((model(self.clean).logits.argmax(-1) == self.clean_labels)
-                 & (model(self.corrupt).logits.argmax(-1) == self.corrupt_labels))
+        right = (model(self.clean).logits.argmax(-1) == self.clean_labels) & (
+            model(self.corrupt).logits.argmax(-1) == self.corrupt_labels
+        )
         return self.subset(right.nonzero()[:, 0])
 
 
@@ -78,8 +85,9 @@ def _check_template(n: int, n_words: int, position: int, lowest: int, longest: i
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if not lowest <= position <= n_words <= longest:
-        raise ValueError(f"need {lowest} <= position <= n_words <= {longest}, got position {position}, "
-                         f"n_words {n_words}")
+        raise ValueError(
+            f"need {lowest} <= position <= n_words <= {longest}, got position {position}, n_words {n_words}"
+        )
 
 
 def negation_pairs(n: int = 200, seed: int = 0, n_words: int = 8, position: int = 6) -> PatchingPairs:
@@ -94,12 +102,15 @@ def negation_pairs(n: int = 200, seed: int = 0, n_words: int = 8, position: int 
         words[position - 1] = rng.choice(POSITIVE + NEGATIVE)  # word index = token position - 1
         words[position - 2] = NEGATION
         clean.append(words)
-        corrupt.append(words[: position - 2] + [rng.choice(INTENSIFIERS)] + words[position - 1:])
+        corrupt.append(words[: position - 2] + [rng.choice(INTENSIFIERS)] + words[position - 1 :])
     labels = [label_of(words) for words in clean]
     assert all(label_of(c) == 1 - y for c, y in zip(corrupt, labels))  # the rule: "not" flips the word
     return PatchingPairs(
-        clean=_encode(RATIONALE_VOCAB, clean), corrupt=_encode(RATIONALE_VOCAB, corrupt),
-        clean_labels=torch.tensor(labels), corrupt_labels=1 - torch.tensor(labels), vocab=RATIONALE_VOCAB,
+        clean=_encode(RATIONALE_VOCAB, clean),
+        corrupt=_encode(RATIONALE_VOCAB, corrupt),
+        clean_labels=torch.tensor(labels),
+        corrupt_labels=1 - torch.tensor(labels),
+        vocab=RATIONALE_VOCAB,
         roles={"[CLS]": 0, "not": position - 1, "polarity word": position},
     )
 
@@ -122,10 +133,13 @@ def multihop_pairs(n: int = 200, seed: int = 0, n_words: int = 10, position: int
             words[i] = rng.choice(POSITIVE + NEGATIVE)
         words[position] = rng.choice(POSITIVE if label else NEGATIVE)
         clean.append(words)
-        corrupt.append(words[:position] + [rng.choice(NEGATIVE if label else POSITIVE)] + words[position + 1:])
+        corrupt.append(words[:position] + [rng.choice(NEGATIVE if label else POSITIVE)] + words[position + 1 :])
         labels.append(label)
     return PatchingPairs(
-        clean=_encode(MULTIHOP_VOCAB, clean), corrupt=_encode(MULTIHOP_VOCAB, corrupt),
-        clean_labels=torch.tensor(labels), corrupt_labels=1 - torch.tensor(labels), vocab=MULTIHOP_VOCAB,
+        clean=_encode(MULTIHOP_VOCAB, clean),
+        corrupt=_encode(MULTIHOP_VOCAB, corrupt),
+        clean_labels=torch.tensor(labels),
+        corrupt_labels=1 - torch.tensor(labels),
+        vocab=MULTIHOP_VOCAB,
         roles={"[CLS]": 0, "#": position, "decisive": position + 1},
     )

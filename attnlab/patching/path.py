@@ -18,7 +18,7 @@ In the denoising direction, like `activation_patching`, for each sender head on 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -40,8 +40,9 @@ def _check_receivers(model, receivers: Sequence, receiver_input: str) -> tuple[i
         raise ValueError(f"the receivers must be heads of one layer, got layers {sorted(layers)}")
     (layer,) = layers
     if not 0 < layer < model.cfg.n_layers:
-        raise ValueError(f"receiver layer {layer}: a receiver needs earlier heads, so its layer must be "
-                         f"1..{model.cfg.n_layers - 1}")
+        raise ValueError(
+            f"receiver layer {layer}: a receiver needs earlier heads, so its layer must be 1..{model.cfg.n_layers - 1}"
+        )
     for _, head in heads:
         if not 0 <= head < model.cfg.n_heads:
             raise ValueError(f"head {head} does not exist; each layer has heads 0..{model.cfg.n_heads - 1}")
@@ -52,8 +53,14 @@ def _check_receivers(model, receivers: Sequence, receiver_input: str) -> tuple[i
 
 @torch.no_grad()
 def path_patching(
-    model, clean: torch.Tensor, corrupt: torch.Tensor, metric: Metric, receivers: Sequence,
-    receiver_input: str = "v", senders: Sites | None = None, max_batch: int = MAX_BATCH,
+    model,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor,
+    metric: Metric,
+    receivers: Sequence,
+    receiver_input: str = "v",
+    senders: Sites | None = None,
+    max_batch: int = MAX_BATCH,
 ) -> PatchingResult:
     """Recovery per sender head (grid (layers, heads) of `senders`, default every head before the
     receivers' layer) through the receivers' `receiver_input` ("q", "k" or "v").
@@ -95,5 +102,10 @@ def path_patching(
         values += [evaluate(metric, part) for part in logits.view(S, N, -1)]
     patched = torch.stack(values).view(*senders.shape, N)
     names = ", ".join(f"{r_layer}.{h}" for h in r_heads)
-    return recovery_result(senders, patched, metric_on(model, clean, metric), metric_on(model, corrupt, metric),
-                           name=f"recovery through {receiver_input} of head{'s' if len(r_heads) > 1 else ''} {names}")
+    return recovery_result(
+        senders,
+        patched,
+        metric_on(model, clean, metric),
+        metric_on(model, corrupt, metric),
+        name=f"recovery through {receiver_input} of head{'s' if len(r_heads) > 1 else ''} {names}",
+    )

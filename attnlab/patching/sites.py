@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
-
 
 KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "resid_pre": ("blocks.{layer}.hook_resid_pre", ("layer", "position")),
@@ -70,7 +69,7 @@ class Sites:
         layers: Sequence[int] | None = None,
         heads: Sequence[int] | None = None,
         positions: Sequence[int] | None = None,
-    ) -> "Sites":
+    ) -> Sites:
         """The sites of `kind` in `model` for inputs `width` tokens long; None means all of an axis."""
         check_kind(kind)
         dims = KINDS[kind][1]

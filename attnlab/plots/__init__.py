@@ -6,5 +6,15 @@ from attnlab.plots.faithfulness import plot_erasure_curves, plot_permutation_eff
 from attnlab.plots.patching import plot_estimate_vs_patching, plot_patching_map
 from attnlab.plots.probing import plot_head_map, plot_probe_accuracy
 
-__all__ = ["plot_attention_maps", "plot_attribution_grid", "plot_estimate_vs_patching", "plot_method_scores", "plot_head_map",
-           "plot_patching_map", "plot_probe_accuracy", "plot_token_scores"]
+__all__ = [
+    "plot_attention_maps",
+    "plot_attribution_grid",
+    "plot_erasure_curves",
+    "plot_estimate_vs_patching",
+    "plot_method_scores",
+    "plot_head_map",
+    "plot_patching_map",
+    "plot_permutation_effect",
+    "plot_probe_accuracy",
+    "plot_token_scores",
+]

@@ -12,7 +12,7 @@ about them, and a lesson must not write to stderr).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -49,8 +49,13 @@ def plot_attention_maps(
         raise ValueError(f"{n} words but only {attentions.shape[-1]} positions")
     layers = list(range(attentions.shape[0])) if layers is None else list(layers)
     heads = list(range(attentions.shape[1])) if heads is None else list(heads)
-    fig, axes = plt.subplots(len(layers), len(heads), squeeze=False, layout="constrained",
-                             figsize=(cell_size * len(heads) + 1.4, cell_size * len(layers) + 0.6))
+    fig, axes = plt.subplots(
+        len(layers),
+        len(heads),
+        squeeze=False,
+        layout="constrained",
+        figsize=(cell_size * len(heads) + 1.4, cell_size * len(layers) + 0.6),
+    )
     for r, l in enumerate(layers):
         for c, h in enumerate(heads):
             ax = axes[r][c]

@@ -22,8 +22,9 @@ def plot_erasure_curves(table, title: str | None = None) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 3.4))
     for c, row in enumerate(table.rows):
         # 10 colours, then the same colours dashed with another marker: no two methods look alike.
-        style = dict(color=f"C{c % 10}", ls="-" if c < 10 else "--", marker="o" if c < 10 else "s", ms=3,
-                     label=row.name)
+        style = dict(
+            color=f"C{c % 10}", ls="-" if c < 10 else "--", marker="o" if c < 10 else "s", ms=3, label=row.name
+        )
         left.plot(percent, row.comprehensiveness, **style)
         right.plot(percent, row.sufficiency, **style)
     for ax, what in ((left, "comprehensiveness ↑\np(y|x) − p(y|x without top k%)"),

@@ -5,7 +5,7 @@ attribution patching's estimate against real patching, site by site.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -30,9 +30,7 @@ def _grid(result, position_names: Sequence[str] | None) -> tuple[torch.Tensor, l
     return mean, rows, _axis_labels(sites, sites.dims[-1], position_names)
 
 
-def plot_patching_map(
-    results, position_names: Sequence[str] | None = None, title: str | None = None
-) -> Figure:
+def plot_patching_map(results, position_names: Sequence[str] | None = None, title: str | None = None) -> Figure:
     """The mean over pairs of every site, annotated; rows are layers (or (layer, head) for q, k, v).
 
     results: a PatchingResult or AblationResult, or a dict {panel title: result} drawn side by side on
@@ -43,18 +41,27 @@ def plot_patching_map(
     grids = {name: _grid(result, position_names) for name, result in panels.items()}
     limit = max(max(float(mean.abs().max()), 1e-9) for mean, _, _ in grids.values())
     R, C = next(iter(grids.values()))[0].shape
-    fig, axes = plt.subplots(1, len(grids), figsize=(len(grids) * (0.62 * C + 1.6) + 1.2, 0.5 * R + 1.8),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(grids), figsize=(len(grids) * (0.62 * C + 1.6) + 1.2, 0.5 * R + 1.8), squeeze=False, layout="constrained"
+    )
     for ax, (name, (mean, rows, columns)) in zip(axes[0], grids.items()):
         image = ax.imshow(mean.numpy(), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
         for r in range(mean.shape[0]):
             for c in range(mean.shape[1]):
                 value = float(mean[r, c])
-                ax.text(c, r, f"{value:.2f}".replace("-0.00", "0.00"), ha="center", va="center", fontsize=7,
-                        color="white" if abs(value) > 0.6 * limit else "black")
+                ax.text(
+                    c,
+                    r,
+                    f"{value:.2f}".replace("-0.00", "0.00"),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if abs(value) > 0.6 * limit else "black",
+                )
         slanted = len(columns) > 4
-        ax.set_xticks(range(len(columns)), columns, fontsize=8, rotation=45 if slanted else 0,
-                      ha="right" if slanted else "center")
+        ax.set_xticks(
+            range(len(columns)), columns, fontsize=8, rotation=45 if slanted else 0, ha="right" if slanted else "center"
+        )
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
         if len(grids) > 1:
             ax.set_title(name, fontsize=9)
@@ -64,7 +71,9 @@ def plot_patching_map(
     return fig
 
 
-def plot_estimate_vs_patching(actual, estimate, labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
+def plot_estimate_vs_patching(
+    actual, estimate, labels: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
     """Each site's mean recovery by attribution patching (y) against activation patching (x), with the
     diagonal where the two agree; `labels` names the sites listed (flattened grid order) beside their dot."""
     x = actual.mean().detach().flatten().float()

@@ -4,7 +4,7 @@ Figures of probing results: accuracy by layer (task, control, random model) and 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -45,7 +45,9 @@ def plot_head_map(accuracy: torch.Tensor, title: str | None = None, baseline: fl
     for l in range(L):
         for h in range(H):
             value = float(accuracy[l, h])
-            ax.text(h, l, f"{value:.0%}", ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black")
+            ax.text(
+                h, l, f"{value:.0%}", ha="center", va="center", fontsize=8, color="white" if value > 0.6 else "black"
+            )
     ax.set_xticks(range(H), [f"head {h}" for h in range(H)], fontsize=8)
     ax.set_yticks(range(L), [f"layer {l}" for l in range(L)], fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.05)

@@ -60,7 +60,8 @@ from attnlab.probing.tasks import (
 __all__ = [
     "BilinearProbe", "FittedProbe", "LayerRow", "LinearProbe", "MLPProbe", "ModelFeatures", "PairMLPProbe",
     "ProbeConfig", "ProbeData", "ProbeInputs", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
-    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos", "coref_task",
+    "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos",
+    "coref_task",
     "extract_features", "fit_probe", "fixed_offset_accuracy", "format_comparison", "format_table", "head_accuracy",
     "head_accuracy_both", "head_predictions", "model_difference", "only_at", "pos_task",
     "probe_by_layer", "probe_data", "probe_inputs",

@@ -17,8 +17,8 @@ Shapes: N sentences, T tokens, D d_model, L layers, H heads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

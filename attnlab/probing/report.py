@@ -152,8 +152,10 @@ def format_table(rows: list[LayerRow]) -> str:
     """A plain-text table, one line per (property, features, layer) and model: held-out accuracy of the
     probe and of its control task, and the selectivity, each with its 95% interval when the rows carry
     per-word results (seeded bootstrap over the held-out words)."""
-    head = (f"{'property':<8} {'features':<9} {'layer':>5}  {'model':<8} {'probe [95% interval]':>24}"
-            f" {'control [95% interval]':>24} {'selectivity [95% interval]':>27}")
+    head = (
+        f"{'property':<8} {'features':<9} {'layer':>5}  {'model':<8} {'probe [95% interval]':>24}"
+        f" {'control [95% interval]':>24} {'selectivity [95% interval]':>27}"
+    )
     lines = [head, "-" * len(head)]
     groups = list(dict.fromkeys((r.property, r.features) for r in rows))  # in the order they first appear
     for r in sorted(rows, key=lambda r: (groups.index((r.property, r.features)), r.layer)):

@@ -82,7 +82,9 @@ def _example(rng: random.Random, min_words: int, max_words: int) -> tuple[list[s
             rationale[k - 1] = True
     distractor = [False] * n
     if rng.random() < 0.5:  # a "not" that flips nothing: in front of a filler word, away from keys
-        free = [i for i in range(n - 1) if not rationale[i] and not rationale[i + 1] and (i == 0 or not rationale[i - 1])]
+        free = [
+            i for i in range(n - 1) if not rationale[i] and not rationale[i + 1] and (i == 0 or not rationale[i - 1])
+        ]
         if free:
             i = rng.choice(free)
             words[i] = NEGATION
@@ -91,7 +93,9 @@ def _example(rng: random.Random, min_words: int, max_words: int) -> tuple[list[s
     return words, label, rationale, distractor
 
 
-def make_rationale_task(n: int = 2000, seed: int = 0, min_words: int = 6, max_words: int = MAX_LEN - 1) -> RationaleData:
+def make_rationale_task(
+    n: int = 2000, seed: int = 0, min_words: int = 6, max_words: int = MAX_LEN - 1
+) -> RationaleData:
     """n seeded examples; the same seed always gives the same tensors."""
     check_sizes(n, min_words, max_words, shortest=4, longest=MAX_LEN - 1)
     rng = random.Random(seed)
