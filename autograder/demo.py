@@ -35,8 +35,15 @@ def demo(course: CourseConfig, out: Path) -> int:
         result = check(course, assignment.source, timeout=course.timeout)
         write_notebook(result.executed, out / "lessons" / assignment.notebook_name)
         passed = sum(v.passed for v in result.verdicts)
-        failures += passed != len(result.verdicts)
-        status = "ok" if passed == len(result.verdicts) else "FAILED"
+        # An instructor's notebook runs without a single error, graded or not: prose sits under every output.
+        broken = [
+            i
+            for i, cell in enumerate(result.executed.cells)
+            if cell.cell_type == "code" and any(o.output_type == "error" for o in cell.get("outputs", []))
+        ]
+        ok = passed == len(result.verdicts) and not broken
+        failures += not ok
+        status = "ok" if ok else "FAILED" + (f" (an error in cell {', '.join(map(str, broken))})" if broken else "")
         print(
             f"  {assignment.id:<30} {result.seconds:5.1f} s   "
             f"{passed}/{len(result.verdicts)} graded cells pass   {status}",

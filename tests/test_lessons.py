@@ -65,6 +65,21 @@ def test_the_student_version_runs_with_only_not_implemented_errors(graded_class,
     assert not stderr, stderr[:2]
 
 
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
+def test_the_solved_lesson_runs_without_a_single_error(graded_class, lesson):
+    # Graded cells passing is not enough: a failing demonstration cell leaves the prose without its output.
+    _, out = graded_class
+    nb = _executed(out, "solved", lesson)
+    errors = [
+        (o.ename, o.evalue[:200])
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if o.output_type == "error"
+    ]
+    assert errors == []
+
+
 @pytest.mark.parametrize("lesson", [LESSONS[0]] + [a for a in ASSIGNMENTS if a.is_quiz], ids=lambda a: a.id)
 def test_check_passes_the_solution_with_hidden_tests(course, lesson):
     result = check(course, lesson.source)
