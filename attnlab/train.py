@@ -79,9 +79,9 @@ class TrainedModel:
 
     def summary(self) -> str:
         acc = ", ".join(f"{k} {v:.1%}" for k, v in self.metrics.items() if k.endswith("accuracy"))
-        how = {"shipped": "the course's checkpoint", "cache": "loaded from your cache"}.get(
-            self.source, f"trained in {self.train_seconds:.1f} s"
-        )
+        how = {"shipped": "shipped with the course", "cache": "from your cache"}.get(self.source)
+        if how is None:
+            how = f"trained in {self.train_seconds:.1f} s"
         return f"{how}; held-out {acc}"
 
 

@@ -52,7 +52,9 @@ def test_every_model_a_lesson_loads_is_shipped_and_nothing_else(empty_cache, mon
 
     monkeypatch.setattr(train, "_load", recording_load)
     for entry in COURSE_MODELS:
-        assert entry.load().source == "shipped", f"{entry.name} has no shipped checkpoint: run `make checkpoints`"
+        trained = entry.load()
+        assert trained.source == "shipped", f"{entry.name} has no shipped checkpoint: run `make checkpoints`"
+        assert trained.summary().startswith("shipped with the course; held-out ")
     shipped = sorted(SHIPPED_DIR.glob("*.pt"))
     assert sorted(used) == shipped, "attnlab/checkpoints/ holds files no lesson loads: run `make checkpoints`"
     assert sum(f.stat().st_size for f in shipped) < 5 * 2**20  # small enough to live in the repository

@@ -55,8 +55,10 @@ def test_cache_hit_gives_the_same_weights_and_corrupt_files_are_retrained(tmp_pa
 
     first = cached_model("demo", {"seed": 0}, cfg, train, test, build)
     assert first.source == "trained" and first.metrics == {"accuracy": 1.0}
+    assert first.summary().startswith("trained in ") and first.summary().endswith("held-out accuracy 100.0%")
     second = cached_model("demo", {"seed": 0}, cfg, train, test, build)
     assert second.source == "cache" and len(calls) == 1
+    assert second.summary() == "from your cache; held-out accuracy 100.0%"
     assert torch.equal(first.model.head.bias, second.model.head.bias)
 
     (file,) = tmp_path.glob("demo-*.pt")
