@@ -81,6 +81,20 @@ def _encode(vocab: Vocab, rows: list[list[str]]) -> torch.Tensor:
     return torch.tensor([[vocab.cls_id] + [vocab.index[w] for w in row] for row in rows])
 
 
+def _pairs(
+    vocab: Vocab, clean: list[list[str]], corrupt: list[list[str]], labels: list[int], roles: dict[str, int]
+) -> PatchingPairs:
+    """Pairs from word lists; the corrupted sentence of each pair has the other label."""
+    return PatchingPairs(
+        clean=_encode(vocab, clean),
+        corrupt=_encode(vocab, corrupt),
+        clean_labels=torch.tensor(labels),
+        corrupt_labels=1 - torch.tensor(labels),
+        vocab=vocab,
+        roles=roles,
+    )
+
+
 def _check_template(n: int, n_words: int, position: int, lowest: int, longest: int) -> None:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -105,14 +119,7 @@ def negation_pairs(n: int = 200, seed: int = 0, n_words: int = 8, position: int 
         corrupt.append(words[: position - 2] + [rng.choice(INTENSIFIERS)] + words[position - 1 :])
     labels = [label_of(words) for words in clean]
     assert all(label_of(c) == 1 - y for c, y in zip(corrupt, labels))  # the rule: "not" flips the word
-    return PatchingPairs(
-        clean=_encode(RATIONALE_VOCAB, clean),
-        corrupt=_encode(RATIONALE_VOCAB, corrupt),
-        clean_labels=torch.tensor(labels),
-        corrupt_labels=1 - torch.tensor(labels),
-        vocab=RATIONALE_VOCAB,
-        roles={"[CLS]": 0, "not": position - 1, "polarity word": position},
-    )
+    return _pairs(RATIONALE_VOCAB, clean, corrupt, labels, {"[CLS]": 0, "not": position - 1, "polarity word": position})
 
 
 def multihop_pairs(n: int = 200, seed: int = 0, n_words: int = 10, position: int = 4) -> PatchingPairs:
@@ -135,11 +142,4 @@ def multihop_pairs(n: int = 200, seed: int = 0, n_words: int = 10, position: int
         clean.append(words)
         corrupt.append(words[:position] + [rng.choice(NEGATIVE if label else POSITIVE)] + words[position + 1 :])
         labels.append(label)
-    return PatchingPairs(
-        clean=_encode(MULTIHOP_VOCAB, clean),
-        corrupt=_encode(MULTIHOP_VOCAB, corrupt),
-        clean_labels=torch.tensor(labels),
-        corrupt_labels=1 - torch.tensor(labels),
-        vocab=MULTIHOP_VOCAB,
-        roles={"[CLS]": 0, "#": position, "decisive": position + 1},
-    )
+    return _pairs(MULTIHOP_VOCAB, clean, corrupt, labels, {"[CLS]": 0, "#": position, "decisive": position + 1})
