@@ -400,6 +400,7 @@ def test_the_quiz_check_command_works_in_the_terminal(page, lab, course_copy):
     quiz = nbformat.read(course_copy / "quizzes" / "quiz.ipynb", as_version=4)
     command = re.search(r"`(python -m autograder check [^`]+)`", "\n".join(c.source for c in quiz.cells)).group(1)
     status = course_copy / "terminal-check-status.txt"
+    printed = course_copy / "terminal-check-output.txt"
     with screenshot_on_failure(page, "terminal"):
         open_lab(page, lab)
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^File$")).click()
@@ -407,11 +408,13 @@ def test_the_quiz_check_command_works_in_the_terminal(page, lab, course_copy):
         page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Terminal$")).click()
         terminal = page.locator(".jp-Terminal:not(.lm-mod-hidden) .xterm")
         terminal.click()
-        page.keyboard.type(f'{command}; echo "exit status $?" > {status.name}\n')
+        page.keyboard.type(f'{command} > {printed.name} 2>&1; echo "exit status $?" > {status.name}\n')
         wait_until(status.exists, CHECK, f"`{command}` to finish in the terminal")
         time.sleep(1)
         # 1: it ran and found the unanswered questions wrong (2 would be an error, such as "no such notebook").
-        assert status.read_text().strip() == "exit status 1"
+        assert status.read_text().strip() == "exit status 1", printed.read_text()
+        # ... and by the course's own Python: another one would say "No module named autograder", also status 1.
+        assert "Question 8  0/1  not answered" in printed.read_text()
 
 
 def test_a_feedback_page_reads_well_on_a_phone(browser, course_copy, tmp_path):

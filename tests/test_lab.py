@@ -2,8 +2,11 @@
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+from traitlets.config import Config
 
 from autograder.lab import OPENS_ON, STUDENT_CONFIG, lab_command
 
@@ -27,3 +30,25 @@ def test_every_nbgrader_server_extension_is_off_for_students():
     assert nbgrader and {name: False for name in nbgrader} == ours
     disabled = json.loads((STUDENT_CONFIG / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     assert all(disabled.values()) and "@jupyter/nbgrader:validate-assignment" in disabled
+
+
+def test_a_terminal_finds_the_course_python_even_when_the_shell_set_up_resets_path(tmp_path):
+    # What Debian's /etc/profile does to a login shell, here done by the student's own ~/.bashrc.
+    (tmp_path / ".bashrc").write_text("PATH=/usr/bin:/bin\n")
+    _, env = lab_command(tmp_path, [])
+    config = {}
+    exec(
+        (STUDENT_CONFIG / "jupyter_server_config.py").read_text(),
+        {"get_config": lambda: Config(), "__file__": str(STUDENT_CONFIG / "jupyter_server_config.py")},
+        config,
+    )
+    shell = config["c"].ServerApp.terminado_settings["shell_command"]
+    found = subprocess.run(
+        [*shell, "-c", "command -v python"],
+        env=env | {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == str(Path(sys.executable).parent / "python")
