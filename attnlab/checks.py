@@ -15,6 +15,8 @@ from types import TracebackType
 
 import torch
 
+from attnlab.recording import recording
+
 
 class CheckFailed(AssertionError):
     """An exercise check failed; str(error) is the message a student sees."""
@@ -87,7 +89,6 @@ def passed(name: str) -> None:
 # which the grader loads with weights_only=True) and exist only while grading.
 
 RECORD_MIME = "application/vnd.attnlab.record+json"
-RECORDING_ENV = "ATTNLAB_RECORD"  # set to "1" in the grading kernel; elsewhere `record` does nothing
 
 
 def encode_value(value: object) -> dict:
@@ -125,9 +126,7 @@ def record(
     or the name of a grader-side check (autograder/verifiers.py) that gets `params`. The grader takes
     verify, tolerances, params and hint from the instructor's run, never from the student's.
     """
-    import os
-
-    if os.environ.get(RECORDING_ENV) != "1":
+    if not recording():
         return
     from IPython.display import display
 

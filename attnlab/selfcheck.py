@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from attnlab.checks import RECORDING_ENV
+from attnlab.recording import recording
 
 NO_ANSWER_KEY = 3  # exit status of `python -m autograder check` when it finds no solutions/
 SKIPPED_WHILE_GRADED = (
@@ -98,7 +98,7 @@ def _history() -> list[str]:
 def check_this_notebook() -> None:
     from IPython.display import HTML, display
 
-    if os.environ.get(RECORDING_ENV) == "1":
+    if recording():
         print(SKIPPED_WHILE_GRADED)
         return
     notebook = session_notebook()

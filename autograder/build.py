@@ -81,6 +81,7 @@ def prepare_course(
         shutil.rmtree(target.parent, ignore_errors=True)
         write_notebook(for_students(nb, header_source, assignment.is_quiz), target)
     nbgrader_api.write_config_file(course, course_dir, db_url)
+    nbgrader_api.create_gradebook(db_url)
     lesson_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=EXERCISE_STUB))
     quiz_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=ANSWER_STUB))
     for assignment in todo:

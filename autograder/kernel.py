@@ -21,6 +21,8 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
 
+from attnlab.recording import RECORDING_ENV
+
 
 class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")
@@ -62,7 +64,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox is not None:
             kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
         else:
-            kw["env"] = os.environ | {"ATTNLAB_RECORD": "1"}  # hidden tests hand their results out
+            kw["env"] = os.environ | {RECORDING_ENV: "1"}  # hidden tests hand their results out
         await super().start_kernel(**kw)
 
     async def interrupt_kernel(self) -> None:

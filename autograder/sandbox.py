@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from attnlab.recording import RECORDING_ENV
 from autograder.config import CourseError, SandboxLimits
 
 # Inside the sandbox: the kernel's home and working folder, and where the model cache appears.
@@ -191,7 +192,7 @@ class Sandbox:
             "MPLCONFIGDIR": "/tmp/matplotlib",
             "OMP_NUM_THREADS": "1",
             "ATTNLAB_CACHE_DIR": str(cache),
-            "ATTNLAB_RECORD": "1",
+            RECORDING_ENV: "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         } | (env or {})
         for key, value in inside_env.items():

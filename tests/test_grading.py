@@ -7,7 +7,9 @@ stops (the examples' `dee` ignores interrupts).
 
 import csv
 import hashlib
+import os
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -229,3 +231,31 @@ def test_a_gradebook_anywhere_sqlalchemy_can_reach(course, submissions, tmp_path
     assert not (tmp_path / "out" / "gradebook.db").exists()
     with Gradebook(url, course.course_id) as gb:
         assert [s.id for s in gb.students] == ["gus"]
+
+
+def test_a_new_gradebook_is_the_one_nbgrader_itself_creates(tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, inspect, text
+
+    from autograder.nbgrader_api import create_gradebook, sqlite_url
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # nbgrader runs `alembic`
+    ours, theirs = sqlite_url(tmp_path / "ours.db"), sqlite_url(tmp_path / "theirs.db")
+    create_gradebook(ours)
+    with Gradebook(theirs, "course"):
+        pass
+
+    def schema(url: str) -> tuple:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        tables = {
+            name: sorted(c["name"] for c in inspect(engine).get_columns(name))
+            for name in inspect(engine).get_table_names()
+        }
+        engine.dispose()
+        return version, tables
+
+    assert schema(ours) == schema(theirs)
+    with Gradebook(ours, "course") as gb:  # and nbgrader opens it as its own
+        gb.add_student("ada")
+        assert [s.id for s in gb.students] == ["ada"]

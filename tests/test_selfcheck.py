@@ -71,3 +71,14 @@ def test_the_html_verdict_names_each_exercise(course):
     assert done.returncode == 1, done.stderr
     assert "<b>Exercise 1: attention from queries and keys</b>" in done.stdout
     assert done.stdout.count("not done yet") == 2 and "HIDDEN" not in done.stdout
+
+
+def test_the_self_check_cell_starts_without_importing_torch():
+    # Every graded quiz runs this cell; importing torch would cost a quiz kernel more than all its answers.
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, attnlab.selfcheck; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == "False"
