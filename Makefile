@@ -3,6 +3,7 @@
 #   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
 #   make test-browser   the student's path through JupyterLab, in Chromium (CI runs it after make test)
+#   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains one per recipe; CI runs it)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup sandbox demo lab lint test test-fast test-browser build checkpoints clean
+.PHONY: setup sandbox demo lab lint test test-fast test-browser test-checkpoints build checkpoints clean
 
 setup: $(STAMP) sandbox
 
@@ -56,6 +57,9 @@ test-fast: setup
 # Needs Chromium from the system's packages (Debian: apt-get install chromium; .ci/run installs it).
 test-browser: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
+
+test-checkpoints: setup
+	ATTNLAB_RETRAIN=all OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests/test_checkpoints.py
 
 checkpoints: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate

@@ -34,6 +34,7 @@ class CourseModel:
     name: str  # what the lessons call it
     lessons: str  # the lessons that load it
     seed: int  # models of other seeds are trained the same way as their seed-0 twin
+    recipe: str  # the training code that makes it; models of one recipe differ in size, seed or layers only
     load: Callable[[], TrainedModel]  # with the lessons' exact arguments
 
 
@@ -41,16 +42,16 @@ def _by_seed(seed: int) -> list[CourseModel]:
     """The models a lesson loads with three seeds: lesson 02's honest and deceptive twins (2 and 3
     layers) and lesson 04's masked language model."""
     return [
-        CourseModel(f"rationale classifier, nano, seed {seed}", "00-03" if seed == 0 else "02", seed,
+        CourseModel(f"rationale classifier, nano, seed {seed}", "00-03" if seed == 0 else "02", seed, "classifier",
                     lambda: rationale_model(seed=seed)),
-        CourseModel(f"rationale classifier, micro, seed {seed}", "02", seed,
+        CourseModel(f"rationale classifier, micro, seed {seed}", "02", seed, "classifier",
                     lambda: rationale_model(seed=seed, size="micro")),
-        CourseModel(
-            f"deceptive classifier, nano, seed {seed}", "02", seed, lambda: deceptive_model(seed=seed, lam=0.1)
-        ),
-        CourseModel(f"deceptive classifier, micro, seed {seed}", "02", seed,
+        CourseModel(f"deceptive classifier, nano, seed {seed}", "02", seed, "deceptive",
+                    lambda: deceptive_model(seed=seed, lam=0.1)),
+        CourseModel(f"deceptive classifier, micro, seed {seed}", "02", seed, "deceptive",
                     lambda: deceptive_model(seed=seed, lam=0.1, size="micro")),
-        CourseModel(f"toy-language masked LM, seed {seed}", "04", seed, lambda: toy_language_model(seed=seed)),
+        CourseModel(f"toy-language masked LM, seed {seed}", "04", seed, "masked LM",
+                    lambda: toy_language_model(seed=seed)),
     ]  # fmt: skip
 
 
@@ -58,9 +59,17 @@ COURSE_MODELS: list[CourseModel] = [
     *_by_seed(0),
     *_by_seed(1),
     *_by_seed(2),
-    CourseModel("uniform attention, every layer", "02", 0, lambda: uniform_attention_model(seed=0).trained),
-    CourseModel("uniform attention, last layer", "02", 0, lambda: uniform_attention_model(seed=0, layers=[-1]).trained),
-    CourseModel("multi-hop classifier", "03", 0, lambda: multihop_model(seed=0)),
+    CourseModel(
+        "uniform attention, every layer", "02", 0, "uniform attention", lambda: uniform_attention_model(seed=0).trained
+    ),
+    CourseModel(
+        "uniform attention, last layer",
+        "02",
+        0,
+        "uniform attention",
+        lambda: uniform_attention_model(seed=0, layers=[-1]).trained,
+    ),
+    CourseModel("multi-hop classifier", "03", 0, "multi-hop", lambda: multihop_model(seed=0)),
 ]
 
 

@@ -35,7 +35,7 @@ MARK = "attnlab-attack-marker"  # in the command line of every process an attack
 SECRET = "s3cr3t-of-the-grader"  # in the grader's environment; must never reach a kernel
 LESSON = "01_attention_as_explanation"
 FIRST = "00_tiny_transformer"
-BUDGET = 45  # seconds per notebook in this class, so the replaying attacker is cut off quickly
+BUDGET = 30  # seconds per notebook in this class, so the replaying attacker is cut off quickly
 
 
 def _fingerprint(*folders: Path) -> dict[str, str]:
@@ -506,8 +506,8 @@ for i in range(3000):
     hang = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
     replay = c.quiz(5)
     for after, source in [
-        ("answer_1", "import time\ntime.sleep(8)"),
-        ("answer_2", "import time\ntime.sleep(8)"),
+        ("answer_1", "import time\ntime.sleep(5)"),
+        ("answer_2", "import time\ntime.sleep(5)"),
         ("answer_4", hang),
         ("answer_6", hang),
         (c.last_answer, hang),
@@ -599,7 +599,7 @@ def test_honest_students_get_their_grades_and_attackers_gain_nothing(attacked):
 def test_the_time_budget_bounds_a_notebook_that_hangs_again_and_again(attacked):
     _, report, _, _ = attacked
     replay = _item(report, "r_replay")
-    # Without a budget: 2 x 8 s of slow cells, then 3 hanging cells, each 10 s + 4 s and a replay of 16 s.
+    # Without a budget: 2 x 5 s of slow cells, then 3 hanging cells, each 10 s + 4 s and a replay of 10 s.
     assert replay.seconds < BUDGET + 20
 
 

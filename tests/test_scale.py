@@ -26,7 +26,10 @@ from autograder.sandbox import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 TIMEOUT = 10
-STUDENTS = ("ada", "ben", "cy", "eve", "fay", "gus", "hal", "ivy")  # the example class, without its slow looper
+# The example class's quizzes, without its slow looper, and one lesson, whose records travel through every mode
+# too. Quizzes are quick to run; what these tests compare is the grading around them.
+STUDENTS = ("ada", "ben", "cy", "eve", "fay", "gus")
+LESSON = ("ben", "00_tiny_transformer")
 PASSWORD = "pg-secret-of-the-grader"
 
 
@@ -40,7 +43,8 @@ def _free_port() -> int:
 def klass(tmp_path_factory, course) -> Path:
     folder = tmp_path_factory.mktemp("class") / "submitted"
     for student in STUDENTS:
-        shutil.copytree(course.examples_dir / student, folder / student)
+        shutil.copytree(course.examples_dir / student / "quiz", folder / student / "quiz")
+    shutil.copytree(course.examples_dir.joinpath(*LESSON), folder.joinpath(*LESSON))
     # A submission slow enough that a worker can be killed while it runs it.
     slow = nbformat.read(course.examples_dir / "ada" / "quiz" / "quiz.ipynb", as_version=4)
     slow.cells.insert(3, nbformat.v4.new_code_cell("import time\ntime.sleep(6)"))
