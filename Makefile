@@ -46,10 +46,11 @@ lint: setup
 	$(BIN)/ruff check .
 
 # Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
-# fixtures (a graded class, say) are built once per worker that runs it: --dist loadfile keeps each module
-# on one worker, so a class is graded once, not twice.
+# fixtures (a graded class, say) are built once per worker that runs it: --dist loadgroup keeps each
+# module's tests on one worker (tests/conftest.py says which groups, longest first, and the exceptions), so
+# a class is graded once, not twice; --no-loadscope-reorder keeps that order.
 test: setup lint
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow and not browser"

@@ -7,7 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.config import CourseError, NoAnswerKey, load_config
+from autograder.config import (
+    CourseError,
+    NoAnswerKey,
+    load_config,
+    require_grading_arguments,
+    require_notebook_file,
+)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -23,6 +29,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    require_grading_arguments(args.submissions, args.timeout, args.workers)
     from autograder.grade import Selection, grade, print_summary
 
     course = load_config(args.root)
@@ -69,6 +76,7 @@ def _password_from_file(path: Path) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    require_notebook_file(args.notebook)
     from attnlab.selfcheck import NO_ANSWER_KEY
     from autograder.check import check, print_check
 

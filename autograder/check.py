@@ -21,7 +21,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.build import assignments
-from autograder.config import CourseConfig, CourseError
+from autograder.config import CourseConfig, CourseError, require_notebook_file
 from autograder.nbgrader_api import Execution
 from autograder.notebooks import KERNELSPEC, NotANotebook, graded_cell_titles, read_notebook
 from autograder.quizbank import Question, load_quizzes
@@ -99,8 +99,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
     from autograder.reference import as_references, cache_file, instructor_references, records_of, save
 
     start = time.perf_counter()
-    if not path.is_file():
-        raise CourseError(f"no such notebook: {path}")
+    require_notebook_file(path)
     if sandbox:
         from autograder.sandbox import require_bwrap
 

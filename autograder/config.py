@@ -91,3 +91,23 @@ def load_config(root: Path | None = None, config_file: Path = PACKAGE_DIR / "cou
         )
     except (KeyError, ValueError) as error:
         raise CourseError(f"{config_file} is missing or has a bad value for {error}") from None
+
+
+# The command line checks its arguments with these before importing the grader (seconds of imports), so
+# a mistyped path is reported at once; grade() and check() call them too.
+
+
+def require_grading_arguments(submissions: Path, timeout: int | None, workers: int) -> None:
+    if not submissions.is_dir():
+        raise CourseError(
+            f"{submissions} is not a folder: expected SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb"
+        )
+    if timeout is not None and timeout < 1:
+        raise CourseError("--timeout must be at least 1 second")
+    if workers < 1:
+        raise CourseError("--workers must be at least 1")
+
+
+def require_notebook_file(path: Path) -> None:
+    if not path.is_file():
+        raise CourseError(f"no such notebook: {path}")

@@ -33,7 +33,7 @@ import nbformat
 
 from autograder import feedback, nbgrader_api
 from autograder.build import prepare_course
-from autograder.config import CourseConfig, CourseError
+from autograder.config import CourseConfig, CourseError, require_grading_arguments
 from autograder.intake import NO_ASSIGNMENT, Submission, take_in
 from autograder.nbgrader_api import Execution
 from autograder.output import spreadsheet_safe, write_atomically
@@ -274,14 +274,7 @@ def grade(
     submission); bar(total), if given, makes a progress bar with update(n) and close().
     """
     start = time.perf_counter()
-    if not submissions.is_dir():
-        raise CourseError(
-            f"{submissions} is not a folder: expected SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb"
-        )
-    if timeout is not None and timeout < 1:
-        raise CourseError("--timeout must be at least 1 second")
-    if workers < 1:
-        raise CourseError("--workers must be at least 1")
+    require_grading_arguments(submissions, timeout, workers)
     if sandbox:
         from autograder.sandbox import require_bwrap
 

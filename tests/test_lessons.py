@@ -1,8 +1,12 @@
 """
-Every lesson end to end, each notebook executed as few times as the claims need: one class is graded in
+Every lesson end to end, each notebook executed as few times as the claims need: a class is graded in
 which one student hands in every released notebook untouched and another fills in the instructor's
 solutions. The untouched run shows what a student sees on Run All; the solved run that the hidden tests
-pass; `check` is exercised on one lesson and the quiz (the rest of its pipeline is the grader's).
+pass; `check` is exercised on one lesson and the quizzes (the rest of its pipeline is the grader's).
+
+Three runs of every lesson (the instructor's, for the reference records, and the two students') are
+too long for one test worker, so the class is graded in two halves of similar cost, each a group of its
+own (`--dist loadgroup`) that either worker may take.
 """
 
 import nbformat
@@ -17,13 +21,30 @@ from autograder.grade import grade
 pytestmark = pytest.mark.slow
 ASSIGNMENTS = assignments(load_config())
 LESSONS = [a for a in ASSIGNMENTS if not a.is_quiz]
+FIRST_HALF = {"02_faithfulness", "04_probing"}  # the two longest lessons; the other half has the rest
+
+
+def _half(assignment) -> str:
+    return "lessons-1" if assignment.id in FIRST_HALF else "lessons-2"
+
+
+def _in_its_half(lesson):
+    """A test case for one lesson, run by the worker that grades the lesson's half."""
+    return pytest.param(_half(lesson), lesson, id=lesson.id, marks=pytest.mark.xdist_group(_half(lesson)))
+
+
+HALVES = [pytest.param(half, id=half, marks=pytest.mark.xdist_group(half)) for half in ("lessons-1", "lessons-2")]
 
 
 @pytest.fixture(scope="module")
-def graded_class(tmp_path_factory, course):
-    """Two students per assignment: one fills in the instructor's solutions, one hands in the release untouched."""
-    root = tmp_path_factory.mktemp("class")
+def graded_class(request, tmp_path_factory, course):
+    """Two students per assignment of one half: one fills in the instructor's solutions, one hands in the
+    release untouched."""
+    half = request.param
+    root = tmp_path_factory.mktemp(half)
     for lesson in ASSIGNMENTS:
+        if _half(lesson) != half:
+            continue
         released = nbformat.read(course.root / lesson.student_version, as_version=4)
         solved = solved_copy(released, nbformat.read(lesson.source, as_version=4))
         for student, nb in (("solved", solved), ("untouched", released)):
@@ -38,9 +59,11 @@ def _executed(out, student, lesson):
     return nbformat.read(out / "course" / "autograded" / student / lesson.id / f"{lesson.id}.ipynb", as_version=4)
 
 
-def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(graded_class):
+@pytest.mark.parametrize("graded_class", HALVES, indirect=True)
+def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(graded_class, request):
     report, _ = graded_class
-    assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS}
+    half = request.node.callspec.params["graded_class"]
+    assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS if _half(a) == half}
     for item in report.graded:
         assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
         expected = item.max_score if item.submission.student == "solved" else 0
@@ -53,7 +76,7 @@ def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(
             assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
+@pytest.mark.parametrize("graded_class, lesson", [_in_its_half(a) for a in LESSONS], indirect=["graded_class"])
 def test_the_student_version_runs_with_only_not_implemented_errors(graded_class, lesson):
     _, out = graded_class
     nb = _executed(out, "untouched", lesson)
@@ -65,7 +88,7 @@ def test_the_student_version_runs_with_only_not_implemented_errors(graded_class,
     assert not stderr, stderr[:2]
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
+@pytest.mark.parametrize("graded_class, lesson", [_in_its_half(a) for a in LESSONS], indirect=["graded_class"])
 def test_the_solved_lesson_runs_without_a_single_error(graded_class, lesson):
     # Graded cells passing is not enough: a failing demonstration cell leaves the prose without its output.
     _, out = graded_class
