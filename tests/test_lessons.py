@@ -30,17 +30,15 @@ def _half(assignment) -> str:
 
 def _in_its_half(lesson):
     """A test case for one lesson, run by the worker that grades the lesson's half."""
-    return pytest.param(_half(lesson), lesson, id=lesson.id, marks=pytest.mark.xdist_group(_half(lesson)))
+    return pytest.param(lesson, id=lesson.id, marks=pytest.mark.xdist_group(_half(lesson)))
 
 
 HALVES = [pytest.param(half, id=half, marks=pytest.mark.xdist_group(half)) for half in ("lessons-1", "lessons-2")]
 
 
-@pytest.fixture(scope="module")
-def graded_class(request, tmp_path_factory, course):
+def _grade_half(half: str, tmp_path_factory, course):
     """Two students per assignment of one half: one fills in the instructor's solutions, one hands in the
     release untouched."""
-    half = request.param
     root = tmp_path_factory.mktemp(half)
     for lesson in ASSIGNMENTS:
         if _half(lesson) != half:
@@ -55,14 +53,28 @@ def graded_class(request, tmp_path_factory, course):
     return grade(course, root / "submitted", out), out
 
 
+@pytest.fixture(scope="module")
+def lessons_1(tmp_path_factory, course):
+    return _grade_half("lessons-1", tmp_path_factory, course)
+
+
+@pytest.fixture(scope="module")
+def lessons_2(tmp_path_factory, course):
+    return _grade_half("lessons-2", tmp_path_factory, course)
+
+
+def _graded(request, half: str):
+    """(report, out) of the half's class, graded once by the worker that runs the half's tests."""
+    return request.getfixturevalue(half.replace("-", "_"))
+
+
 def _executed(out, student, lesson):
     return nbformat.read(out / "course" / "autograded" / student / lesson.id / f"{lesson.id}.ipynb", as_version=4)
 
 
-@pytest.mark.parametrize("graded_class", HALVES, indirect=True)
-def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(graded_class, request):
-    report, _ = graded_class
-    half = request.node.callspec.params["graded_class"]
+@pytest.mark.parametrize("half", HALVES)
+def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(request, half):
+    report, _ = _graded(request, half)
     assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS if _half(a) == half}
     for item in report.graded:
         assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
@@ -76,9 +88,9 @@ def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(
             assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
 
 
-@pytest.mark.parametrize("graded_class, lesson", [_in_its_half(a) for a in LESSONS], indirect=["graded_class"])
-def test_the_student_version_runs_with_only_not_implemented_errors(graded_class, lesson):
-    _, out = graded_class
+@pytest.mark.parametrize("lesson", [_in_its_half(a) for a in LESSONS])
+def test_the_student_version_runs_with_only_not_implemented_errors(request, lesson):
+    _, out = _graded(request, _half(lesson))
     nb = _executed(out, "untouched", lesson)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code if cell.source.strip())  # no cell was skipped
@@ -88,10 +100,10 @@ def test_the_student_version_runs_with_only_not_implemented_errors(graded_class,
     assert not stderr, stderr[:2]
 
 
-@pytest.mark.parametrize("graded_class, lesson", [_in_its_half(a) for a in LESSONS], indirect=["graded_class"])
-def test_the_solved_lesson_runs_without_a_single_error(graded_class, lesson):
+@pytest.mark.parametrize("lesson", [_in_its_half(a) for a in LESSONS])
+def test_the_solved_lesson_runs_without_a_single_error(request, lesson):
     # Graded cells passing is not enough: a failing demonstration cell leaves the prose without its output.
-    _, out = graded_class
+    _, out = _graded(request, _half(lesson))
     nb = _executed(out, "solved", lesson)
     errors = [
         (o.ename, o.evalue[:200])
