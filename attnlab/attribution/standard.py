@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.attribution.base import Attribution
+from attnlab.attribution.base import Attribution, resolve_target
 from attnlab.attribution.flow import AttentionFlow
 from attnlab.attribution.grad_attention import AttentionGradCAM, GradWeightedRollout
 from attnlab.attribution.gradients import GradientXInput, IntegratedGradients
@@ -54,11 +54,16 @@ def attribute_all(
 ) -> dict[str, Attributions]:
     """Run every method on the same batch and target. name -> Attributions."""
     results = {}
+    predicted = {}  # id(model) -> (B,) its predicted class: one forward pass per model, not one per method
     for name, method in methods.items():
+        model = method.model
+        if target is None and id(model) not in predicted:
+            predicted[id(model)] = resolve_target(model, tokens, tokens != model.cfg.pad_id, None, position)
+        explained = predicted[id(model)] if target is None else target
         start = time.perf_counter()
         if method.has_convergence_delta:
-            scores, delta = method.attribute(tokens, target=target, position=position, return_convergence_delta=True)
+            scores, delta = method.attribute(tokens, target=explained, position=position, return_convergence_delta=True)
         else:
-            scores, delta = method.attribute(tokens, target=target, position=position), None
+            scores, delta = method.attribute(tokens, target=explained, position=position), None
         results[name] = Attributions(scores.detach(), time.perf_counter() - start, delta)
     return results

@@ -72,14 +72,22 @@ class ErasureCurves:
 
 
 def erasure_curves(
-    model: TinyTransformer, tokens: torch.Tensor, scores: Scores, bins: Sequence[float] = BINS, mode: str = "delete"
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    scores: Scores,
+    bins: Sequence[float] = BINS,
+    mode: str = "delete",
+    full: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> ErasureCurves:
-    """Comprehensiveness and sufficiency at every bin, and their AOPC (mean over the bins)."""
+    """Comprehensiveness and sufficiency at every bin, and their AOPC (mean over the bins).
+
+    full: predicted_probability(model, tokens), when the caller already has it (one forward pass less).
+    """
     if len(bins) == 0:
         raise ValueError("need at least one bin")
     scores = scores_of(scores, model, tokens)  # the ranking, the words and p(y|x): once for every bin
     words = word_mask(tokens, model.cfg.pad_id)
-    full = predicted_probability(model, tokens)
+    full = predicted_probability(model, tokens) if full is None else full
     drops: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}  # words per example -> (comp, suff)
     comp, suff = [], []
     for fraction in bins:

@@ -32,7 +32,13 @@ def predicted_probability(
     """(p (B,), target (B,)): probability of `target` (default: the predicted class) on `tokens`."""
     require_classifier(model)
     with torch.no_grad():
-        probs = model(tokens).logits.softmax(-1)  # (B, C)
+        logits = model(tokens).logits  # (B, C)
+    return probability_of(logits, target)
+
+
+def probability_of(logits: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """predicted_probability from logits (B, C) the caller already has: (p (B,), target (B,))."""
+    probs = logits.softmax(-1)  # (B, C)
     if target is None:
         target = probs.argmax(-1)
     return probs.gather(1, target[:, None])[:, 0], target

@@ -50,14 +50,17 @@ def _flip_search(
     tokens: torch.Tensor,
     scores: Scores,
     predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    original: torch.Tensor | None,
 ) -> DecisionFlip:
-    """Remove the top-1, top-2, ... words by `scores`; predict(rows (b,), remove (b, T)) -> classes (b,)."""
+    """Remove the top-1, top-2, ... words by `scores`; predict(rows (b,), remove (b, T)) -> classes (b,).
+    original: (B,) the classes predicted on the full input (None: predicted here)."""
     require_classifier(model)
     scores = scores_of(scores, model, tokens)
     words = word_mask(tokens, model.cfg.pad_id)
     n_words = words.sum(1)  # (B,)
     with torch.no_grad():
-        original = model(tokens).logits.argmax(-1)  # (B,)
+        if original is None:
+            original = model(tokens).logits.argmax(-1)  # (B,)
         removed = torch.full_like(original, -1)
         for k in range(1, int(n_words.max()) + 1):
             todo = (removed < 0) & (k <= n_words)  # (B,) not flipped yet, still has a k-th word
@@ -69,22 +72,36 @@ def _flip_search(
     return DecisionFlip(removed=removed, n_words=n_words)
 
 
-def deletion_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, mode: str = "delete") -> DecisionFlip:
-    """Delete the top-1, top-2, ... words by `scores` from the input until the predicted class changes."""
+def deletion_flip(
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    scores: Scores,
+    mode: str = "delete",
+    original: torch.Tensor | None = None,
+) -> DecisionFlip:
+    """Delete the top-1, top-2, ... words by `scores` from the input until the predicted class changes.
+    original: (B,) the classes the model predicts on `tokens`, when the caller already has them."""
 
     def predict(rows: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:
         return model(erase(model, tokens[rows], remove, mode)).logits.argmax(-1)
 
-    return _flip_search(model, tokens, scores, predict)
+    return _flip_search(model, tokens, scores, predict, original)
 
 
-def attention_flip(model: TinyTransformer, tokens: torch.Tensor, scores: Scores, layer: int = -1) -> DecisionFlip:
+def attention_flip(
+    model: TinyTransformer,
+    tokens: torch.Tensor,
+    scores: Scores,
+    layer: int = -1,
+    original: torch.Tensor | None = None,
+) -> DecisionFlip:
     """Zero the attention to the top-1, top-2, ... words by `scores` in `layer` (rows renormalised)
-    until the predicted class changes (Serrano & Smith 2019); the input is left as it is."""
+    until the predicted class changes (Serrano & Smith 2019); the input is left as it is.
+    original: (B,) the classes the model predicts on `tokens`, when the caller already has them."""
     (layer,) = model.cfg.layer_indices([layer])
 
     def predict(rows: torch.Tensor, remove: torch.Tensor) -> torch.Tensor:
         with block_keys(model, remove, layers=[layer]):
             return model(tokens[rows]).logits.argmax(-1)
 
-    return _flip_search(model, tokens, scores, predict)
+    return _flip_search(model, tokens, scores, predict, original)

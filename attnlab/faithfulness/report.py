@@ -31,6 +31,7 @@ import torch
 from attnlab.attribution import Attribution, GradientXInput, LeaveOneOut
 from attnlab.faithfulness.correlation import kendall_tau
 from attnlab.faithfulness.eraser import BINS, erasure_curves
+from attnlab.faithfulness.erasure import probability_of
 from attnlab.faithfulness.flip import attention_flip, deletion_flip
 from attnlab.faithfulness.scores import Scores, named_scores, require_classifier, scores_of
 from attnlab.models import TinyTransformer
@@ -121,22 +122,28 @@ def faithfulness_table(
         raise ValueError("no methods to compare")
     refs = default_references(model) if references is None else dict(references)
     words = word_mask(tokens, model.cfg.pad_id)
+    # The full input is read once: every method explains, and every metric starts from, this prediction
+    # (each metric on its own would run this same forward pass again, three times per method).
+    with torch.no_grad():
+        logits = model(tokens).logits  # (B, C)
+    predicted = logits.argmax(-1)  # (B,)
+    full = probability_of(logits)  # (p(y|x) (B,), y (B,)) for the erasure curves
     method_scores, seconds_of, by_object = {}, {}, {}
     for name, method in named.items():
         start = time.perf_counter()
-        method_scores[name] = scores_of(method, model, tokens)
+        method_scores[name] = scores_of(method, model, tokens, predicted)
         seconds_of[name] = time.perf_counter() - start
         by_object[id(method)] = method_scores[name]
     ref_scores = {
-        name: by_object[id(ref)] if id(ref) in by_object else scores_of(ref, model, tokens)
+        name: by_object[id(ref)] if id(ref) in by_object else scores_of(ref, model, tokens, predicted)
         for name, ref in refs.items()
     }
     rows = []
     for name, scores in method_scores.items():
         seconds = seconds_of[name]
-        curves = erasure_curves(model, tokens, scores, bins, mode)
-        flip = deletion_flip(model, tokens, scores, mode)
-        attn_flip = attention_flip(model, tokens, scores) if attention_flips else None
+        curves = erasure_curves(model, tokens, scores, bins, mode, full=full)
+        flip = deletion_flip(model, tokens, scores, mode, original=predicted)
+        attn_flip = attention_flip(model, tokens, scores, original=predicted) if attention_flips else None
         tau = {ref: kendall_tau(scores, r, words) for ref, r in ref_scores.items()}
         tau_abs = {ref: kendall_tau(scores.abs(), r.abs(), words) for ref, r in ref_scores.items()}
         per_example = {

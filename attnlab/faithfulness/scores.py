@@ -23,12 +23,15 @@ def require_classifier(model: TinyTransformer) -> None:
         raise ValueError("faithfulness metrics explain a [CLS] classifier (head='cls'), not a token head")
 
 
-def scores_of(method: Scores, model: TinyTransformer, tokens: torch.Tensor) -> torch.Tensor:
-    """(B, T) detached scores: a given tensor (checked), or `method.attribute(tokens)` for the predicted class."""
+def scores_of(
+    method: Scores, model: TinyTransformer, tokens: torch.Tensor, predicted: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, T) detached scores: a given tensor (checked), or `method.attribute(tokens)` for the predicted class.
+    predicted: (B,) the classes the model predicts on `tokens`, when the caller already has them."""
     if isinstance(method, Attribution):
         if method.model is not model:
             raise ValueError(f"{method.name} explains a different model than the one being tested")
-        scores = method.attribute(tokens)
+        scores = method.attribute(tokens, target=predicted)
     elif isinstance(method, torch.Tensor):
         scores = method
     else:
