@@ -46,11 +46,11 @@ lint: setup
 	$(BIN)/ruff check .
 
 # Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
-# fixtures (a graded class, say) are built once per worker that runs it: --dist loadgroup keeps each
-# module's tests on one worker (tests/conftest.py says which groups, longest first, and the exceptions), so
-# a class is graded once, not twice; --no-loadscope-reorder keeps that order.
+# fixtures (a graded class, say) are built once per worker that runs it: --dist loadscope keeps each
+# module's (or test class's) tests on one worker, so a class is graded once, not twice;
+# --no-loadscope-reorder hands them out in the order tests/conftest.py gives them, longest first.
 test: setup lint
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow and not browser"

@@ -41,21 +41,14 @@ def random_attention():
     return make
 
 
-# `make test` runs on two workers with `--dist loadgroup --no-loadscope-reorder`: xdist hands out groups of
-# tests in collection order. Each module is one group (its fixtures, a graded class say, are built once),
-# except where it says otherwise: test_lessons.py grades its class in two groups, and the retraining tests
-# of test_checkpoints.py, independent of each other, are spread over both workers. The longest groups go
-# first and the many short ones fill the gaps at the end, so both workers finish at about the same time.
-LONGEST_FIRST = ("test_lessons.py", "test_integrity.py", "test_scale.py", "test_grading.py", "test_checkpoints.py")
-SPREAD = ("test_checkpoints.py",)
+# `make test` runs on two workers with `--dist loadscope --no-loadscope-reorder`: xdist hands out each
+# module (or test class) whole, so its fixtures, a graded class say, are built once, in collection order.
+# The longest go first and the many short ones fill the gaps at the end, so both workers finish at about
+# the same time. (test_lessons.py grades its class in two test classes, which may go to different workers.)
+LONGEST_FIRST = ("test_lessons.py", "test_integrity.py", "test_scale.py", "test_checkpoints.py", "test_grading.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None and item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
-
     def rank(item: pytest.Item) -> int:
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)

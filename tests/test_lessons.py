@@ -5,8 +5,8 @@ solutions. The untouched run shows what a student sees on Run All; the solved ru
 pass; `check` is exercised on one lesson and the quizzes (the rest of its pipeline is the grader's).
 
 Three runs of every lesson (the instructor's, for the reference records, and the two students') are
-too long for one test worker, so the class is graded in two halves of similar cost, each a group of its
-own (`--dist loadgroup`) that either worker may take.
+too long for one test worker, so the class is graded in two halves of similar cost: the two test
+classes below, which `--dist loadscope` may give to different workers.
 """
 
 import nbformat
@@ -21,98 +21,88 @@ from autograder.grade import grade
 pytestmark = pytest.mark.slow
 ASSIGNMENTS = assignments(load_config())
 LESSONS = [a for a in ASSIGNMENTS if not a.is_quiz]
-FIRST_HALF = {"02_faithfulness", "04_probing"}  # the two longest lessons; the other half has the rest
 
 
-def _half(assignment) -> str:
-    return "lessons-1" if assignment.id in FIRST_HALF else "lessons-2"
-
-
-def _in_its_half(lesson):
-    """A test case for one lesson, run by the worker that grades the lesson's half."""
-    return pytest.param(lesson, id=lesson.id, marks=pytest.mark.xdist_group(_half(lesson)))
-
-
-HALVES = [pytest.param(half, id=half, marks=pytest.mark.xdist_group(half)) for half in ("lessons-1", "lessons-2")]
-
-
-def _grade_half(half: str, tmp_path_factory, course):
-    """Two students per assignment of one half: one fills in the instructor's solutions, one hands in the
-    release untouched."""
-    root = tmp_path_factory.mktemp(half)
-    for lesson in ASSIGNMENTS:
-        if _half(lesson) != half:
-            continue
-        released = nbformat.read(course.root / lesson.student_version, as_version=4)
-        solved = solved_copy(released, nbformat.read(lesson.source, as_version=4))
-        for student, nb in (("solved", solved), ("untouched", released)):
-            target = root / "submitted" / student / lesson.id / lesson.notebook_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, target)
-    out = root / "out"
-    return grade(course, root / "submitted", out), out
-
-
-@pytest.fixture(scope="module")
-def lessons_1(tmp_path_factory, course):
-    return _grade_half("lessons-1", tmp_path_factory, course)
-
-
-@pytest.fixture(scope="module")
-def lessons_2(tmp_path_factory, course):
-    return _grade_half("lessons-2", tmp_path_factory, course)
-
-
-def _graded(request, half: str):
-    """(report, out) of the half's class, graded once by the worker that runs the half's tests."""
-    return request.getfixturevalue(half.replace("-", "_"))
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The per-lesson tests of a half run on that half's lessons.
+    if "lesson" in metafunc.fixturenames and metafunc.cls is not None:
+        mine = [a for a in LESSONS if metafunc.cls.includes(a)]
+        metafunc.parametrize("lesson", mine, ids=[a.id for a in mine])
 
 
 def _executed(out, student, lesson):
     return nbformat.read(out / "course" / "autograded" / student / lesson.id / f"{lesson.id}.ipynb", as_version=4)
 
 
-@pytest.mark.parametrize("half", HALVES)
-def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(request, half):
-    report, _ = _graded(request, half)
-    assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS if _half(a) == half}
-    for item in report.graded:
-        assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
-        expected = item.max_score if item.submission.student == "solved" else 0
-        assert item.score == expected, (
-            item.submission.student,
-            item.submission.assignment,
-            [(v.question, v.message) for v in item.verdicts],
-        )
-        if not item.submission.assignment.startswith("quiz"):
-            assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
+class LessonHalf:
+    """The tests of one half of the class; a subclass says which assignments are in it."""
+
+    @classmethod
+    def includes(cls, assignment) -> bool:
+        raise NotImplementedError
+
+    @pytest.fixture(scope="class")
+    def graded(self, tmp_path_factory, course):
+        """Two students per assignment: one fills in the instructor's solutions, one hands in the release untouched."""
+        root = tmp_path_factory.mktemp("class")
+        for lesson in filter(self.includes, ASSIGNMENTS):
+            released = nbformat.read(course.root / lesson.student_version, as_version=4)
+            solved = solved_copy(released, nbformat.read(lesson.source, as_version=4))
+            for student, nb in (("solved", solved), ("untouched", released)):
+                target = root / "submitted" / student / lesson.id / lesson.notebook_name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, target)
+        out = root / "out"
+        return grade(course, root / "submitted", out), out
+
+    def test_autograding_the_solution_gives_full_marks_and_the_student_version_zero(self, graded):
+        report, _ = graded
+        assert {item.submission.assignment for item in report.graded} == {a.id for a in ASSIGNMENTS if self.includes(a)}
+        for item in report.graded:
+            assert item.status == "ok", (item.submission.student, item.submission.assignment, item.submission.notes)
+            expected = item.max_score if item.submission.student == "solved" else 0
+            assert item.score == expected, (
+                item.submission.student,
+                item.submission.assignment,
+                [(v.question, v.message) for v in item.verdicts],
+            )
+            if not item.submission.assignment.startswith("quiz"):
+                assert len(item.verdicts) >= 2  # every lesson grades at least two exercises
+
+    def test_the_student_version_runs_with_only_not_implemented_errors(self, graded, lesson):
+        _, out = graded
+        nb = _executed(out, "untouched", lesson)
+        code = [cell for cell in nb.cells if cell.cell_type == "code"]
+        assert all(cell.execution_count for cell in code if cell.source.strip())  # no cell was skipped
+        errors = [o.ename for cell in code for o in cell.outputs if o.output_type == "error"]
+        stderr = [o.text for cell in code for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert errors and set(errors) == {"NotImplementedError"}, errors
+        assert not stderr, stderr[:2]
+
+    def test_the_solved_lesson_runs_without_a_single_error(self, graded, lesson):
+        # Graded cells passing is not enough: a failing demonstration cell leaves the prose without its output.
+        _, out = graded
+        nb = _executed(out, "solved", lesson)
+        errors = [
+            (o.ename, o.evalue[:200])
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for o in cell.outputs
+            if o.output_type == "error"
+        ]
+        assert errors == []
 
 
-@pytest.mark.parametrize("lesson", [_in_its_half(a) for a in LESSONS])
-def test_the_student_version_runs_with_only_not_implemented_errors(request, lesson):
-    _, out = _graded(request, _half(lesson))
-    nb = _executed(out, "untouched", lesson)
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    assert all(cell.execution_count for cell in code if cell.source.strip())  # no cell was skipped
-    errors = [o.ename for cell in code for o in cell.outputs if o.output_type == "error"]
-    stderr = [o.text for cell in code for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert errors and set(errors) == {"NotImplementedError"}, errors
-    assert not stderr, stderr[:2]
+class TestTheTwoLongestLessons(LessonHalf):
+    @classmethod
+    def includes(cls, assignment) -> bool:
+        return assignment.id in ("02_faithfulness", "04_probing")
 
 
-@pytest.mark.parametrize("lesson", [_in_its_half(a) for a in LESSONS])
-def test_the_solved_lesson_runs_without_a_single_error(request, lesson):
-    # Graded cells passing is not enough: a failing demonstration cell leaves the prose without its output.
-    _, out = _graded(request, _half(lesson))
-    nb = _executed(out, "solved", lesson)
-    errors = [
-        (o.ename, o.evalue[:200])
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for o in cell.outputs
-        if o.output_type == "error"
-    ]
-    assert errors == []
+class TestTheOtherLessonsAndTheQuizzes(LessonHalf):
+    @classmethod
+    def includes(cls, assignment) -> bool:
+        return not TestTheTwoLongestLessons.includes(assignment)
 
 
 @pytest.mark.parametrize("lesson", [LESSONS[0]] + [a for a in ASSIGNMENTS if a.is_quiz], ids=lambda a: a.id)
