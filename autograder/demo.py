@@ -2,18 +2,21 @@
 `python -m autograder demo` (what `make demo` runs): the whole course, end to end, on this machine.
 
 1. build the student versions with nbgrader;
-2. run every lesson and quiz (instructor version) headless, with every check and hidden test, and time it;
-   the executed notebooks, figures included, are saved under OUT/lessons/;
+2. run every lesson and quiz (instructor version) headless, with every check and hidden test, and time it,
+   one per core at a time (each kernel uses one thread); the executed notebooks, figures included, are
+   saved under OUT/lessons/;
 3. grade the bundled example class (autograder/examples/) and print the class table.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from autograder.build import assignments, build
-from autograder.check import check
+from autograder.check import CheckResult, check
 from autograder.config import CourseConfig
 from autograder.example_submissions import EXAMPLES
 from autograder.grade import Selection, grade, print_summary
@@ -32,8 +35,7 @@ def demo(course: CourseConfig, out: Path) -> int:
     print("== 2. run every lesson headless, with its hidden tests ==")
     print("   (the mini-models come trained with the course, in attnlab/checkpoints/)", flush=True)
     failures = 0
-    for assignment in assignments(course):
-        result = check(course, assignment.source, timeout=course.timeout)
+    for assignment, result in _check_all(course, assignments(course), workers=os.cpu_count() or 1):
         write_notebook(result.executed, out / "lessons" / assignment.notebook_name)
         passed = sum(v.passed for v in result.verdicts)
         # An instructor's notebook runs without a single error, graded or not: prose sits under every output.
@@ -69,3 +71,17 @@ def demo(course: CourseConfig, out: Path) -> int:
     if failures:
         print(f"\n{failures} lesson(s) failed their own checks: see above.")
     return 1 if failures else 0
+
+
+def _check_one(course: CourseConfig, path: Path) -> CheckResult:
+    return check(course, path, timeout=course.timeout)
+
+
+def _check_all(course: CourseConfig, todo: list, workers: int):
+    """(assignment, CheckResult) in the course's order, `workers` notebooks running at a time, each checked
+    in a process of its own (a sandbox uid of its own: see sandbox.process_slot)."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process that has threads and torch loaded
+    with ProcessPoolExecutor(max(1, min(workers, len(todo))), mp_context=context) as pool:
+        futures = [pool.submit(_check_one, course, assignment.source) for assignment in todo]
+        for assignment, future in zip(todo, futures, strict=True):
+            yield assignment, future.result()
