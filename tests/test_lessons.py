@@ -42,10 +42,11 @@ class LessonHalf:
         raise NotImplementedError
 
     @pytest.fixture(scope="class")
-    def graded(self, tmp_path_factory, course):
+    @classmethod
+    def graded(cls, tmp_path_factory, course):
         """Two students per assignment: one fills in the instructor's solutions, one hands in the release untouched."""
         root = tmp_path_factory.mktemp("class")
-        for lesson in filter(self.includes, ASSIGNMENTS):
+        for lesson in filter(cls.includes, ASSIGNMENTS):
             released = nbformat.read(course.root / lesson.student_version, as_version=4)
             solved = solved_copy(released, nbformat.read(lesson.source, as_version=4))
             for student, nb in (("solved", solved), ("untouched", released)):
