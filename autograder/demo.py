@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from autograder.build import assignments, build
+from autograder.build import Assignment, assignments, build
 from autograder.check import CheckResult, check
 from autograder.config import CourseConfig
 from autograder.example_submissions import EXAMPLES
@@ -77,7 +78,7 @@ def _check_one(course: CourseConfig, path: Path) -> CheckResult:
     return check(course, path, timeout=course.timeout)
 
 
-def _check_all(course: CourseConfig, todo: list, workers: int):
+def _check_all(course: CourseConfig, todo: list[Assignment], workers: int) -> Iterator[tuple[Assignment, CheckResult]]:
     """(assignment, CheckResult) in the course's order, `workers` notebooks running at a time, each checked
     in a process of its own (a sandbox uid of its own: see sandbox.process_slot)."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that has threads and torch loaded
