@@ -33,10 +33,14 @@ def demo(course: CourseConfig, out: Path) -> int:
     report = build(course)
     print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
 
+    workers = os.cpu_count() or 1
     print("== 2. run every lesson headless, with its hidden tests ==")
-    print("   (the mini-models come trained with the course, in attnlab/checkpoints/)", flush=True)
+    print("   (the mini-models come trained with the course, in attnlab/checkpoints/)")
+    if workers > 1:
+        print(f"   ({workers} notebooks at a time, one per core: each is a little slower than when run alone)")
+    print(flush=True)
     failures = 0
-    for assignment, result in _check_all(course, assignments(course), workers=os.cpu_count() or 1):
+    for assignment, result in _check_all(course, assignments(course), workers):
         write_notebook(result.executed, out / "lessons" / assignment.notebook_name)
         passed = sum(v.passed for v in result.verdicts)
         # An instructor's notebook runs without a single error, graded or not: prose sits under every output.
