@@ -78,13 +78,14 @@ def _password_from_file(path: Path) -> None:
 def _check(args: argparse.Namespace) -> int:
     require_notebook_file(args.notebook)
     from attnlab.selfcheck import NO_ANSWER_KEY
-    from autograder.check import check, print_check
 
     try:
         course = load_config(args.root)
     except NoAnswerKey as error:  # a student without solutions/: the self-check cell says so in its own words
         print(f"error: {error}", file=sys.stderr)
         return NO_ANSWER_KEY
+    from autograder.check import check, print_check  # seconds of imports: only once there is work to do
+
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
     print_check(result, output="json" if args.json else "html" if args.html else "text")
     return 0 if result.all_passed else 1
