@@ -33,6 +33,7 @@ from attnlab.probing import (
     random_model_like,
     selectivity,
     train_and_evaluate,
+    train_and_evaluate_together,
 )
 from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
 from attnlab.tasks.base import mask_one_word
@@ -110,6 +111,41 @@ def test_probes_are_seeded() -> None:
     second = train_and_evaluate(x_train, train, x_test, test, ProbeConfig(kind="mlp", steps=20))
     assert first.accuracy == second.accuracy
     assert torch.equal(state, torch.random.get_rng_state())  # the caller's random stream is untouched
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+@pytest.mark.parametrize("pairs", [False, True], ids=["words", "pairs of words"])
+def test_probes_trained_together_are_the_probes_trained_alone(kind: str, pairs: bool) -> None:
+    # probe_by_layer trains every layer's probe and its control in one loop; each must come out as it
+    # would alone, though the probes differ in data, labels, feature scales and (pairs) candidates.
+    if pairs:
+        experiments = []
+        for seed, scale in ((0, 1.0), (1, 30.0), (2, 0.1)):
+            _, vectors_train, train = planted_pair_task(120, seed=seed)
+            _, vectors_test, test = planted_pair_task(60, seed=seed + 10)
+            train.candidates[:, :, seed] = False  # each probe its own candidates
+            experiments.append((vectors_train * scale, train, vectors_test * scale, test))
+    else:
+        experiments = []
+        for seed, shuffle in ((0, False), (1, True), (2, False)):
+            x_train, train = planted_token_task(100, seed=seed, shuffle=shuffle)
+            x_test, test = planted_token_task(50, seed=seed + 10)
+            experiments.append((x_train * (seed + 1), train, x_test * (seed + 1), test))
+    cfg = ProbeConfig(kind=kind, steps=40)
+    together = train_and_evaluate_together(experiments, cfg)
+    for experiment, joint in zip(experiments, together):
+        alone = train_and_evaluate(*experiment, cfg)
+        assert torch.equal(joint.correct, alone.correct)
+        assert joint.train_accuracy == alone.train_accuracy
+        for a, b in zip(joint.probe.module.parameters(), alone.probe.module.parameters()):
+            assert torch.allclose(a, b, atol=1e-3)  # weights of order 1: equal up to rounding
+
+
+def test_probes_of_different_shapes_are_not_trained_together() -> None:
+    small = planted_token_task(100, seed=0)
+    large = planted_token_task(120, seed=1)
+    with pytest.raises(ValueError, match="same shapes"):
+        train_and_evaluate_together([(*small, *small), (*large, *large)])
 
 
 # -----------------------------------------------------------------------------

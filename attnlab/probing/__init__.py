@@ -31,8 +31,10 @@ from attnlab.probing.probes import (
     ProbeData,
     ProbeResult,
     fit_probe,
+    fit_probes,
     probe_data,
     train_and_evaluate,
+    train_and_evaluate_together,
 )
 from attnlab.probing.report import (
     LayerRow,
@@ -62,9 +64,10 @@ __all__ = [
     "ProbeConfig", "ProbeData", "ProbeInputs", "ProbeResult", "ProbingTask", "ablation_effects", "arc_task",
     "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos",
     "coref_task",
-    "extract_features", "fit_probe", "fixed_offset_accuracy", "format_comparison", "format_table", "head_accuracy",
-    "head_accuracy_both", "head_predictions", "model_difference", "only_at", "pos_task",
+    "extract_features", "fit_probe", "fit_probes", "fixed_offset_accuracy", "format_comparison", "format_table",
+    "head_accuracy", "head_accuracy_both", "head_predictions", "model_difference", "only_at", "pos_task",
     "probe_by_layer", "probe_data", "probe_inputs",
     "probing_tasks", "pronoun_agreement", "random_model_like", "selectivity", "train_and_evaluate",
+    "train_and_evaluate_together",
     "type_labels",
 ]  # fmt: skip

@@ -18,6 +18,8 @@ Shapes: M words asked about, C candidates per word (= T), D / F feature size, K 
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -150,14 +152,22 @@ class FittedProbe:
     @torch.no_grad()
     def predict(self, data: ProbeData) -> torch.Tensor:
         """(M,) predicted class or candidate position."""
-        return _scores(self.module, _standardise(self, data)).argmax(-1)
+        return _scores(self.module, _standardise(data, self.mean, self.std)).argmax(-1)
 
     def accuracy(self, data: ProbeData) -> float:
         return (self.predict(data) == data.labels).float().mean().item()
 
 
-def _standardise(probe: FittedProbe, data: ProbeData) -> ProbeData:
-    return ProbeData(tuple((x - probe.mean) / probe.std for x in data.inputs), data.labels, data.allowed)
+def _feature_statistics(data: ProbeData) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F,) means and (F,) spreads of the features on `data`'s words: standardising makes one learning rate
+    fit every layer."""
+    x = data.inputs[-1]  # (M, D) words, or (M, C, F) candidates
+    rows = x[data.allowed] if data.allowed is not None else x  # (rows, F): real candidates only, not padding
+    return rows.mean(0), rows.std(0) + 1e-5
+
+
+def _standardise(data: ProbeData, mean: torch.Tensor, std: torch.Tensor) -> ProbeData:
+    return ProbeData(tuple((x - mean) / std for x in data.inputs), data.labels, data.allowed)
 
 
 def _scores(module: nn.Module, data: ProbeData) -> torch.Tensor:
@@ -169,25 +179,56 @@ def _scores(module: nn.Module, data: ProbeData) -> torch.Tensor:
 
 def fit_probe(data: ProbeData, n_classes: int = 0, cfg: ProbeConfig = ProbeConfig()) -> FittedProbe:
     """Train a probe on `data` (n_classes for token tasks; ignored for pair tasks)."""
-    pair = data.allowed is not None
+    return fit_probes([data], n_classes, cfg)[0]
+
+
+def fit_probes(data: Sequence[ProbeData], n_classes: int = 0, cfg: ProbeConfig = ProbeConfig()) -> list[FittedProbe]:
+    """Train one probe per ProbeData, side by side: the probe of every layer of a model and of its control
+    task, say. All must have the same shapes (the same words asked, features of the same size).
+
+    The P probes share one training loop: their parameters are stacked (P, ...), torch.func.vmap runs
+    the one probe module on every probe's own parameters and data, and the loss is the *sum* of the
+    probes' losses, so each probe's gradient, and with Adam (elementwise) its every step, is the one it
+    would get if trained alone. Only floating-point rounding differs. On CPU the tiny probes are bound
+    by per-step overhead, not arithmetic, so P probes train in little more than the time of one.
+    """
+    if not data:
+        return []
+    first = data[0]
+    pair = first.allowed is not None
     if not pair and n_classes < 2:
         raise ValueError(f"a token task needs n_classes >= 2, got {n_classes}")
-    x = data.inputs[-1]  # (M, D) words, or (M, C, F) candidates
-    rows = x[data.allowed] if pair else x  # (rows, F): real candidates only, not padding
-    mean, std = rows.mean(0), rows.std(0) + 1e-5  # standardising makes one learning rate fit every layer
+    shapes = {(tuple(x.shape for x in d.inputs), d.labels.shape, d.allowed is None) for d in data}
+    if len(shapes) > 1:
+        raise ValueError(f"probes trained together need inputs of the same shapes, got {sorted(map(str, shapes))}")
     with torch.random.fork_rng():  # a seeded init that leaves the caller's random stream alone
         torch.manual_seed(cfg.seed)
-        module = make_probe(cfg, data.n_features, 1 if pair else n_classes, pairs_of_vectors=len(data.inputs) == 2)
-    probe = FittedProbe(module, mean, std)
-    data = _standardise(probe, data)  # once, not at every step
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        module = make_probe(cfg, first.n_features, 1 if pair else n_classes, pairs_of_vectors=len(first.inputs) == 2)
+    statistics = [_feature_statistics(d) for d in data]  # each probe its own means and spreads
+    standardised = [_standardise(d, *stats) for d, stats in zip(data, statistics)]  # once, not at every step
+    inputs = [torch.stack(xs) for xs in zip(*(d.inputs for d in standardised))]  # each (P, M, ...)
+    labels = torch.stack([d.labels for d in data])  # (P, M)
+    allowed = torch.stack([d.allowed for d in data]) if pair else None  # (P, M, C)
+    # every probe starts from the same seeded initialisation, as it would if trained alone
+    params = {
+        name: p.detach().expand(len(data), *p.shape).clone().requires_grad_() for name, p in module.named_parameters()
+    }
+    each_probe = torch.func.vmap(lambda own, *x: torch.func.functional_call(module, own, x))
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     for _ in range(cfg.steps):
-        loss = F.cross_entropy(_scores(module, data), data.labels)
+        scores = each_probe(params, *inputs)  # (P, M, K) or (P, M, C)
+        if pair:
+            scores = scores.masked_fill(~allowed, float("-inf"))  # only candidates compete
+        loss = F.cross_entropy(scores.transpose(1, 2), labels, reduction="none").mean(1).sum()  # sum of P means
         opt.zero_grad()
         loss.backward()
         opt.step()
-    module.eval()
-    return probe
+    fitted = []
+    for k, (mean, std) in enumerate(statistics):
+        own = copy.deepcopy(module).eval()
+        own.load_state_dict({name: p[k].detach() for name, p in params.items()})  # probe k's trained weights
+        fitted.append(FittedProbe(own, mean, std))
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -198,6 +239,9 @@ class ProbeResult:
     correct: torch.Tensor | None = None  # (M,) bool: right or wrong on each held-out word (for intervals)
 
 
+Experiment = tuple[torch.Tensor, ProbingTask, torch.Tensor, ProbingTask]  # train features, task, test features, task
+
+
 def train_and_evaluate(
     train_features: torch.Tensor,
     train_task: ProbingTask,
@@ -206,7 +250,21 @@ def train_and_evaluate(
     cfg: ProbeConfig = ProbeConfig(),
 ) -> ProbeResult:
     """Fit a probe on the training split and score it on the held-out split."""
-    train, test = probe_data(train_features, train_task), probe_data(test_features, test_task)
-    probe = fit_probe(train, train_task.n_classes, cfg)
-    correct = probe.predict(test) == test.labels  # (M,)
-    return ProbeResult(correct.float().mean().item(), probe.accuracy(train), probe, correct)
+    return train_and_evaluate_together([(train_features, train_task, test_features, test_task)], cfg)[0]
+
+
+def train_and_evaluate_together(
+    experiments: Sequence[Experiment], cfg: ProbeConfig = ProbeConfig()
+) -> list[ProbeResult]:
+    """train_and_evaluate for several experiments (train features, train task, test features, test task)
+    whose probes have the same shapes, trained side by side by fit_probes."""
+    n_classes = {train_task.n_classes for _, train_task, _, _ in experiments}
+    if len(n_classes) > 1:
+        raise ValueError(f"probes trained together need the same number of classes, got {sorted(n_classes)}")
+    train = [probe_data(features, task) for features, task, _, _ in experiments]
+    test = [probe_data(features, task) for _, _, features, task in experiments]
+    results = []
+    for probe, train_data, test_data in zip(fit_probes(train, n_classes.pop(), cfg), train, test):
+        correct = probe.predict(test_data) == test_data.labels  # (M,)
+        results.append(ProbeResult(correct.float().mean().item(), probe.accuracy(train_data), probe, correct))
+    return results

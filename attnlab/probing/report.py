@@ -24,7 +24,7 @@ import torch
 
 from attnlab.models import TinyTransformer
 from attnlab.probing.features import ModelFeatures, attention_pair_features, attention_token_features, extract_features
-from attnlab.probing.probes import ProbeConfig, train_and_evaluate
+from attnlab.probing.probes import ProbeConfig, train_and_evaluate_together
 from attnlab.probing.tasks import (
     NO_LABEL,
     antecedent_class_distribution,
@@ -121,12 +121,14 @@ def probe_by_layer(
     rows = []
     for prop in properties:
         n_layers = feats["train"][prop].n_layers + (1 if features == "hidden" else 0)
+        pair = tasks["train"][prop][0].is_pair
+        task, control = ({s: only_at(tasks[s][prop][k], where[s][prop]) for s in ("train", "test")} for k in (0, 1))
+        experiments = []  # per layer: the task, then its control, on the same features
         for layer in range(n_layers):
-            pair = tasks["train"][prop][0].is_pair
             x = {s: _layer_features(feats[s][prop], features, layer, pair) for s in ("train", "test")}
-            task, control = ({s: only_at(tasks[s][prop][k], where[s][prop]) for s in ("train", "test")} for k in (0, 1))
-            acc = train_and_evaluate(x["train"], task["train"], x["test"], task["test"], cfg)
-            ctl = train_and_evaluate(x["train"], control["train"], x["test"], control["test"], cfg)
+            experiments += [(x["train"], t["train"], x["test"], t["test"]) for t in (task, control)]
+        results = train_and_evaluate_together(experiments, cfg)  # every layer's probes in one training loop
+        for layer, (acc, ctl) in enumerate(zip(results[0::2], results[1::2])):
             rows.append(LayerRow(name, prop, features, layer, acc.accuracy, ctl.accuracy, acc.correct, ctl.correct))
     return rows
 
