@@ -11,8 +11,8 @@ Probes: small classifiers trained to read a property off frozen features.
 
 Every probe is trained full-batch with Adam for a fixed number of steps on standardised features,
 from a seeded initialisation, so the same inputs always give the same probe. `fit_probes` trains
-several probes of the same shapes side by side (the lesson's probe of every layer and its control). Accuracy is measured on
-a held-out split the probe never saw.
+several probes of the same shapes side by side (the lesson's probe of every layer and its control).
+Accuracy is measured on a held-out split the probe never saw.
 
 Shapes: M words asked about, C candidates per word (= T), D / F feature size, K classes.
 """
