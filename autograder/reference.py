@@ -10,8 +10,11 @@ class is compared with one run of the solution and a self-learner pays for it on
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -94,8 +97,22 @@ def instructor_references(course: CourseConfig, source_path: Path, folder: Path,
     cached = load(path)
     if cached is not None:
         return cached
-    trusted = replace(execution, writable_cache=True)  # the instructor's code may train and cache the models
-    executed = run_notebook(course, source, source, source_path.parent, trusted)
-    payloads = records_of(executed, source_path.name)
-    save(path, payloads)
+    with _one_process_at_a_time(path):
+        cached = load(path)  # another process may have run the solution while this one waited
+        if cached is not None:
+            return cached
+        trusted = replace(execution, writable_cache=True)  # the instructor's code may train and cache the models
+        executed = run_notebook(course, source, source, source_path.parent, trusted)
+        payloads = records_of(executed, source_path.name)
+        save(path, payloads)
     return as_references(payloads)
+
+
+@contextmanager
+def _one_process_at_a_time(path: Path) -> Iterator[None]:
+    """Held while the records for `path` are computed: two grading runs (or a run and a `check`) that
+    need the same solution at the same time run it once; the second waits and reads the first's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield

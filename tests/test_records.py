@@ -1,7 +1,9 @@
 """The two halves of an exercise's grade: what a hidden test hands out of the kernel, and how the grader judges it."""
 
 import base64
+import fcntl
 import io
+import threading
 
 import nbformat
 import pytest
@@ -107,3 +109,27 @@ def test_record_is_silent_outside_grading(monkeypatch, capsys):
     monkeypatch.delenv("ATTNLAB_RECORD", raising=False)
     record("case", torch.ones(2))
     assert capsys.readouterr().out == ""
+
+
+def test_a_run_that_needs_a_solution_another_run_is_computing_waits_for_its_records(course, tmp_path, monkeypatch):
+    # Two gradings (or a grading and a `check`) of the same lesson at once run the instructor's solution once.
+    import autograder.check
+    from autograder.nbgrader_api import Execution
+    from autograder.reference import cache_file, instructor_references, save
+
+    runs = []
+    monkeypatch.setattr(autograder.check, "run_notebook", lambda *args: runs.append(args))
+    solution = course.solutions_dir / "00_tiny_transformer.ipynb"
+    path = cache_file(tmp_path, solution.name, nbformat.read(solution, as_version=4))
+    found = []
+    waiting = threading.Thread(
+        target=lambda: found.append(instructor_references(course, solution, tmp_path, Execution()))
+    )
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run is computing these records
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # it waits instead of running the solution a second time
+        save(path, {"test_attention_probabilities": []})  # the other run's result
+    waiting.join(30)
+    assert runs == [] and found == [{"test_attention_probabilities": []}]
