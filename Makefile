@@ -3,7 +3,7 @@
 #   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
 #   make test-browser   the student's path through JupyterLab, in Chromium (CI runs it after make test)
-#   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains one per recipe; CI runs it)
+#   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains two; CI runs it)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
@@ -45,12 +45,13 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-# Two workers on two cores: one torch thread each, or notebooks run several times slower. A test module's
-# fixtures (a graded class, say) are built once per worker that runs it: --dist loadscope keeps each
-# module's (or test class's) tests on one worker, so a class is graded once, not twice;
+# Three workers on two cores, one torch thread each: a third worker runs while another waits (for a
+# hung kernel's timeout, a sleeping attacker, a server starting): 5 min 8 s instead of 5 min 54 s; four
+# were slower. A test module's fixtures (a graded class, say) are built once per worker that runs it:
+# --dist loadscope keeps each module's (or test class's) tests on one worker, so a class is graded once;
 # --no-loadscope-reorder hands them out in the order tests/conftest.py gives them, longest first.
 test: setup lint
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 3 --dist loadscope --no-loadscope-reorder
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow and not browser"

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from xdist.scheduler import LoadScopeScheduling
 
 from attnlab.train import TrainedModel, rationale_model, toy_language_model
 
@@ -41,11 +42,23 @@ def random_attention():
     return make
 
 
-# `make test` runs on two workers with `--dist loadscope --no-loadscope-reorder`: xdist hands out each
+# `make test` runs on three workers with `--dist loadscope --no-loadscope-reorder`: xdist hands out each
 # module (or test class) whole, so its fixtures, a graded class say, are built once, in collection order.
-# The longest go first and the many short ones fill the gaps at the end, so both workers finish at about
+# The longest go first and the many short ones fill the gaps at the end, so the workers finish at about
 # the same time. (test_lessons.py grades its class in two test classes, which may go to different workers.)
-LONGEST_FIRST = ("test_lessons.py", "test_integrity.py", "test_scale.py", "test_checkpoints.py", "test_grading.py")
+LONGEST_FIRST = ("test_lessons.py", "test_integrity.py", "test_scale.py", "test_grading.py", "test_checkpoints.py")
+# Modules whose tests share no costly fixture: each test is a unit of its own, so a module of long tests
+# (a model retrained per test) is spread over the workers instead of running on one after the others end.
+EVERY_TEST_ON_ITS_OWN = ("tests/test_checkpoints.py::",)
+
+
+class LoadScopeWithIndependentTests(LoadScopeScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        return nodeid if nodeid.startswith(EVERY_TEST_ON_ITS_OWN) else super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadScopeScheduling | None:
+    return LoadScopeWithIndependentTests(config, log) if config.getvalue("dist") == "loadscope" else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
