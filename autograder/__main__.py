@@ -84,6 +84,9 @@ def _check(args: argparse.Namespace) -> int:
     except NoAnswerKey as error:  # a student without solutions/: the self-check cell says so in its own words
         print(f"error: {error}", file=sys.stderr)
         return NO_ANSWER_KEY
+    from autograder.notebooks import read_checkable
+
+    read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
     from autograder.check import check, print_check  # seconds of imports: only once there is work to do
 
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)

@@ -23,7 +23,7 @@ from nbformat import NotebookNode
 from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError, require_notebook_file
 from autograder.nbgrader_api import Execution
-from autograder.notebooks import KERNELSPEC, NotANotebook, graded_cell_titles, read_notebook
+from autograder.notebooks import KERNELSPEC, graded_cell_titles, read_checkable
 from autograder.quizbank import Question, load_quizzes
 from autograder.records import strip_records
 from autograder.results import Totals, Verdict, execution_problems, verdicts
@@ -104,10 +104,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
         from autograder.sandbox import require_bwrap
 
         require_bwrap()
-    try:
-        nb, _ = read_notebook(path, max_bytes=course.max_notebook_bytes)
-    except NotANotebook as error:
-        raise CourseError(f"{path} cannot be checked: {error}") from None
+    nb = read_checkable(path, course.max_notebook_bytes)
     assignment, source = identify(course, nb, path)
     execution = Execution(timeout=timeout, sandbox=sandbox)
     questions = (

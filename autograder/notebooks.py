@@ -11,6 +11,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4.rwbase import rejoin_lines
 
+from autograder.config import CourseError
+
 NBGRADER_SCHEMA_VERSION = 3
 # The kernel and language metadata exactly as JupyterLab writes them (ipykernel's kernel_info): a notebook
 # that differs is rewritten, and shown as modified, as soon as JupyterLab connects it to its kernel. The
@@ -118,6 +120,15 @@ def unique_cell_ids(nb: NotebookNode) -> list[str]:
             cell.id = cell_id
         seen.add(cell_id)
     return repeated
+
+
+def read_checkable(path: Path, max_bytes: int) -> NotebookNode:
+    """The notebook a student asked `check` to check, or a CourseError saying why it cannot be checked."""
+    try:
+        nb, _ = read_notebook(path, max_bytes=max_bytes)
+    except NotANotebook as error:
+        raise CourseError(f"{path} cannot be checked: {error}") from None
+    return nb
 
 
 def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNode, list[str]]:
