@@ -46,7 +46,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 # Three workers on two cores, one torch thread each: a third worker runs while another waits (for a
-# hung kernel's timeout, a sleeping attacker, a server starting): 5 min 8 s instead of 5 min 54 s; four
+# hung kernel's timeout, a sleeping attacker, a server starting): the same suite took 5 min 8 s against 5 min 54 s; four
 # were slower. A test module's fixtures (a graded class, say) are built once per worker that runs it:
 # --dist loadscope keeps each module's (or test class's) tests on one worker, so a class is graded once;
 # --no-loadscope-reorder hands them out in the order tests/conftest.py gives them, longest first.
