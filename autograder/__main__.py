@@ -112,7 +112,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="the course repository (default: the current directory)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="generate the student lessons and the quiz from solutions/ and quizzes/bank.toml")
+    b = sub.add_parser(
+        "build", help="generate the student lessons and the quizzes from solutions/ (the quiz bank included)"
+    )
     b.add_argument("--out", type=Path, help="write the generated files under this folder instead of the repository")
     b.set_defaults(run=_build)
 

@@ -1,7 +1,7 @@
 """
 `python -m autograder build`: the course's single sources -> an nbgrader course -> student versions.
 
-    quizzes/bank.toml --quiz_notebook--> solutions/quiz.ipynb, solutions/quiz_00.ipynb, ... (one per quiz)
+    solutions/quiz_bank.toml --quiz_notebook--> solutions/quiz.ipynb, solutions/quiz_00.ipynb, ... (one per quiz)
     solutions/<id>.ipynb --(+ the student cells: student_cells.py)--> COURSE/source/<id>/<id>.ipynb
         --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/<quiz id>.ipynb
 

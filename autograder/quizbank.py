@@ -1,5 +1,5 @@
 """
-The quiz bank (quizzes/bank.toml) as data: quizzes, their questions, the options in the order a
+The quiz bank (solutions/quiz_bank.toml) as data: quizzes, their questions, the options in the order a
 student sees them, the key.
 
 Every question belongs to one quiz: the course quiz `quiz` (the seed's eight questions, marked
