@@ -54,6 +54,13 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _formgrader(args: argparse.Namespace) -> int:
+    from autograder.formgrader import formgrader
+
+    formgrader(args.course, args.port, args.allow_root)
+    return 0
+
+
 def _progress_bar(total: int):
     from tqdm import tqdm
 
@@ -165,6 +172,12 @@ def parser() -> argparse.ArgumentParser:
         "lab", help="JupyterLab for students, on the course (other arguments go to JupyterLab: --port 9999)"
     )
     j.set_defaults(run=_lab)
+
+    f = sub.add_parser("formgrader", help="nbgrader's Formgrader on a course folder, for the instructor (127.0.0.1)")
+    f.add_argument("course", type=Path, help="the course folder: build/course, or OUT/course after grade")
+    f.add_argument("--port", type=int, default=8890)
+    f.add_argument("--allow-root", action="store_true", help="run as root anyway (not recommended)")
+    f.set_defaults(run=_formgrader)
 
     d = sub.add_parser("demo", help="build the course, run every lesson, grade the bundled example submissions")
     d.add_argument("--out", type=Path, default=Path("demo-output"))

@@ -6,7 +6,9 @@
         --nbgrader generate_assignment--> COURSE/release/<id>/<id>.ipynb --> lessons/<id>.ipynb, quizzes/<quiz id>.ipynb
 
 Lessons get a stub that raises "not done yet" (student_cells.EXERCISE_STUB), so an unfinished exercise
-says so when run; the quiz gets a comment, so an unanswered quiz runs without errors.
+says so when run; the quiz gets a comment, so an unanswered quiz runs without errors (both by the
+course folder's own configuration, preprocessors.CourseStubs, so nbgrader's Generate does the same).
+The course folder also gets its answer key for grading under nbgrader (autograder/key.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import nbformat
 from autograder import nbgrader_api
 from autograder.config import CourseConfig, CourseError
 from autograder.example_submissions import write_examples
+from autograder.judge import KEY_DIR
+from autograder.key import write_bank
 from autograder.notebooks import write_notebook
-from autograder.quiz_notebook import ANSWER_STUB, quiz_notebook
+from autograder.quiz_notebook import quiz_notebook
 from autograder.quizbank import load_quizzes
-from autograder.student_cells import EXERCISE_STUB, for_students
+from autograder.student_cells import for_students
 
 EXAMPLES_DIR = Path("autograder") / "examples"
 
@@ -81,12 +85,11 @@ def prepare_course(
         shutil.rmtree(target.parent, ignore_errors=True)
         write_notebook(for_students(nb, header_source, assignment.is_quiz), target)
     nbgrader_api.write_config_file(course, course_dir, db_url)
+    write_bank(course, course_dir / KEY_DIR)
     nbgrader_api.create_gradebook(db_url)
-    lesson_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=EXERCISE_STUB))
-    quiz_api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url, code_stub=ANSWER_STUB))
+    api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url))
     for assignment in todo:
-        use = quiz_api if assignment.is_quiz else lesson_api
-        nbgrader_api.run(use.generate_assignment(assignment.id), f"release {assignment.id}")
+        nbgrader_api.run(api.generate_assignment(assignment.id), f"release {assignment.id}")
     return todo
 
 

@@ -2,7 +2,7 @@
 `python -m autograder check NOTEBOOK`: a self-learner's instant verdict, as the grader would give it.
 
 The notebook is never modified. A copy runs through the grading pipeline without a gradebook
-(preprocessors.self_check_steps), in the same sandbox as a graded submission: the test cells (hidden
+(autograder/pipeline.py), in the same sandbox as a graded submission: the test cells (hidden
 tests included) come from the instructor version in solutions/, the quiz answers are scored from the
 answer cells, and the exercises from what their hidden tests record, compared with the records of the
 instructor's solution (autograder/reference.py, cached). The verdict lists per question right or
@@ -25,8 +25,7 @@ from autograder.config import CourseConfig, CourseError, require_notebook_file
 from autograder.nbgrader_api import Execution
 from autograder.notebooks import KERNELSPEC, graded_cell_titles, read_checkable
 from autograder.quizbank import Question, load_quizzes
-from autograder.records import strip_records
-from autograder.results import Totals, Verdict, execution_problems, verdicts
+from autograder.results import Totals, Verdict, execution_problems
 
 
 @dataclass
@@ -78,13 +77,12 @@ def identify(course: CourseConfig, nb: NotebookNode, path: Path):
 def run_notebook(
     course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path, execution: Execution
 ) -> NotebookNode:
-    """nb through the grading pipeline without a gradebook (the instructor's test cells from source)."""
+    """nb with its code run by the grading pipeline, without a gradebook (the instructor's test cells from source)."""
     from autograder.nbgrader_api import config_from_settings, pipeline_settings
-    from autograder.preprocessors import run_steps, self_check_steps
+    from autograder.pipeline import execute
 
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    config = config_from_settings(pipeline_settings(course, execution))
-    return run_steps(nb, self_check_steps(config, source), {"metadata": {"path": str(folder)}})
+    return execute(nb, source, str(folder), config_from_settings(pipeline_settings(course, execution)))
 
 
 def references_cache(course: CourseConfig) -> Path:
@@ -96,6 +94,9 @@ def references_cache(course: CourseConfig) -> Path:
 
 
 def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox: bool = True) -> CheckResult:
+    from autograder.judge import judged_verdicts
+    from autograder.nbgrader_api import config_from_settings, pipeline_settings
+    from autograder.pipeline import judge
     from autograder.reference import as_references, cache_file, instructor_references, records_of, save
 
     start = time.perf_counter()
@@ -127,9 +128,8 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
         references = instructor_references(course, assignment.source, references_cache(course), execution)
         executed = run_notebook(course, nb, source, path.resolve().parent, execution)
     notes = [note for _, note in execution_problems(executed)]
-    found = verdicts(executed, questions, references)
-    for cell in executed.cells:
-        strip_records(cell)  # they were for the grader
+    judged = judge(executed, config_from_settings(pipeline_settings(course, execution)), questions, references)
+    found = judged_verdicts(judged)
     return CheckResult(path, assignment.id, found, notes, time.perf_counter() - start, executed, source, questions)
 
 

@@ -34,11 +34,12 @@ import nbformat
 from autograder import feedback, nbgrader_api
 from autograder.build import prepare_course
 from autograder.config import CourseConfig, CourseError, require_grading_arguments
-from autograder.intake import NO_ASSIGNMENT, Submission, take_in
+from autograder.intake import NO_ASSIGNMENT, SECRET, Submission, take_in
+from autograder.judge import KEY_DIR
 from autograder.nbgrader_api import Execution
 from autograder.output import spreadsheet_safe, write_atomically
 from autograder.quizbank import Question, Quiz, load_quizzes
-from autograder.results import References, Totals, Verdict, execution_problems, verdicts
+from autograder.results import References, Totals, Verdict, execution_problems
 
 CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
 NO_SANDBOX_WARNING = (
@@ -46,6 +47,8 @@ NO_SANDBOX_WARNING = (
     "you can (other submissions, the gradebook, your files). Use it only for code you trust."
 )
 RESULTS_FORMAT = 1
+MANUAL = "manual"  # a cell the instructor scored by hand
+REWRITTEN = ("source", "release", "submitted")  # the folders of OUT/course each run writes anew
 
 
 @dataclass
@@ -217,10 +220,17 @@ class Run:
         from nbgrader.utils import parse_utc
 
         from autograder.gradebook import record_submission
-        from autograder.records import strip_records
+        from autograder.judge import judged_verdicts
+        from autograder.nbgrader_api import config_from_settings
+        from autograder.pipeline import judge
 
-        nb = nbformat.reads(executed, as_version=4)
-        found = verdicts(nb, self.questions(submission.assignment), self.references.get(submission.assignment))
+        nb = judge(
+            nbformat.reads(executed, as_version=4),
+            config_from_settings(self.settings),
+            self.questions(submission.assignment),
+            self.references.get(submission.assignment),
+        )
+        found = judged_verdicts(nb)
         if any(v.disputed for v in found):
             submission.problem(
                 "score_mismatch",
@@ -242,8 +252,6 @@ class Run:
         )
         for verdict in found:  # an instructor's manual score, if any, is what the gradebook counts
             verdict.score = scores.get(verdict.question, verdict.score)
-        for cell in nb.cells:
-            strip_records(cell)
         autograded = (
             self.course_dir
             / "autograded"
@@ -281,6 +289,13 @@ def grade(
         require_bwrap()
     else:
         progress(NO_SANDBOX_WARNING)
+    rewritten = [out / "course" / folder for folder in REWRITTEN]
+    if any(submissions.resolve().is_relative_to(folder.resolve()) for folder in rewritten):
+        raise CourseError(
+            f"{submissions} is inside {out / 'course'}, whose {', '.join(REWRITTEN)} folders each grading run "
+            "writes anew: grade into another --out folder (an nbgrader course's own submitted/ folder is fine "
+            "as SUBMISSIONS)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     with OutLock(out):
         report = _grade_locked(
@@ -301,16 +316,26 @@ def grade(
 
 
 def _lesson_references(
-    course: CourseConfig, assignments, wanted: set[str], execution: Execution, progress: Callable[[str], None]
+    course: CourseConfig,
+    course_dir: Path,
+    assignments,
+    wanted: set[str],
+    execution: Execution,
+    progress: Callable[[str], None],
 ) -> dict[str, References]:
     from autograder.check import references_cache
-    from autograder.reference import instructor_references
+    from autograder.key import save_records
+    from autograder.reference import as_references, instructor_payloads
 
     found = {}
     for assignment in assignments:
         if assignment.id in wanted and not assignment.is_quiz:
             progress(f"the instructor's results for {assignment.id} (cached after the first run) ...")
-            found[assignment.id] = instructor_references(course, assignment.source, references_cache(course), execution)
+            payloads = instructor_payloads(course, assignment.source, references_cache(course), execution)
+            found[assignment.id] = as_references(payloads)
+            # nbgrader's own Autograde (CLI or Formgrader) in the course folder finds them there.
+            source_copy = nbformat.read(course_dir / "source" / assignment.id / assignment.notebook_name, as_version=4)
+            save_records(course_dir / KEY_DIR, assignment.id, source_copy, payloads)
     return found
 
 
@@ -322,7 +347,7 @@ def _grade_locked(
     started = time.perf_counter()
     course_dir = out / "course"
     db_url = db_url or nbgrader_api.sqlite_url(out / "gradebook.db")
-    for stale in ("source", "release", "submitted"):
+    for stale in REWRITTEN:
         shutil.rmtree(course_dir / stale, ignore_errors=True)
     progress("preparing the course and its gradebook ...")
     assignments = prepare_course(course, course_dir, db_url, {}, only=_assignment_folders(submissions))
@@ -333,7 +358,7 @@ def _grade_locked(
         progress(f"warning: {warning}")
     wanted = [s for s in taken if selection.wants(s)]
     references = _lesson_references(
-        course, assignments, {s.assignment for s in wanted if s.path is not None}, execution, progress
+        course, course_dir, assignments, {s.assignment for s in wanted if s.path is not None}, execution, progress
     )
     settings = nbgrader_api.pipeline_settings(course, execution)
     run = Run(
@@ -351,9 +376,19 @@ def _grade_locked(
     done: dict[tuple[str, str], Graded] = {}
     fingerprints = {}
     inputs = {a: run.task_inputs(a) for a in releases}
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, course.course_id) as gradebook:
+        in_gradebook = _gradebook_scores(gradebook)
     for submission in taken:  # unchanged, or not asked for: the stored result stands
         fingerprints[id(submission)] = _fingerprint(submission, inputs.get(submission.assignment, ""))
         stored = _stored(out, submission, fingerprints[id(submission)])
+        if stored is not None and not _agrees(stored, in_gradebook):
+            progress(
+                f"note: the gradebook's scores of {submission.student}/{submission.assignment} were changed "
+                "outside this command (an Autograde in the Formgrader?); it is graded again"
+            )
+            stored = None
         if stored is not None and (not selection.wants(submission) or not selection.force):
             done[submission.student, submission.assignment] = stored
     todo = [s for s in wanted if (s.student, s.assignment) not in done]
@@ -394,9 +429,7 @@ def _grade_locked(
                 run.questions(submission.assignment),
                 releases[submission.assignment],
             )
-            write_atomically(
-                out / "feedback" / submission.student / submission.assignment / f"{submission.assignment}.html", page
-            )
+            _write_feedback(out, submission, page)
         write_atomically(out / "grades.csv", csv_text(_in_order(done)))
         finished += 1
         if verbose:
@@ -406,8 +439,6 @@ def _grade_locked(
             )
         if counter is not None:
             counter.update(1)
-
-    from nbgrader.api import Gradebook
 
     with Gradebook(db_url, course.course_id) as run.gradebook:
         for submission in todo:
@@ -423,6 +454,45 @@ def _grade_locked(
 
     write_report(out, graded, run.quizzes)
     return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
+
+
+def _write_feedback(out: Path, submission: Submission, page: str) -> None:
+    """
+    OUT/feedback/<student>/<assignment>/<assignment>.html, and the same page where nbgrader's
+    release_feedback looks for it (OUT/course/feedback/...), beside the submission's timestamp.txt and
+    submission_secret.txt, so `nbgrader release_feedback` returns it through the exchange.
+    """
+    name = f"{submission.assignment}.html"
+    write_atomically(out / "feedback" / submission.student / submission.assignment / name, page)
+    if submission.path is None:
+        return
+    exchange = out / "course" / "feedback" / submission.student / submission.assignment
+    write_atomically(exchange / name, page)
+    for kept in ("timestamp.txt", SECRET):
+        if (submission.path.parent / kept).is_file():
+            shutil.copyfile(submission.path.parent / kept, exchange / kept)
+
+
+def _gradebook_scores(gradebook) -> dict[tuple[str, str], dict[str, float | str | None]]:
+    """(student, assignment) -> {graded cell: its automatic score, or MANUAL} of every submission in the gradebook."""
+    from nbgrader.api import SubmittedAssignment
+
+    found: dict[tuple[str, str], dict[str, float | str | None]] = {}
+    for submitted in gradebook.db.query(SubmittedAssignment):
+        cells = found.setdefault((submitted.student_id, submitted.assignment.name), {})
+        for notebook in submitted.notebooks:
+            for cell in notebook.grades:
+                # A cell an instructor scored by hand counts that score, whatever the automatic one: not compared.
+                cells[cell.name] = cell.auto_score if cell.manual_score is None else MANUAL
+    return found
+
+
+def _agrees(stored: Graded, in_gradebook: dict[tuple[str, str], dict[str, float | str | None]]) -> bool:
+    """Whether the gradebook still counts the scores this command stored for the submission."""
+    if stored.submission.path is None:
+        return True  # nothing of it was written to the gradebook
+    scores = in_gradebook.get((stored.submission.student, stored.submission.assignment), {})
+    return all(scores.get(v.question) in (v.score, MANUAL) for v in stored.verdicts)
 
 
 def _assignment_folders(submissions: Path) -> set[str]:

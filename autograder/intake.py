@@ -27,6 +27,7 @@ from autograder.preprocessors import RestoreSourceCells, grade_id_of
 VALID_ID = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,63}")
 NO_ASSIGNMENT = "-"  # the assignment column of a problem found at the student folder's level
 MAX_TIMESTAMP_BYTES = 200
+SECRET = "submission_secret.txt"  # nbgrader's exchange: what ties a feedback file to its submission
 
 
 def shown(name: str) -> str:
@@ -190,6 +191,18 @@ def _copy_timestamp(folder: Path, notebook: Path, target: Path, submission: Subm
     target.write_text(saved.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
 
+def _copy_secret(folder: Path, target: Path) -> None:
+    """nbgrader's submission_secret.txt, kept so that `nbgrader release_feedback` can return the feedback."""
+    secret = folder / SECRET
+    try:
+        if _kind(secret) == "file" and secret.stat().st_size <= MAX_TIMESTAMP_BYTES:
+            text = secret.read_text(encoding="ascii").strip()
+            if text.isalnum():
+                (target / SECRET).write_text(text)
+    except (OSError, UnicodeDecodeError):
+        pass  # no secret: the feedback is still written; only the exchange cannot return it
+
+
 def _take_one(
     student: str, folder: Path, course_submitted: Path, release: NotebookNode, max_notebook_bytes: int | None
 ) -> Submission:
@@ -210,5 +223,6 @@ def _take_one(
     target = course_submitted / student / assignment / expected
     write_notebook(nbformat.from_dict(nb), target)
     _copy_timestamp(folder, chosen, target.parent / "timestamp.txt", submission)
+    _copy_secret(folder, target.parent)
     submission.path = target
     return submission

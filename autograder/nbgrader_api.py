@@ -68,6 +68,7 @@ def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) 
             "disk_mb": limits.disk_mb,
         },
         "TruncateOutputs": {"max_chars": course.max_output_chars, "max_total_chars": course.max_total_output_chars},
+        "JudgeGrades": {"shuffle_seed": course.shuffle_seed},
         # A test cell's score must not depend on warnings: drop every stderr stream before grading.
         "IgnorePattern": {"enabled": True, "pattern": ALL_STDERR},
     }
@@ -80,34 +81,28 @@ def nbgrader_settings(course: CourseConfig, db_url: str, execution: Execution = 
     source of the configuration `build` and `grade` hand nbgrader and of the nbgrader_config.py written
     for instructors; `check` and the grading workers run the same steps from pipeline_settings.
     """
-    from autograder import preprocessors as pp  # imports nbgrader: keep `python -m autograder --help` fast
-
-    def import_names(steps: list[type]) -> list[str]:
-        return [f"{step.__module__}.{step.__qualname__}" for step in steps]
+    from autograder import pipeline  # imports nbgrader: keep `python -m autograder --help` fast
 
     return {
         "CourseDirectory": {"course_id": course.course_id, "db_url": db_url},
         "Autograde": {
-            "sanitize_preprocessors": import_names(pp.SANITIZE),
-            "autograde_preprocessors": import_names(pp.AUTOGRADE),
+            "sanitize_preprocessors": _import_names(pipeline.SANITIZE),
+            "autograde_preprocessors": _import_names(pipeline.AUTOGRADE),
         },
+        "GenerateAssignment": {"preprocessors": _import_names(pipeline.GENERATE_ASSIGNMENT)},
+        "GenerateFeedback": {"preprocessors": _import_names(pipeline.GENERATE_FEEDBACK)},
         **pipeline_settings(course, execution),
     }
 
 
-def course_config(
-    course: CourseConfig,
-    course_dir: Path,
-    db_url: str,
-    *,
-    code_stub: str | None = None,
-    execution: Execution = Execution(),
-) -> Config:
-    """nbgrader configuration for a course directory, with our grading pipeline (see preprocessors.py)."""
+def _import_names(steps: list[type]) -> list[str]:
+    return [f"{step.__module__}.{step.__qualname__}" for step in steps]
+
+
+def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, execution: Execution = Execution()) -> Config:
+    """nbgrader configuration for a course directory, with our grading pipeline (see pipeline.py)."""
     c = config_from_settings(nbgrader_settings(course, db_url, execution))
     c.CourseDirectory.root = str(course_dir.resolve())
-    if code_stub is not None:
-        c.ClearSolutions.code_stub = {"python": code_stub}
     return c
 
 
@@ -121,17 +116,36 @@ def config_from_settings(settings: dict[str, dict]) -> Config:
 
 
 def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> None:
-    """nbgrader_config.py for instructors who drive the course dir with the nbgrader command."""
+    """
+    nbgrader_config.py for instructors who drive the course folder with nbgrader itself (its commands,
+    the Formgrader): the same pipeline, settings and scores as `python -m autograder grade`. Paths are
+    written relative to the file, so the folder can be moved or copied to a grading account.
+    """
     course_dir.mkdir(parents=True, exist_ok=True)
+    settings = nbgrader_settings(course, db_url)
+    del settings["CourseDirectory"]["db_url"]
     lines = [
-        "# Written by `python -m autograder`; lets `nbgrader ...` run in this folder with the course's pipeline",
-        "# (sandboxed kernels included). `python -m autograder grade` does more: see the README.",
+        "# Written by `python -m autograder`: `nbgrader ...` and the Formgrader run in this folder with the",
+        "# course's grading pipeline (sandboxed kernels, the course's scores, feedback without hidden tests).",
+        "import os",
         "",
         "c = get_config()  # noqa: F821",
+        "here = os.path.dirname(os.path.abspath(__file__))",
+        "c.CourseDirectory.root = here",
+        _db_url_line(course_dir, db_url),
     ]
-    for section, values in nbgrader_settings(course, db_url).items():
+    for section, values in settings.items():
         lines += [f"c.{section}.{trait} = {value!r}" for trait, value in values.items()]
     (course_dir / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+
+
+def _db_url_line(course_dir: Path, db_url: str) -> str:
+    """The gradebook's address, relative to the course folder when it is an SQLite file."""
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix):
+        relative = os.path.relpath(db_url[len(prefix) :], course_dir.resolve())
+        return f"c.CourseDirectory.db_url = {prefix!r} + os.path.normpath(os.path.join(here, {relative!r}))"
+    return f"c.CourseDirectory.db_url = {db_url!r}"
 
 
 def create_gradebook(db_url: str) -> None:

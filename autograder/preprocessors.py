@@ -7,11 +7,12 @@ RobustExecute      nbgrader's Execute, but a cell that hangs past the timeout (e
                    is restarted, the cells that ran before are run again, and grading goes on; a
                    cell interrupted at the timeout is marked as stopped, so the student learns why
 TruncateOutputs    cap the characters of every output, so a runaway print cannot flood the gradebook
+CourseStubs        nbgrader's ClearSolutions with the course's stubs (quiz answers, "not done yet" exercises)
 RestoreSourceCells for self-checks without a gradebook: put the instructor's test cells (hidden
                    tests included) back in place, as nbgrader's OverwriteCells does from the gradebook
 
-SANITIZE and AUTOGRADE are the lists given to nbgrader's Autograde converter; `self_check_steps`
-derives from them the same pipeline without a gradebook, for `check` and the instructor's runs.
+The order in which nbgrader runs them (with nbgrader's own steps and the step that decides the scores,
+autograder/judge.py) is autograder/pipeline.py.
 """
 
 from __future__ import annotations
@@ -25,28 +26,17 @@ from dataclasses import dataclass
 import nbformat
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbformat import NotebookNode
-from nbgrader.preprocessors import (
-    AssignLatePenalties,
-    CheckCellMetadata,
-    ClearOutput,
-    DeduplicateIds,
-    Execute,
-    IgnorePattern,
-    LimitOutput,
-    NbGraderPreprocessor,
-    OverwriteCells,
-    OverwriteKernelspec,
-    SaveAutoGrades,
-)
+from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer
 
 from attnlab.checks import RECORD_MIME
 from autograder.config import SandboxLimits
 from autograder.kernel import SandboxedKernelManager
+from autograder.quiz_notebook import ANSWER_STUB
 from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
 from autograder.sandbox import Sandbox, process_slot
+from autograder.student_cells import EXERCISE_STUB
 
 PIN_MARK = "# pinned by the autograder"
 TRUNCATED = "output truncated by the autograder"
@@ -419,33 +409,12 @@ def _fresh_copy(original: NotebookNode, keep_id: str | None = None) -> NotebookN
     return cell
 
 
-SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, PinChoiceAnswers, CheckCellMetadata]
-AUTOGRADE = [
-    RobustExecute,
-    IgnorePattern,
-    ClearMetadataPreprocessor,
-    LimitOutput,
-    TruncateOutputs,
-    SaveAutoGrades,
-    AssignLatePenalties,
-    CheckCellMetadata,
-]
+class CourseStubs(ClearSolutions):
+    """nbgrader's ClearSolutions with the course's stubs: a quiz's answer cells get a comment (an
+    unanswered quiz runs without errors), a lesson's exercises a line that says "not done yet". In the
+    course folder's configuration, so nbgrader's Generate makes the same release as `build`."""
 
-# Steps that read or write nbgrader's gradebook; a self-check has none (its test cells come from the
-# instructor's notebook through RestoreSourceCells instead of OverwriteCells).
-GRADEBOOK_ONLY = (OverwriteKernelspec, SaveAutoGrades, AssignLatePenalties)
-
-
-def self_check_steps(config, source: NotebookNode) -> list[NbGraderPreprocessor]:
-    """SANITIZE + AUTOGRADE without a gradebook, configured like `grade` (nbgrader_api.course_config)."""
-    return [
-        RestoreSourceCells(source, config=config) if step is OverwriteCells else step(config=config)
-        for step in SANITIZE + AUTOGRADE
-        if step not in GRADEBOOK_ONLY
-    ]
-
-
-def run_steps(nb: NotebookNode, steps: list, resources: dict) -> NotebookNode:
-    for step in steps:
-        nb, resources = step(nb, resources)  # calling a step skips it when it is not enabled, as nbconvert does
-    return nb
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        is_quiz = any(answer_cell_number(grade_id_of(cell)) is not None for cell in nb.cells)
+        self.code_stub = {"python": ANSWER_STUB if is_quiz else EXERCISE_STUB}
+        return super().preprocess(nb, resources)

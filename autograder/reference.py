@@ -77,11 +77,17 @@ def cache_file(folder: Path, name: str, source: NotebookNode) -> Path:
     return folder / f"{Path(name).stem}-{fingerprint(source)}.json"
 
 
-def load(path: Path) -> References | None:
+def _load_payloads(path: Path) -> dict[str, list[dict]] | None:
     try:
-        return as_references(json.loads(path.read_text(encoding="utf-8")))
+        payloads = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return payloads if isinstance(payloads, dict) else None
+
+
+def load(path: Path) -> References | None:
+    payloads = _load_payloads(path)
+    return None if payloads is None else as_references(payloads)
 
 
 def save(path: Path, payloads: dict[str, list[dict]]) -> None:
@@ -90,26 +96,31 @@ def save(path: Path, payloads: dict[str, list[dict]]) -> None:
 
 def instructor_references(course: CourseConfig, source_path: Path, folder: Path, execution) -> References:
     """The records of the instructor's notebook at source_path: from the cache in folder, or by running it."""
+    return as_references(instructor_payloads(course, source_path, folder, execution))
+
+
+def instructor_payloads(course: CourseConfig, source_path: Path, folder: Path, execution) -> dict[str, list[dict]]:
+    """instructor_references, as the raw payloads (what a cache or the course folder's key keeps)."""
     from autograder.check import run_notebook
 
     source = nbformat.read(source_path, as_version=4)
     path = cache_file(folder, source_path.name, source)
-    cached = load(path)
+    cached = _load_payloads(path)
     if cached is not None:
         return cached
-    with _one_process_at_a_time(path):
-        cached = load(path)  # another process may have run the solution while this one waited
+    with one_process_at_a_time(path):
+        cached = _load_payloads(path)  # another process may have run the solution while this one waited
         if cached is not None:
             return cached
         trusted = replace(execution, writable_cache=True)  # the instructor's code may train and cache the models
         executed = run_notebook(course, source, source, source_path.parent, trusted)
         payloads = records_of(executed, source_path.name)
         save(path, payloads)
-    return as_references(payloads)
+    return payloads
 
 
 @contextmanager
-def _one_process_at_a_time(path: Path) -> Iterator[None]:
+def one_process_at_a_time(path: Path) -> Iterator[None]:
     """Held while the records for `path` are computed: two grading runs (or a run and a `check`) that
     need the same solution at the same time run it once; the second waits and reads the first's."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,10 @@ class Verdict:
     def to_dict(self) -> dict:
         return asdict(self) | {"passed": self.passed}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
 
 References = dict[str, list[Record]]  # grade id -> the instructor's records of that test cell
 

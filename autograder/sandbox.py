@@ -33,7 +33,8 @@ HOME = "/home/student"
 FIRST_SANDBOX_UID = 61000  # root only: slot n runs as uid 61000 + n
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `sudo dnf install "
-    "bubblewrap`), or pass --no-sandbox to run student code with your own rights (not recommended)"
+    "bubblewrap`), or pass --no-sandbox (under nbgrader's own commands: --RobustExecute.sandbox=False) to run "
+    "student code with your own rights (not recommended)"
 )
 MiB = 1024 * 1024
 

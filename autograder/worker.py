@@ -1,8 +1,10 @@
 """
 The unit of grading work: one submission, run through the grading pipeline in a sandbox of its own.
 
-A Task is plain data (the submission and the instructor's notebook as JSON text, the pipeline's
-settings), so the same task runs in this process, in a local process pool (`grade --workers N`) or on
+A worker runs the half of the grading pipeline that runs student code (autograder/pipeline.py); the
+other half, which holds the answer key and decides the scores, runs in the grading process. A Task is
+plain data (the submission and the instructor's notebook as JSON text, the pipeline's settings), so
+the same task runs in this process, in a local process pool (`grade --workers N`) or on
 a Dask worker on another machine (`grade --scheduler ADDRESS`), and gives the same executed notebook.
 Workers never touch OUT or the gradebook: the grading process decides scores and writes everything.
 """
@@ -53,7 +55,7 @@ def run_task(task: Task) -> Outcome:
     import nbformat
 
     from autograder.nbgrader_api import config_from_settings
-    from autograder.preprocessors import run_steps, self_check_steps
+    from autograder.pipeline import execute
 
     start = time.perf_counter()
     settings = {section: dict(values) for section, values in task.settings.items()}
@@ -62,8 +64,7 @@ def run_task(task: Task) -> Outcome:
         with tempfile.TemporaryDirectory(prefix="attnlab-task-") as folder:
             nb = nbformat.reads(task.notebook, as_version=4)
             source = nbformat.reads(task.source, as_version=4)
-            steps = self_check_steps(config_from_settings(settings), source)
-            executed = run_steps(nb, steps, {"metadata": {"path": folder}})
+            executed = execute(nb, source, folder, config_from_settings(settings))
         return Outcome(task.key, nbformat.writes(executed), None, time.perf_counter() - start, _worker_name())
     except Exception as error:  # contained: this submission's status (its text is not kept: it may be the student's)
         return Outcome(task.key, None, type(error).__name__, time.perf_counter() - start, _worker_name())

@@ -154,3 +154,28 @@ def test_sources_are_committed_without_outputs(course):
     for found in assignments(course):
         nb = nbformat.read(found.source, as_version=4)
         assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), found.source
+
+
+def test_nothing_students_receive_holds_the_key(rebuilt, course):
+    """Every file of lessons/, quizzes/ and nbgrader's release: notebooks only, with no solution, hidden test,
+    recorded input, quiz key or option explanation (those are the self-check's, given after answering)."""
+    from attnlab.checks import RECORD_MIME
+
+    received = [
+        p for folder in ("lessons", "quizzes") for p in sorted((course.root / folder).rglob("*")) if p.is_file()
+    ]
+    received += [p for p in sorted((rebuilt / "course" / "release").rglob("*")) if p.is_file()]
+    assert received and all(p.suffix == ".ipynb" for p in received), [p.name for p in received if p.suffix != ".ipynb"]
+    explanations = {
+        option.explanation
+        for quiz in load_quizzes(course.quiz_bank, course.shuffle_seed).values()
+        for question in quiz.questions
+        for option in question.options
+        if len(option.explanation) >= 16
+    }
+    secret = re.compile(r"BEGIN SOLUTION|BEGIN HIDDEN|\brecord\(|correct\s*=\s*true|" + re.escape(RECORD_MIME), re.I)
+    for path in received:
+        text = path.read_text(encoding="utf-8")
+        assert not secret.search(text), (path, secret.search(text).group(0))
+        leaked = [e for e in explanations if e in text or e.replace('"', '\\"') in text]
+        assert not leaked, (path, leaked[:1])

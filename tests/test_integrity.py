@@ -214,7 +214,8 @@ subprocess.Popen([sys.executable, "-c", code, {MARK!r}], start_new_session=True,
             f"""
 import os, pathlib, attnlab
 repo = pathlib.Path(attnlab.__file__).resolve().parents[1]
-for target in [repo / "solutions" / "quiz.ipynb", repo / "solutions" / "quiz_bank.toml", repo / "autograder" / "course.toml",
+for target in [repo / "solutions" / "quiz.ipynb", repo / "solutions" / "quiz_bank.toml",
+               repo / "autograder" / "course.toml",
                repo / "attnlab" / "checks.py", pathlib.Path({str(outside / "canary.txt")!r}),
                pathlib.Path(os.environ.get("ATTNLAB_CACHE_DIR", "/nonexistent")) / "planted.pt"]:
     try:

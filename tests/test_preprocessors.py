@@ -208,31 +208,45 @@ def test_the_nbclient_interfaces_robust_execute_is_built_on_are_unchanged():
 
 def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, tmp_path):
     """The issue this guards against: `check` once ran a copy of the pipeline without the output limit
-    and the id deduplication, so it did not judge "exactly as the grader would"."""
+    and the id deduplication, so it did not judge "exactly as the grader would"; and plain nbgrader once
+    ran the course's steps without the one that decides the scores."""
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import OverwriteCells
     from traitlets.config.loader import PyFileConfigLoader
 
     from autograder import nbgrader_api
-    from autograder.preprocessors import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, self_check_steps
+    from autograder.pipeline import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, execution_steps, judging_steps
 
-    nbgrader_api.write_config_file(course, tmp_path, "sqlite:///gradebook.db")
-    written = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
-    graded = nbgrader_api.course_config(course, tmp_path, "sqlite:///gradebook.db")
-    graded.CourseDirectory.pop("root")  # the file lives in the root
-    assert written == graded
+    course_dir = tmp_path / "course"
+    nbgrader_api.write_config_file(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
+    written = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+    graded = nbgrader_api.course_config(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
+    assert written == graded  # the relative paths of the file resolve to the same folders
 
     autograde = Autograde(config=written)  # what `nbgrader autograde` builds from the file
     assert [autograde.sanitize_preprocessors, autograde.autograde_preprocessors] == [
         [f"{s.__module__}.{s.__qualname__}" for s in steps] for steps in (SANITIZE, AUTOGRADE)
     ]
 
-    steps = self_check_steps(
-        nbgrader_api.config_from_settings(nbgrader_api.pipeline_settings(course)), nbformat.v4.new_notebook()
-    )
+    config = nbgrader_api.config_from_settings(nbgrader_api.pipeline_settings(course))
+    steps = execution_steps(config, nbformat.v4.new_notebook()) + judging_steps(config, None, None)
     expected = [s for s in SANITIZE + AUTOGRADE if s not in GRADEBOOK_ONLY and s is not OverwriteCells]
     assert [s for s in expected if not any(isinstance(step, s) for step in steps)] == []  # dedup, limits included
     for section, values in written.items():  # check's steps carry the settings the file gives nbgrader
         for step in steps:
             if section in {klass.__name__ for klass in type(step).__mro__}:
                 assert {trait: getattr(step, trait) for trait in values} == dict(values), (section, type(step))
+
+
+def test_a_moved_course_folder_keeps_its_own_gradebook(course, tmp_path):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder import nbgrader_api
+
+    out = tmp_path / "out"
+    nbgrader_api.write_config_file(course, out / "course", nbgrader_api.sqlite_url(out / "gradebook.db"))
+    moved = tmp_path / "elsewhere"
+    (out).rename(moved)
+    written = PyFileConfigLoader("nbgrader_config.py", path=str(moved / "course")).load_config()
+    assert written.CourseDirectory.root == str(moved / "course")
+    assert written.CourseDirectory.db_url == f"sqlite:///{moved / 'gradebook.db'}"
