@@ -31,6 +31,7 @@ def _build(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     require_grading_arguments(args.submissions, args.timeout, args.workers)
     from autograder.grade import Selection, grade, print_summary
+    from autograder.roster import load_roster
 
     course = load_config(args.root)
     if args.db_password_file:
@@ -49,6 +50,7 @@ def _grade(args: argparse.Namespace) -> int:
         progress=lambda line: print(line, flush=True),
         verbose=args.verbose,
         bar=None if args.verbose else _progress_bar,
+        roster=load_roster(args.roster),
     )
     print_summary(report)
     return 0
@@ -147,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--student", action="append", help="grade only this student (repeatable)")
     g.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     g.add_argument("--force", action="store_true", help="regrade submissions whose files did not change")
+    g.add_argument(
+        "--roster",
+        type=Path,
+        help="a CSV of the class (id,first name,last name,email): names in the gradebook and the LMS files",
+    )
     g.add_argument("--verbose", action="store_true", help="one line per finished submission instead of a progress bar")
     g.add_argument(
         "--db-password-file",

@@ -154,6 +154,13 @@ def _warn_in_exercise(nb: NotebookNode) -> None:
     )
 
 
+def _hard_code_visible_example(nb: NotebookNode) -> None:
+    _cell(nb, "ex_attention_mass").source = (
+        "def attention_mass_on(rows: torch.Tensor, rationale: torch.Tensor) -> torch.Tensor:\n"
+        "    return torch.tensor([0.6, 0.5])  # the visible check's answer, whatever the input\n"
+    )
+
+
 EXAMPLES = [
     Example("ada", "quiz", "all correct, in every accepted format", _quiz(_ada_quiz)),
     Example("ada", "01_attention_as_explanation", "every exercise solved", _lesson("01_attention_as_explanation")),
@@ -176,6 +183,12 @@ EXAMPLES = [
         "01_attention_as_explanation",
         "solved, with a warning printed to stderr",
         _lesson("01_attention_as_explanation", _warn_in_exercise),
+    ),
+    Example(
+        "max",
+        "01_attention_as_explanation",
+        "exercise 1 returns the visible check's answer: passes it, fails the hidden cases",
+        _lesson("01_attention_as_explanation", _hard_code_visible_example),
     ),
     Example("jo", "quiz_05", "a lesson's quiz: the odd-numbered questions right", _quiz(_jo_quiz, "quiz_05")),
 ]

@@ -8,7 +8,8 @@
        a pool of local workers (--workers) or on a Dask cluster (--scheduler)
     -> as each finishes, in this process: its scores (results.py), the gradebook (gradebook.py), its
        executed notebook, its feedback page, the rows of OUT/grades.csv
-    -> the class report (report.py): OUT/report.html, OUT/report.json, OUT/grades_wide.csv
+    -> the class report (report.py): OUT/report.html, OUT/report.json, OUT/grades_wide.csv, and the LMS
+       files (lms.py): OUT/grades_canvas.csv, OUT/grades_moodle.csv
 
 Student code runs only inside the sandbox (sandbox.py); nothing it does can reach OUT, the gradebook,
 another submission or this process. Any failure while grading one submission becomes that
@@ -36,10 +37,12 @@ from autograder.build import prepare_course
 from autograder.config import CourseConfig, CourseError, require_grading_arguments
 from autograder.intake import NO_ASSIGNMENT, SECRET, Submission, take_in
 from autograder.judge import KEY_DIR
+from autograder.lms import canvas_csv, moodle_csv
 from autograder.nbgrader_api import Execution
 from autograder.output import spreadsheet_safe, write_atomically
 from autograder.quizbank import Question, Quiz, load_quizzes
 from autograder.results import References, Totals, Verdict, execution_problems
+from autograder.roster import Roster
 
 CSV_COLUMNS = ["student_id", "assignment", "question", "score", "max_score", "status", "message"]
 NO_SANDBOX_WARNING = (
@@ -276,6 +279,7 @@ def grade(
     progress: Callable[[str], None] = lambda line: None,
     verbose: bool = True,
     bar: Callable[[int], object] | None = None,
+    roster: Roster | None = None,
 ) -> GradeReport:
     """
     Grade SUBMISSIONS into OUT. progress gets messages (and, when verbose, one line per finished
@@ -310,6 +314,7 @@ def grade(
             progress,
             verbose,
             bar,
+            roster or {},
         )
     report.seconds = time.perf_counter() - start
     return report
@@ -340,7 +345,7 @@ def _lesson_references(
 
 
 def _grade_locked(
-    course, submissions, out, db_url, execution, workers, scheduler, selection, progress, verbose, bar
+    course, submissions, out, db_url, execution, workers, scheduler, selection, progress, verbose, bar, roster
 ) -> GradeReport:
     from autograder.worker import Task, run_all
 
@@ -441,6 +446,11 @@ def _grade_locked(
             counter.update(1)
 
     with Gradebook(db_url, course.course_id) as run.gradebook:
+        for student in roster.values():  # names, so the Formgrader lists students by name
+            run.gradebook.update_or_create_student(
+                student.id, first_name=student.first_name, last_name=student.last_name, email=student.email
+            )
+        run.gradebook.db.commit()
         for submission in todo:
             if submission.path is None:
                 finish(submission, None, None, 0.0)
@@ -453,6 +463,8 @@ def _grade_locked(
     from autograder.report import write_report
 
     write_report(out, graded, run.quizzes)
+    write_atomically(out / "grades_canvas.csv", canvas_csv(graded, releases, roster))
+    write_atomically(out / "grades_moodle.csv", moodle_csv(graded, releases, roster))
     return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
 
 
@@ -562,8 +574,7 @@ def print_summary(report: GradeReport) -> None:
         + (f"; {kept} unchanged, kept" if kept else "")
     )
     print(f"gradebook and course: {report.out / 'course'} (nbgrader_config.py inside)")
-    print(
-        f"grades:   {report.out / 'grades.csv'} (one row per question), {report.out / 'grades_wide.csv'} (for an LMS)"
-    )
+    print(f"grades:   {report.out / 'grades.csv'} (a row per question), {report.out / 'grades_wide.csv'} (per student)")
+    print(f"LMS:      {report.out / 'grades_canvas.csv'} (Canvas), {report.out / 'grades_moodle.csv'} (Moodle)")
     print(f"feedback: {report.out / 'feedback'}/<student>/<assignment>/<notebook>.html")
     print(f"report:   {report.out / 'report.html'}")

@@ -193,6 +193,9 @@ class Sandbox:
             "MPLCONFIGDIR": "/tmp/matplotlib",
             "OMP_NUM_THREADS": "1",
             "ATTNLAB_CACHE_DIR": str(cache),
+            # The very library the grader binds comes first, whatever the venv's own paths point to (a
+            # second copy of the course, an editable install of another checkout): only it is bound there.
+            "PYTHONPATH": str(_library_dir().parent),
             RECORDING_ENV: "1",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         } | (env or {})

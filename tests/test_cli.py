@@ -1,6 +1,7 @@
 """The command line as a user meets it: verdicts to read or parse, and a message, never a traceback, for a mistake."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,31 @@ def test_a_user_mistake_gets_a_message_not_a_traceback(tmp_path, args, says):
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and says in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _readme_code() -> str:
+    """Every command a reader can copy from the README: fenced blocks and `inline code`."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    fenced = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return "\n".join(fenced + inline)
+
+
+def test_every_command_the_readme_shows_exists():
+    """Each `python -m autograder X`, `nbgrader X` and `make X` the README shows runs (with --help, or as a
+    dry run): a command that does not exist (`nbgrader formgrader`, say) fails here, not for a reader."""
+    code = _readme_code()
+    ours = sorted(set(re.findall(r"python -m autograder ([a-z]+)", code)))
+    theirs = sorted(set(re.findall(r"(?:^|&& )nbgrader ([a-z_]+)", code, re.M)))
+    targets = sorted(set(re.findall(r"\bmake ([a-z][a-z-]*)", code)))
+    assert {"build", "grade", "check", "formgrader"} <= set(ours) and {"autograde", "release_feedback"} <= set(theirs)
+    for command in ours:
+        assert run(command, "--help").returncode == 0, command
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    for command in theirs:
+        shown = subprocess.run([str(nbgrader), command, "--help"], capture_output=True, text=True, timeout=120)
+        # nbgrader answers an unknown subcommand with its general help, listing its subcommands.
+        assert shown.returncode == 0 and "Subcommands\n====" not in shown.stdout, f"nbgrader {command}"
+    for target in targets:
+        dry = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0, f"make {target}: {dry.stderr}"

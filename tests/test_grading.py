@@ -18,7 +18,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.build import assignments
-from autograder.grade import grade
+from autograder.grade import Selection, grade
 from autograder.notebooks import graded_cell_titles
 from autograder.quizbank import COURSE_QUIZ, load_quizzes
 
@@ -90,6 +90,7 @@ EXPECTED = {
     ("hal", "01_attention_as_explanation"): (0, ["missing_notebook"]),
     ("ivy", "01_attention_as_explanation"): (None, []),
     ("jo", "quiz_05"): ("odd", []),
+    ("max", "01_attention_as_explanation"): (3, []),  # nbgrader's own autograde gives the same (test_nbgrader_path)
     ("ida", "quiz"): (0, ["not_a_notebook"]),
     ("kim", "quiz"): (0, ["missing_notebook"]),
     ("lou", "quiz"): (None, ["timeout"]),
@@ -259,3 +260,52 @@ def test_a_new_gradebook_is_the_one_nbgrader_itself_creates(tmp_path, monkeypatc
     with Gradebook(ours, "course") as gb:  # and nbgrader opens it as its own
         gb.add_student("ada")
         assert [s.id for s in gb.students] == ["ada"]
+
+
+def test_the_lms_files_list_every_student_with_the_release_points(graded):
+    report, _ = graded
+    with (report.out / "grades_canvas.csv").open(newline="", encoding="utf-8") as f:
+        canvas = list(csv.reader(f))
+    students = {g.submission.student for g in report.graded}
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[1][0] == "Points Possible" and canvas[1][canvas[0].index("quiz")] == "8"
+    assert {row[3] for row in canvas[2:]} == students
+    with (report.out / "grades_moodle.csv").open(newline="", encoding="utf-8") as f:
+        moodle = list(csv.DictReader(f))
+    ada = next(row for row in moodle if row["username"] == "ada")
+    assert ada["quiz"] == "8"
+
+
+def test_a_roster_puts_names_in_the_gradebook(course, submissions, tmp_path):
+    from autograder.roster import Student
+
+    roster = {"ada": Student("ada", "Ada", "Lovelace", "ada@example.org")}
+    only = Selection(frozenset({"ada"}), frozenset({"quiz"}))
+    report = grade(course, submissions, tmp_path / "out", timeout=TIMEOUT, selection=only, roster=roster)
+    with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}", course.course_id) as gb:
+        ada = gb.find_student("ada")
+        assert (ada.first_name, ada.last_name, ada.email) == ("Ada", "Lovelace", "ada@example.org")
+    with (report.out / "grades_canvas.csv").open(newline="", encoding="utf-8") as f:
+        assert ["Lovelace, Ada", "", "", "ada", ""] == next(r for r in csv.reader(f) if r[3] == "ada")[:5]
+
+
+def test_a_gradebook_changed_behind_grades_back_is_regraded_not_kept(course, submissions, tmp_path):
+    """An Autograde in the Formgrader of OUT/course (an older pipeline, a slip) changes the gradebook: the next
+    `grade` notices, says so, and grades the submission again instead of keeping it as unchanged."""
+    only = Selection(frozenset({"ben"}), frozenset({"quiz"}))
+    out = tmp_path / "out"
+    first = grade(course, submissions, out, timeout=TIMEOUT, selection=only)
+    right = {v.question: v.score for v in _one(first, "ben", "quiz").verdicts}
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course.course_id) as gb:
+        cell = gb.find_grade("q8", "quiz", "quiz", "ben")
+        assert cell.auto_score == 0
+        cell.auto_score = 1.0  # ben's wrong answer to q8, marked right behind grade's back
+        gb.db.commit()
+    said = []
+    second = grade(course, submissions, out, timeout=TIMEOUT, selection=only, progress=said.append)
+    assert [(g.submission.student, g.submission.assignment) for g in second.regraded] == [("ben", "quiz")]
+    assert any("changed outside this command" in line for line in said)
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course.course_id) as gb:
+        assert gb.find_grade("q8", "quiz", "quiz", "ben").auto_score == right["q8"] == 0
+    third = grade(course, submissions, out, timeout=TIMEOUT, selection=only)
+    assert third.regraded == []  # in agreement again: kept

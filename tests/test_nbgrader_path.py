@@ -23,7 +23,7 @@ import pytest
 
 from autograder.build import build
 from autograder.grade import grade
-from autograder.quizbank import load_quizzes
+from autograder.quizbank import answer_cell_number, load_quizzes
 
 pytestmark = pytest.mark.slow
 
@@ -65,9 +65,8 @@ def _student(home: Path, exchange: Path, *args: str) -> str:
 def _answer_quiz(path: Path, letters: dict[int, str]) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if grade_id.startswith("answer_") and int(grade_id.split("_")[1]) in letters:
-            number = int(grade_id.split("_")[1])
+        number = answer_cell_number(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+        if number in letters:
             cell.source = f'ANSWER_{number} = "{letters[number]}"'
     nbformat.write(nb, path)
 
@@ -165,3 +164,98 @@ def test_nbgrader_generate_assignment_makes_the_release_build_makes(hub, course)
         released = nbformat.read(course_dir / "release" / assignment / f"{assignment}.ipynb", as_version=4)
         built = nbformat.read(root / "repo" / student_version, as_version=4)
         assert [c.source for c in released.cells] == [c.source for c in built.cells]
+
+
+# --- Every example submission: `grade`, `nbgrader autograde` and the Formgrader's button agree --------
+
+TIMEOUT = 10  # seconds per cell: dee's endless loop costs little
+
+
+def _scores_in(db: Path, course_id: str) -> dict[tuple[str, str], dict[str, float]]:
+    from nbgrader.api import Gradebook, SubmittedAssignment
+
+    with Gradebook(f"sqlite:///{db}", course_id) as gb:
+        return {
+            (s.student_id, s.assignment.name): {g.name: g.score for nb in s.notebooks for g in nb.grades}
+            for s in gb.db.query(SubmittedAssignment)
+        }
+
+
+@pytest.fixture(scope="module")
+def graded_examples(tmp_path_factory, course):
+    out = tmp_path_factory.mktemp("examples") / "out"
+    report = grade(course, course.examples_dir, out, timeout=TIMEOUT, workers=1)
+    by_grade = {
+        (g.submission.student, g.submission.assignment): {v.question: v.score for v in g.verdicts}
+        for g in report.graded
+        if g.submission.path is not None  # intake refused it: nbgrader never sees it
+    }
+    return out, by_grade
+
+
+def test_nbgrader_autograde_in_grades_course_folder_gives_grades_scores(graded_examples, course):
+    out, by_grade = graded_examples
+    for assignment in sorted({assignment for _, assignment in by_grade}):
+        _run(
+            [str(BIN / "nbgrader"), "autograde", assignment, "--force", f"--Execute.timeout={TIMEOUT}"],
+            out / "course",
+        )
+    assert _scores_in(out / "gradebook.db", course.course_id) == by_grade
+    assert by_grade["max", LESSON]["test_attention_mass"] == 0  # the visible check passes, the hidden cases fail
+
+
+def test_the_formgrader_autograde_button_gives_grades_scores(graded_examples, course, tmp_path):
+    """The button is a POST to the Formgrader's API in a running Jupyter server, started as the README says."""
+    import socket
+    import time
+    import urllib.request
+
+    out, by_grade = graded_examples
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "formgrader-test-token"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "formgrader", str(out / "course"), f"--port={port}", "--allow-root"],
+        env=os.environ | {"JUPYTER_TOKEN": token, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        for student in ("max", "ben"):
+            assignment = LESSON if student == "max" else "quiz"
+            request = urllib.request.Request(
+                f"{base}/formgrader/api/submission/{assignment}/{student}/autograde",
+                data=b"{}",
+                method="POST",
+                headers={"Authorization": f"token {token}"},
+            )
+            with urllib.request.urlopen(request, timeout=600) as response:
+                assert b'"success": true' in response.read().replace(b'"success":true', b'"success": true')
+        terminals = urllib.request.Request(f"{base}/api/terminals", headers={"Authorization": f"token {token}"})
+        with pytest.raises(urllib.error.HTTPError):  # no terminals on the instructor's Formgrader
+            urllib.request.urlopen(terminals, timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    scores = _scores_in(out / "gradebook.db", course.course_id)
+    assert scores["max", LESSON] == by_grade["max", LESSON]
+    assert scores["ben", "quiz"] == by_grade["ben", "quiz"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root is refused")
+def test_the_formgrader_refuses_to_run_as_root(course, tmp_path):
+    from autograder import nbgrader_api
+
+    nbgrader_api.write_config_file(course, tmp_path, "sqlite:///gradebook.db")
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "formgrader", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "does not run as root" in done.stderr

@@ -132,3 +132,19 @@ def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(cou
     nb = run_notebook(course, nb, nb, Path("/tmp"), Execution(timeout=10, sandbox=False))
     assert text(nb.cells[0]).strip() == "/tmp"
     assert [RECORD_MIME in o.get("data", {}) for o in nb.cells[1].outputs] == [True]  # records stay in test cells
+
+
+def test_the_kernel_imports_the_library_the_sandbox_binds(course, tmp_path, monkeypatch):
+    """A grader that imported a second copy of the course (a clone as the working folder, PYTHONPATH) binds
+    that copy into the sandbox; the kernel must import it, not the one the venv's install points to (which
+    is not bound: every exercise then failed with NameError, status ok)."""
+    import shutil
+
+    import attnlab
+    import autograder.sandbox
+
+    clone = tmp_path / "clone" / "attnlab"
+    shutil.copytree(Path(attnlab.__file__).resolve().parent, clone, ignore=shutil.ignore_patterns("*.pt"))
+    monkeypatch.setattr(autograder.sandbox, "_library_dir", lambda: clone)
+    nb = run(course, "import attnlab, os\nprint(os.path.dirname(attnlab.__file__))")
+    assert text(nb.cells[0]).strip() == str(clone)
