@@ -12,7 +12,7 @@ patching      activation, path and attribution patching; zero, mean and resample
 plots         figures with the words on the axes
 checks        exercise checks that explain what is wrong
 selfcheck     the last cell of every notebook: check the saved notebook as the grader will
-recording     how a kernel knows the grader started it (ATTNLAB_RECORD)
+protocol      what the grader and the library share: the recording switch, records, exit statuses
 
 Import from the modules themselves (`from attnlab.models import TinyTransformer`): importing the
 package imports nothing, so the quiz's self-check cell (attnlab.selfcheck) starts without torch.

@@ -15,7 +15,7 @@ from types import TracebackType
 
 import torch
 
-from attnlab.recording import recording
+from attnlab.protocol import RECORD_MIME, recording
 
 
 class CheckFailed(AssertionError):
@@ -87,8 +87,6 @@ def passed(name: str) -> None:
 # compares that, in its own process, with what the instructor's solution recorded on the same inputs.
 # Records travel as display outputs of the test cell (a JSON payload; tensors as torch.save bytes,
 # which the grader loads with weights_only=True) and exist only while grading.
-
-RECORD_MIME = "application/vnd.attnlab.record+json"
 
 
 def encode_value(value: object) -> dict:

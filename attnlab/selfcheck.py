@@ -26,9 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from attnlab.recording import recording
+from attnlab.protocol import CHECK_NO_ANSWER_KEY, recording
 
-NO_ANSWER_KEY = 3  # exit status of `python -m autograder check` when it finds no solutions/
 SKIPPED_WHILE_GRADED = (
     "Check your work: nothing to do here. This cell checks your notebook when you run it in "
     "JupyterLab; it does nothing while the notebook itself is being checked or graded."
@@ -133,7 +132,7 @@ def check_this_notebook() -> None:
         text=True,
         cwd=notebook.parent,
     )
-    if done.returncode == NO_ANSWER_KEY:
+    if done.returncode == CHECK_NO_ANSWER_KEY:
         waiting.update(HTML(""))
         print(NO_KEY)
     elif done.returncode in (0, 1) and done.stdout.strip():

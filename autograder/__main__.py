@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from attnlab.protocol import CHECK_USER_ERROR
 from autograder.config import (
     CourseError,
     NoAnswerKey,
@@ -86,13 +87,13 @@ def _password_from_file(path: Path) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     require_notebook_file(args.notebook)
-    from attnlab.selfcheck import NO_ANSWER_KEY
+    from attnlab.protocol import CHECK_NO_ANSWER_KEY, CHECK_NOT_PASSED, CHECK_PASSED
 
     try:
         course = load_config(args.root)
     except NoAnswerKey as error:  # a student without solutions/: the self-check cell says so in its own words
         print(f"error: {error}", file=sys.stderr)
-        return NO_ANSWER_KEY
+        return CHECK_NO_ANSWER_KEY
     from autograder.notebooks import read_checkable
 
     read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
@@ -100,7 +101,7 @@ def _check(args: argparse.Namespace) -> int:
 
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
     print_check(result, output="json" if args.json else "html" if args.html else "text")
-    return 0 if result.all_passed else 1
+    return CHECK_PASSED if result.all_passed else CHECK_NOT_PASSED
 
 
 def _lab(args: argparse.Namespace) -> int:
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return CHECK_USER_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
 
-from attnlab.recording import RECORDING_ENV
+from attnlab.protocol import RECORDING_ENV
 
 
 class SandboxedKernelManager(AsyncKernelManager):

@@ -30,7 +30,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer
 
-from attnlab.checks import RECORD_MIME
+from attnlab.protocol import RECORD_MIME
 from autograder.config import SandboxLimits
 from autograder.kernel import SandboxedKernelManager
 from autograder.quiz_notebook import ANSWER_STUB

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
-from attnlab.checks import RECORD_MIME
+from attnlab.protocol import RECORD_MIME
 
 MAX_DEPTH = 8
 MAX_TENSOR_BYTES = 3_000_000

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from attnlab.recording import RECORDING_ENV
+from attnlab.protocol import RECORDING_ENV
 from autograder.config import CourseError, SandboxLimits
 
 # Inside the sandbox: the kernel's home and working folder, and where the model cache appears.

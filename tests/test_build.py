@@ -159,7 +159,7 @@ def test_sources_are_committed_without_outputs(course):
 def test_nothing_students_receive_holds_the_key(rebuilt, course):
     """Every file of lessons/, quizzes/ and nbgrader's release: notebooks only, with no solution, hidden test,
     recorded input, quiz key or option explanation (those are the self-check's, given after answering)."""
-    from attnlab.checks import RECORD_MIME
+    from attnlab.protocol import RECORD_MIME
 
     received = [
         p for folder in ("lessons", "quizzes") for p in sorted((course.root / folder).rglob("*")) if p.is_file()

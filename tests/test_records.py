@@ -9,7 +9,8 @@ import nbformat
 import pytest
 import torch
 
-from attnlab.checks import RECORD_MIME, encode_value, refusing
+from attnlab.checks import encode_value, refusing
+from attnlab.protocol import RECORD_MIME
 from autograder.records import Unreadable, decode, judge, read_records
 
 

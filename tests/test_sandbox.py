@@ -118,7 +118,7 @@ def test_the_budget_stops_the_notebook(course):
 
 
 def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(course):
-    from attnlab.checks import RECORD_MIME
+    from attnlab.protocol import RECORD_MIME
     from autograder.notebooks import nbgrader_metadata
 
     nb = nbformat.v4.new_notebook()

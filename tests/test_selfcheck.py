@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from attnlab import selfcheck
+from attnlab.protocol import CHECK_NO_ANSWER_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,7 @@ def test_without_the_answer_key_check_exits_with_its_own_status(tmp_path):
         text=True,
         timeout=120,
     )
-    assert done.returncode == selfcheck.NO_ANSWER_KEY, done.stderr
+    assert done.returncode == CHECK_NO_ANSWER_KEY, done.stderr
     assert "Traceback" not in done.stderr
 
 
