@@ -26,6 +26,7 @@ A, B = 3, 4
 CLEAN = torch.tensor([[1, 5, A, 6, 7], [1, 8, A, 9, 5], [1, 6, A, 7, 0], [1, 9, A, 5, 0]])
 CORRUPT = torch.where(CLEAN == A, B, CLEAN)
 WHERE = 2  # the one position where clean and corrupt differ
+EPS = torch.finfo(torch.float32).eps
 
 
 def random_model(seed: int = 0) -> TinyTransformer:
@@ -269,7 +270,9 @@ def test_mean_and_resample_ablation_of_identical_inputs_change_nothing():
     same = CLEAN[:1].repeat(4, 1)  # four copies of one sentence: its mean and any resample are itself
     for method in ("mean", "resample"):
         drop = ablation(model, same, class_one_minus_zero, "resid_pre", method=method)
-        assert drop.per_pair.abs().max() < 1e-5, method
+        # The mean of four equal float32 copies may round by an ulp, which moves the logit
+        # difference (about 78 here) by a few of its own ulps: allowed 16 of them.
+        assert drop.per_pair.abs().max() <= 16 * EPS * drop.original.abs().max(), method
 
 
 def test_resample_ablation_draws_from_the_reference_with_its_seed():
