@@ -12,86 +12,158 @@ A file holds the weights and the held-out metrics only, so on the machine that m
 regenerating writes the same bytes: `git diff --exit-code attnlab/checkpoints` after `make
 checkpoints` checks that the shipped models are exactly what the code trains.
 `python -m attnlab.course_models` alone lists the models and where each one comes from.
+
+Retraining on another CPU is only statistically the same: PyTorch picks its CPU kernels by the
+processor (ATEN_CPU_CAPABILITY: default, avx2, avx512 on x86-64; default and SVE on ARM), they round
+float sums in other orders, and training carries the difference into other weights. So the figures a
+retrained model must reproduce are compared with bands, not with the shipped values: each figure's
+spread over several seeds and over every kernel setting of the machine that measured it, kept beside
+the checkpoints (attnlab/checkpoints/bands.json) and written by
+
+    python -m attnlab.course_models --measure-bands    # or: make bands
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import platform
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from scipy.stats import t as student_t
+
+from attnlab.attribution import RawAttention, Rollout, ranking_auc
+from attnlab.faithfulness import rationale_attention_mass
 from attnlab.faithfulness.variants import deceptive_model, uniform_attention_model
+from attnlab.probing import best_heads, coref_task, head_accuracy
+from attnlab.tasks.multihop import MultihopData
+from attnlab.tasks.rationale import RationaleData
+from attnlab.tasks.toy_language import NO_LABEL
 from attnlab.train import SHIPPED_DIR, TrainedModel, multihop_model, rationale_model, toy_language_model
+
+BANDS_FILE = SHIPPED_DIR / "bands.json"
+BAND_SEEDS = (0, 1, 2)
+BAND_CONFIDENCE = 0.99  # a retraining falls outside its band once in a hundred machines, not once in four
+# A figure that never moved while measured (verb agreement at 100%, say) still may by an example or two
+# of the 1,000 held-out sentences on another CPU: no band is narrower than this either side.
+BAND_FLOOR = 0.005
 
 
 @dataclass(frozen=True)
 class CourseModel:
     name: str  # what the lessons call it
     lessons: str  # the lessons that load it
-    seed: int  # models of other seeds are trained the same way as their seed-0 twin
+    seed: int
     recipe: str  # the training code that makes it; models of one recipe differ in size, seed or layers only
-    load: Callable[[], TrainedModel]  # with the lessons' exact arguments
+    family: str  # the same model but for its seed: its retrainings under other seeds share one band
+    make: Callable[[int], TrainedModel]  # seed -> the model, with the lessons' other arguments
+
+    def load(self) -> TrainedModel:
+        return self.make(self.seed)
 
 
-def _by_seed(seed: int) -> list[CourseModel]:
-    """The models a lesson loads with three seeds: lesson 02's honest and deceptive twins (2 and 3
-    layers) and lesson 04's masked language model."""
-    return [
-        CourseModel(f"rationale classifier, nano, seed {seed}", "00-03" if seed == 0 else "02", seed, "classifier",
-                    lambda: rationale_model(seed=seed)),
-        CourseModel(f"rationale classifier, micro, seed {seed}", "02", seed, "classifier",
-                    lambda: rationale_model(seed=seed, size="micro")),
-        CourseModel(f"deceptive classifier, nano, seed {seed}", "02", seed, "deceptive",
-                    lambda: deceptive_model(seed=seed, lam=0.1)),
-        CourseModel(f"deceptive classifier, micro, seed {seed}", "02", seed, "deceptive",
-                    lambda: deceptive_model(seed=seed, lam=0.1, size="micro")),
-        CourseModel(f"toy-language masked LM, seed {seed}", "04", seed, "masked LM",
-                    lambda: toy_language_model(seed=seed)),
-    ]  # fmt: skip
-
-
-COURSE_MODELS: list[CourseModel] = [
-    *_by_seed(0),
-    *_by_seed(1),
-    *_by_seed(2),
-    CourseModel(
-        "uniform attention, every layer", "02", 0, "uniform attention", lambda: uniform_attention_model(seed=0).trained
-    ),
-    CourseModel(
+# (family, recipe, make); the lessons load the first five with three seeds (lesson 02's honest and
+# deceptive twins, 2 and 3 layers, and lesson 04's masked language model), the others with seed 0.
+FAMILIES: list[tuple[str, str, Callable[[int], TrainedModel]]] = [
+    ("rationale classifier, nano", "classifier", lambda seed: rationale_model(seed=seed)),
+    ("rationale classifier, micro", "classifier", lambda seed: rationale_model(seed=seed, size="micro")),
+    ("deceptive classifier, nano", "deceptive", lambda seed: deceptive_model(seed=seed, lam=0.1)),
+    ("deceptive classifier, micro", "deceptive", lambda seed: deceptive_model(seed=seed, lam=0.1, size="micro")),
+    ("toy-language masked LM", "masked LM", lambda seed: toy_language_model(seed=seed)),
+    ("uniform attention, every layer", "uniform attention", lambda seed: uniform_attention_model(seed=seed).trained),
+    (
         "uniform attention, last layer",
-        "02",
-        0,
         "uniform attention",
-        lambda: uniform_attention_model(seed=0, layers=[-1]).trained,
+        lambda seed: uniform_attention_model(seed=seed, layers=[-1]).trained,
     ),
-    CourseModel("multi-hop classifier", "03", 0, "multi-hop", lambda: multihop_model(seed=0)),
+    ("multi-hop classifier", "multi-hop", lambda seed: multihop_model(seed=seed)),
 ]
 
 
-def regenerate(folder: Path = SHIPPED_DIR) -> None:
-    """Train every course model from scratch into an empty cache, then make `folder` hold exactly those files."""
+def _lessons(family: str, seed: int) -> str:
+    if family.startswith("toy-language"):
+        return "04"
+    if family.startswith("multi-hop"):
+        return "03"
+    return "00-03" if (family, seed) == ("rationale classifier, nano", 0) else "02"
+
+
+COURSE_MODELS: list[CourseModel] = [
+    CourseModel(f"{family}, seed {seed}", _lessons(family, seed), seed, recipe, family, make)
+    for seed in (0, 1, 2)
+    for family, recipe, make in FAMILIES[:5]
+] + [CourseModel(family, _lessons(family, 0), 0, recipe, family, make) for family, recipe, make in FAMILIES[5:]]
+
+
+def headline_figures(trained: TrainedModel) -> dict[str, float]:
+    """The figures the lessons build on, beyond the stored metrics, measured on the held-out data."""
+    model, test = trained.model, trained.test
+    with torch.no_grad():
+        out = model(test.tokens)
+    if isinstance(test, MultihopData):  # lesson 03: rollout recovers the source raw attention misses
+        data = test.subset(slice(0, 400))
+        words = data.mask.clone()
+        words[:, 0] = False
+        auc = {
+            name: ranking_auc(method.attribute(data.tokens), data.rationale, words).nanmean().item()
+            for name, method in (("raw", RawAttention(model)), ("rollout", Rollout(model)))
+        }
+        return {"auc: rollout minus raw attention": auc["rollout"] - auc["raw"]}
+    if isinstance(test, RationaleData):  # lessons 01-02: how much [CLS] attends to the rationale
+        mass = rationale_attention_mass(out.attentions, test.rationale)
+        return {"share: last-layer [CLS] attention on the rationale": mass.mean().item()}
+    # lesson 04: the best single coreference head, its pronouns hidden
+    hidden = test.tokens.masked_fill(test.antecedent != NO_LABEL, test.vocab.mask_id)
+    with torch.no_grad():
+        accuracy = head_accuracy(model(hidden).attentions, coref_task(test))
+    ((_, _, best),) = best_heads(accuracy, 1)
+    return {"share: best coreference head": float(best)}
+
+
+def figures(trained: TrainedModel) -> dict[str, float]:
+    """Everything the retraining test compares: the stored held-out metrics and the headline figures."""
+    return {**trained.metrics, **headline_figures(trained)}
+
+
+@contextmanager
+def trained_from_scratch() -> Iterator[Path]:
+    """Every model loaded inside is trained anew, into a scratch cache (yielded) that is removed after."""
     before = {key: os.environ.get(key) for key in ("ATTNLAB_CHECKPOINTS", "ATTNLAB_CACHE_DIR")}
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["ATTNLAB_CHECKPOINTS"] = "own"  # never copy a shipped checkpoint onto itself
         os.environ["ATTNLAB_CACHE_DIR"] = scratch
         try:
-            start = time.process_time()
-            for entry in COURSE_MODELS:
-                trained = entry.load()
-                print(f"{entry.name:<40} {trained.summary()}", flush=True)
-            print(f"trained {len(COURSE_MODELS)} models in {time.process_time() - start:.0f} s of CPU time")
+            yield Path(scratch)
         finally:
             for key, value in before.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        made = sorted(Path(scratch).glob("*.pt"))
+
+
+def regenerate(folder: Path = SHIPPED_DIR) -> None:
+    """Train every course model from scratch into an empty cache, then make `folder` hold exactly those files."""
+    with trained_from_scratch() as scratch:
+        start = time.process_time()
+        for entry in COURSE_MODELS:
+            trained = entry.load()
+            print(f"{entry.name:<40} {trained.summary()}", flush=True)
+        print(f"trained {len(COURSE_MODELS)} models in {time.process_time() - start:.0f} s of CPU time")
+        made = sorted(scratch.glob("*.pt"))
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.pt"):
             stale.unlink()
@@ -101,17 +173,156 @@ def regenerate(folder: Path = SHIPPED_DIR) -> None:
     print(f"{len(made)} checkpoints in {folder} ({size / 2**20:.1f} MB)")
 
 
+# -----------------------------------------------------------------------------
+# PyTorch's CPU kernels, and the bands a retrained model's figures fall in
+
+
+def _cpu_flags() -> set[str]:
+    """The processor's feature flags from /proc/cpuinfo (x86 "flags", ARM "Features"); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def capability_under(setting: str | None) -> str:
+    """The kernels a fresh Python process uses with ATEN_CPU_CAPABILITY=setting (None: unset, the
+    machine's own), lower case as the variable spells them: PyTorch ignores a setting the CPU lacks."""
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    if setting is not None:
+        env["ATEN_CPU_CAPABILITY"] = setting
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().lower()
+
+
+def kernel_settings() -> list[str]:
+    """Every ATEN_CPU_CAPABILITY setting this machine runs, the machine's own included: the candidates
+    its architecture (`uname -m`) and CPU flags offer, each kept only if PyTorch really uses it."""
+    machine, flags = platform.machine().lower(), _cpu_flags()
+    candidates = ["default"]
+    if machine in ("x86_64", "amd64"):
+        candidates += ["avx2"] if "avx2" in flags else []
+        candidates += ["avx512"] if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags else []
+    elif machine in ("aarch64", "arm64") and "sve" in flags:
+        candidates += ["sve128", "sve256", "sve512"]  # PyTorch builds accept some of these; checked below
+    return [setting for setting in candidates if capability_under(setting) == setting]
+
+
+def measure_figures(seeds: tuple[int, ...] = BAND_SEEDS) -> Iterator[dict]:
+    """Every family retrained with every seed under this process's kernels: {family, seed, kernels, figures}."""
+    kernels = torch.backends.cpu.get_cpu_capability().lower()
+    with trained_from_scratch():
+        for family, _, make in FAMILIES:
+            for seed in seeds:
+                yield {"family": family, "seed": seed, "kernels": kernels, "figures": figures(make(seed))}
+
+
+def _figures_under(setting: str, seeds: tuple[int, ...]) -> list[dict]:
+    env = os.environ | {"ATEN_CPU_CAPABILITY": setting, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "attnlab.course_models", "--figures", "--seeds", *map(str, seeds)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"retraining under {setting} kernels failed:\n{done.stderr[-2000:]}")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if {row["kernels"] for row in rows} != {setting}:
+        raise RuntimeError(f"asked for {setting} kernels, trained with {sorted({row['kernels'] for row in rows})}")
+    return rows
+
+
+def band(values: list[float]) -> tuple[float, float]:
+    """Where one more retraining lands with BAND_CONFIDENCE: the normal prediction interval of the
+    measured values (mean +- t * sd * sqrt(1 + 1/n)), never narrower than BAND_FLOOR either side."""
+    n, mean = len(values), statistics.fmean(values)
+    spread = student_t.ppf(0.5 + BAND_CONFIDENCE / 2, n - 1) * statistics.stdev(values) * math.sqrt(1 + 1 / n)
+    half = max(spread, BAND_FLOOR)
+    return mean - half, mean + half
+
+
+def measure_bands(seeds: tuple[int, ...] = BAND_SEEDS, jobs: int = 1, path: Path = BANDS_FILE) -> dict:
+    """Retrain every family with `seeds` under every kernel setting of this machine (one process per
+    setting, `jobs` at once) and write each figure's samples and band to `path`."""
+    settings = kernel_settings()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        rows = [row for part in pool.map(lambda s: _figures_under(s, seeds), settings) for row in part]
+    families = {}
+    for family, _, _ in FAMILIES:
+        mine = [row for row in rows if row["family"] == family]
+        families[family] = {}
+        for figure in mine[0]["figures"]:
+            values = [row["figures"][figure] for row in mine]
+            low, high = band(values)
+            families[family][figure] = {
+                "low": low,
+                "high": high,
+                "samples": {s: [row["figures"][figure] for row in mine if row["kernels"] == s] for s in settings},
+            }
+    bands = {
+        "written_by": "python -m attnlab.course_models --measure-bands (make bands); never edit by hand",
+        "seeds": list(seeds),
+        "kernel_settings": settings,
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "confidence": BAND_CONFIDENCE,
+        "floor": BAND_FLOOR,
+        "families": families,
+    }
+    path.write_text(json.dumps(bands, indent=1) + "\n")
+    return bands
+
+
+def load_bands(path: Path = BANDS_FILE) -> dict[str, dict[str, dict]]:
+    """{family: {figure: {low, high, samples}}} as measured by measure_bands."""
+    return json.loads(path.read_text())["families"]
+
+
+def print_spreads(bands: dict) -> None:
+    """A markdown table of each figure's spread over seeds and kernel settings (benchmarks/RESULTS.md)."""
+    settings = bands["kernel_settings"]
+    print("| model | figure | " + " | ".join(f"{s}: seeds {bands['seeds']}" for s in settings), end="")
+    print(" | largest change of kernels, same seed | band |")
+    print("|---" * (len(settings) + 4) + "|")
+    for family, figs in bands["families"].items():
+        for figure, entry in figs.items():
+            samples = entry["samples"]
+            cells = [", ".join(f"{v:.3f}" for v in samples[s]) for s in settings]
+            by_kernel = max(max(col) - min(col) for col in zip(*samples.values()))
+            print(f"| {family} | {figure} | " + " | ".join(cells), end="")
+            print(f" | {by_kernel:.3f} | [{entry['low']:.3f}, {entry['high']:.3f}] |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="The course's trained models and their shipped checkpoints.")
     parser.add_argument(
         "--regenerate", action="store_true", help="train every model anew and replace the shipped checkpoints"
     )
+    parser.add_argument(
+        "--measure-bands",
+        action="store_true",
+        help=f"retrain every model under every seed of --seeds and every CPU kernel setting; write {BANDS_FILE.name}",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(BAND_SEEDS), help="seeds of --measure-bands")
+    parser.add_argument("--jobs", type=int, default=1, help="kernel settings measured at once (--measure-bands)")
+    parser.add_argument("--figures", action="store_true", help="retrain under this process's kernels; JSON lines")
+    parser.add_argument("--kernel-settings", action="store_true", help="the ATEN_CPU_CAPABILITY settings this CPU runs")
     args = parser.parse_args()
     if args.regenerate:
         regenerate()
-        return
-    for entry in COURSE_MODELS:
-        print(f"{entry.name:<40} lessons {entry.lessons:<12} {entry.load().summary()}")
+    elif args.measure_bands:
+        print_spreads(measure_bands(tuple(args.seeds), args.jobs))
+    elif args.figures:
+        for row in measure_figures(tuple(args.seeds)):
+            print(json.dumps(row), flush=True)
+    elif args.kernel_settings:
+        print(" ".join(kernel_settings()))
+    else:
+        for entry in COURSE_MODELS:
+            print(f"{entry.name:<40} lessons {entry.lessons:<12} {entry.load().summary()}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from attnlab.attribution.lrp import lrp_hooks
 from attnlab.models import TinyTransformer, preset
 from attnlab.tasks.rationale import make_rationale_task
 
+EPS = torch.finfo(torch.float32).eps
+
 
 @pytest.fixture(scope="module")
 def one_layer():
@@ -148,9 +150,12 @@ def test_lrp_hooks_change_gradients_only(rationale):
         for rule in ("attnlrp", "cp"):
             with model.hooks(lrp_hooks(rule)):
                 hooked = model(tokens)
-            # the LayerNorms are written out while their scale is hooked: equal up to float rounding
-            torch.testing.assert_close(hooked.logits, plain.logits, atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(hooked.attentions, plain.attentions, atol=1e-6, rtol=1e-5)
+            # The LayerNorms are written out while their scale is hooked: equal up to float rounding,
+            # a sum over d_model = 32 features rounding by up to 32 eps in each of the 2 layers.
+            rounding = 2 * model.cfg.d_model * EPS
+            logit_size = plain.logits.abs().max().item()
+            torch.testing.assert_close(hooked.logits, plain.logits, atol=rounding * logit_size, rtol=0)
+            torch.testing.assert_close(hooked.attentions, plain.attentions, atol=rounding, rtol=0)  # at most 1
     assert model.active_hook_count() == 0
 
 

@@ -133,12 +133,18 @@ def test_probes_trained_together_are_the_probes_trained_alone(kind: str, pairs: 
             experiments.append((x_train * (seed + 1), train, x_test * (seed + 1), test))
     cfg = ProbeConfig(kind=kind, steps=40)
     together = train_and_evaluate_together(experiments, cfg)
+    # The two orders of computation round differently: a float32 sum of n terms is exact to n * eps
+    # relative, and each step adds one gradient summed over the n word positions of the training data.
+    n_positions = experiments[0][0].shape[:2].numel()  # (sentences, tokens, features) -> 500-600
+    weights_rtol = cfg.steps * n_positions * torch.finfo(torch.float32).eps  # about 2.5e-3
     for experiment, joint in zip(experiments, together):
         alone = train_and_evaluate(*experiment, cfg)
-        assert torch.equal(joint.correct, alone.correct)
-        assert joint.train_accuracy == alone.train_accuracy
         for a, b in zip(joint.probe.module.parameters(), alone.probe.module.parameters()):
-            assert torch.allclose(a, b, atol=1e-3)  # weights of order 1: equal up to rounding
+            assert (a - b).norm() <= weights_rtol * b.norm()
+        # Weights that close change only predictions on a decision boundary: a few held-out examples.
+        assert (joint.correct != alone.correct).float().mean() <= 0.01
+        assert joint.accuracy == pytest.approx(alone.accuracy, abs=0.01)
+        assert joint.train_accuracy == pytest.approx(alone.train_accuracy, abs=0.01)
 
 
 def test_probes_of_different_shapes_are_not_trained_together() -> None:

@@ -1,0 +1,163 @@
+"""Another CPU teaches the same course. PyTorch picks its CPU kernels by the processor
+(ATEN_CPU_CAPABILITY: default, avx2, avx512 on x86-64; default and SVE on ARM), and kernels that add
+floats in another order print other last digits. Each lesson is run here as the grader runs it (the
+instructor's notebook, hidden tests included, in the sandbox) under the kernels of this test run and
+under another setting, and what its prose can rely on must read the same in both runs: the same words,
+the same small integers (layers, heads, positions, counts of a few), every figure on the same side of
+zero and every two figures of one output in the same order, unless they are within one printed digit
+(a tie at the printed precision).
+"""
+
+import re
+from functools import cache
+from itertools import combinations
+
+import nbformat
+import pytest
+import torch
+
+from attnlab.course_models import capability_under
+from autograder.build import assignments
+from autograder.check import run_notebook
+from autograder.config import load_config
+from autograder.nbgrader_api import Execution
+from autograder.sandbox import bwrap_path
+
+LESSONS = [a for a in assignments(load_config()) if not a.is_quiz]
+# The last cell of every run says which kernels its sandboxed Python really used.
+PROBE = "import torch\nprint('kernels:', torch.backends.cpu.get_cpu_capability().lower())"
+MINUS = "\u2212"  # the typographic minus sign, printed by some formatting
+NUMBER = re.compile(r"(?<![\w.])([-+\u2212]?)(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
+SMALL = 20  # integers below this name things (a layer, a head, a position) or count a few: they must not move
+
+
+def this_runs_kernels() -> str:
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+@cache
+def other_setting() -> str | None:
+    """PyTorch's plain kernels, or the machine's own when this run already uses the plain ones."""
+    if this_runs_kernels() != "default":
+        return "default"
+    native = capability_under(None)
+    return native if native != "default" else None
+
+
+def run_lesson(course, lesson, setting: str, folder, monkeypatch) -> list[str]:
+    """The lesson's instructor notebook run in the sandbox under `setting`: the text each code cell printed."""
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", setting)
+    source = nbformat.read(lesson.source, as_version=4)
+    nb = nbformat.read(lesson.source, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    executed = run_notebook(course, nb, source, folder, Execution())
+    printed = [_text(cell) for cell in executed.cells if cell.cell_type == "code"]
+    assert printed[-1].strip() == f"kernels: {setting}", f"the lesson ran on {printed[-1]!r}, not {setting}"
+    return printed[:-1]
+
+
+def _text(cell) -> str:
+    parts = []
+    for output in cell.outputs:
+        if output.output_type == "stream" and output.name == "stdout":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.get("data", {}).get("text/plain", ""))
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+    return "".join(parts)
+
+
+def numbers(text: str) -> tuple[str, list[tuple[float, float, bool]]]:
+    """(the text with every number replaced by #, [(value, one unit of its last printed digit, is integer)])."""
+    found = []
+    for match in NUMBER.finditer(text):
+        sign, whole, fraction, exponent = match.groups()
+        value = float(f"{'-' if sign == MINUS else sign}{whole}.{fraction or '0'}e{exponent or '0'}")
+        unit = 10.0 ** (int(exponent or 0) - len(fraction or ""))
+        found.append((value, unit, fraction is None and exponent is None))
+    return NUMBER.sub("#", text), found
+
+
+def what_moved(cell: int, base: str, other: str) -> list[str]:
+    """Every way the prose could read `other` differently from `base` (one cell's printed text)."""
+    base_words, base_numbers = numbers(base)
+    other_words, other_numbers = numbers(other)
+    if base_words != other_words:
+        lines = [(a, b) for a, b in zip(base.splitlines(), other.splitlines()) if numbers(a)[0] != numbers(b)[0]]
+        return [f"cell {cell} prints other words: {lines[:1] or 'another number of lines'}"]
+    problems = []
+    pairs = list(zip(base_numbers, other_numbers))
+    for (b, unit, integer), (o, _, _) in pairs:
+        if integer and abs(b) < SMALL and b != o:
+            problems.append(f"cell {cell}: {b:g} became {o:g}")
+        elif b * o < 0 and max(abs(b), abs(o)) > 1.5 * unit:  # two printed digits or more
+            problems.append(f"cell {cell}: {b:g} changed sign ({o:g})")
+    for ((b1, u1, _), (o1, _, _)), ((b2, u2, _), (o2, _, _)) in combinations(pairs, 2):
+        # Figures printed to one precision are figures of one kind (shares, AUCs, intervals of them).
+        if u1 == u2 and (b1 - b2) * (o1 - o2) < 0 and max(abs(b1 - b2), abs(o1 - o2)) > 1.5 * u1:
+            problems.append(f"cell {cell}: {b1:g} > {b2:g} turned around ({o1:g}, {o2:g})")
+    return problems
+
+
+def largest_move(base: list[str], other: list[str]) -> float:
+    """The largest change of a printed figure, in units of its last printed digit."""
+    moves = [
+        abs(b - o) / unit
+        for one, two in zip(base, other)
+        for (b, unit, _), (o, _, _) in zip(numbers(one)[1], numbers(two)[1])
+    ]
+    return max(moves, default=0.0)
+
+
+def test_reading_numbers_off_a_printed_line():
+    words, found = numbers("AUC 0.413 [-0.02, +1.5e-3]; head (2, 1); 51.2% \u22120.062")
+    assert words == "AUC # [#, #]; head (#, #); #% #"
+    values = [value for value, _, _ in found]
+    assert values == [0.413, -0.02, 0.0015, 2, 1, 51.2, -0.062]
+    assert [unit for _, unit, _ in found][:3] == [0.001, 0.01, 0.0001]  # 1.5e-3 is printed to 1e-4
+    assert [integer for _, _, integer in found] == [False, False, False, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "base, other, moved",
+    [
+        ("gap 0.413 vs 0.402", "gap 0.415 vs 0.401", False),  # last digits only
+        ("gap 0.413 vs 0.412", "gap 0.412 vs 0.413", False),  # a tie at the printed precision
+        ("gap 0.413 vs 0.402", "gap 0.399 vs 0.402", True),  # the order the prose states turned around
+        ("mean +0.012 [+0.004, +0.020]", "mean +0.010 [-0.002, +0.022]", True),  # the interval now holds 0
+        ("best head (2, 1)", "best head (1, 3)", True),
+        ("the interval excludes 0", "the interval includes 0", True),
+        ("12.5% flipped", "12.7% flipped", False),
+    ],
+)
+def test_what_the_prose_relies_on_is_told_from_last_digits(base, other, moved):
+    assert bool(what_moved(0, base, other)) == moved
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")
+def test_a_sandboxed_kernel_computes_with_the_setting_the_grader_runs_under(course, tmp_path, monkeypatch):
+    settings = [this_runs_kernels()] + ([other_setting()] if other_setting() else [])
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(PROBE)]
+    for setting in settings:
+        monkeypatch.setenv("ATEN_CPU_CAPABILITY", setting)
+        executed = run_notebook(course, nb, nb, tmp_path, Execution())
+        assert _text(executed.cells[0]).strip() == f"kernels: {setting}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda a: a.id)
+def test_each_lesson_reads_the_same_under_other_cpu_kernels(course, lesson, tmp_path, monkeypatch):
+    other = other_setting()
+    if other is None:
+        pytest.skip("this CPU offers PyTorch no kernels but the plain ones")
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path / "cache"))  # the runs' grader cache, not the user's
+    base = run_lesson(course, lesson, this_runs_kernels(), tmp_path, monkeypatch)
+    changed = run_lesson(course, lesson, other, tmp_path, monkeypatch)
+    problems = [problem for cell, pair in enumerate(zip(base, changed)) for problem in what_moved(cell, *pair)]
+    moved = largest_move(base, changed)
+    print(f"{lesson.id}: {this_runs_kernels()} against {other}: the largest change is {moved:g} printed digits")
+    assert not problems, f"under {other} kernels against {this_runs_kernels()}: " + "; ".join(problems[:12])
