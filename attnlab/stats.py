@@ -12,6 +12,11 @@ is seeded, so the same values always give the same interval. Paired: when two fi
 on the same sentences, resample the *differences*, which is tighter and right, rather than comparing
 two separate intervals. NaN entries (undefined for an example, e.g. an AUC without gold words) are
 left out before resampling.
+
+Clustered examples (words that come in sentences): pass `groups`, one id per example, and the
+sentences are resampled whole, so words of one sentence, which tend to be right or wrong together,
+do not count as independent (the cluster bootstrap; Davison & Hinkley, 1997, section 3.8). The
+statistic is then the mean over all examples of the resampled groups.
 """
 
 from __future__ import annotations
@@ -70,11 +75,13 @@ def bootstrap(
     n_resamples: int = 2000,
     level: float = 0.95,
     seed: int = 0,
+    groups: torch.Tensor | None = None,
 ) -> Interval:
     """Percentile-bootstrap interval of `statistic` (default: the mean) over the examples of `values` (N,).
 
     With `other` (N,) measured on the same examples, the interval is of statistic(values - other).
     bool values count as 0/1, so the mean is a share. statistic maps (..., N) to (...).
+    groups (N,): cluster ids (e.g. the sentence of each word); whole clusters are resampled (mean only).
     """
     x = torch.as_tensor(values).detach().double().flatten()
     if other is not None:
@@ -82,16 +89,36 @@ def bootstrap(
         if y.shape != x.shape:
             raise ValueError(f"paired values need the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
         x = x - y
-    x = x[~x.isnan()]
+    defined = ~x.isnan()
+    x = x[defined]
     if len(x) == 0:
         raise ValueError("no defined values to bootstrap")
     if not 0.0 < level < 1.0 or n_resamples < 1:
         raise ValueError(f"need 0 < level < 1 and n_resamples >= 1, got {level}, {n_resamples}")
+    if groups is not None:
+        if statistic is not _mean:
+            raise ValueError("a clustered bootstrap computes the mean; it takes no other statistic")
+        ids = torch.as_tensor(groups).flatten()
+        if ids.shape != defined.shape:
+            raise ValueError(f"groups need one id per value: {tuple(ids.shape)} ids for {tuple(defined.shape)} values")
+        return _cluster_bootstrap(x, ids[defined], n_resamples, level, seed)
     index = _resample_index(len(x), n_resamples, seed)  # (R * N,)
     resampled = statistic(x.index_select(0, index).view(n_resamples, len(x)))  # (R, N) -> (R,)
     tail = (1.0 - level) / 2
     low, high = torch.quantile(resampled, torch.tensor([tail, 1.0 - tail], dtype=torch.double)).tolist()
     return Interval(float(statistic(x[None])[0]), low, high, len(x), level)
+
+
+def _cluster_bootstrap(x: torch.Tensor, ids: torch.Tensor, n_resamples: int, level: float, seed: int) -> Interval:
+    _, cluster = torch.unique(ids, return_inverse=True)  # (N,) 0..G-1
+    G = int(cluster.max()) + 1
+    sums = torch.zeros(G, dtype=torch.double).index_add_(0, cluster, x)  # (G,)
+    counts = torch.zeros(G, dtype=torch.double).index_add_(0, cluster, torch.ones_like(x))  # (G,)
+    index = _resample_index(G, n_resamples, seed).view(n_resamples, G)  # (R, G) clusters drawn
+    resampled = sums[index].sum(-1) / counts[index].sum(-1)  # (R,) mean over the drawn clusters' examples
+    tail = (1.0 - level) / 2
+    low, high = torch.quantile(resampled, torch.tensor([tail, 1.0 - tail], dtype=torch.double)).tolist()
+    return Interval(float(x.mean()), low, high, len(x), level)
 
 
 def bootstrap_share(flags: torch.Tensor, **kwargs) -> Interval:

@@ -93,6 +93,13 @@ class LessonHalf:
         ]
         assert errors == []
 
+    def test_every_number_the_prose_quotes_is_printed_above_it(self, graded, lesson):
+        from test_claims import unsupported_claims  # the checker and its own tests: tests/test_claims.py
+
+        _, out = graded
+        problems = unsupported_claims(_executed(out, "solved", lesson))
+        assert problems == [], "\n".join(problems)
+
 
 class TestTheTwoLongestLessons(LessonHalf):
     @classmethod

@@ -24,6 +24,8 @@ from attnlab.probing import (
     format_table,
     head_accuracy,
     head_accuracy_both,
+    held_out_best_head,
+    held_out_best_offset,
     model_difference,
     only_at,
     pos_task,
@@ -312,6 +314,62 @@ def test_head_accuracy_both_finds_a_head_that_looks_from_the_head_word() -> None
     assert head_accuracy(A, task).item() == 0.0 and head_accuracy(A, task, transpose=True).item() == 1.0
     both, transposed = head_accuracy_both(A, task)
     assert both.item() == 1.0 and transposed.item()
+
+
+def _noise_heads(n: int, seed: int) -> tuple[torch.Tensor, ProbingTask]:
+    # n sentences of 6 tokens, every word's gold head a random earlier-or-later word, attention random:
+    # every head is at chance, so any gap between heads is noise
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(1, 6, (n, 6), generator=g)
+    labels[:, 0] = NO_LABEL
+    labels[labels == torch.arange(6)] = NO_LABEL
+    task = ProbingTask("arc", labels, candidates=torch.ones(n, 6, 6, dtype=torch.bool))
+    return torch.rand(3, n, 4, 6, 6, generator=g).softmax(-1), task  # (L, N, H, T, T)
+
+
+def test_held_out_best_head_is_picked_on_one_split_and_scored_on_the_other() -> None:
+    select_attn, select_task = _noise_heads(40, seed=0)
+    eval_attn, eval_task = _noise_heads(40, seed=1)
+    # plant a perfect head (2, 3) on the evaluation split only: it must not be the one picked
+    b, i = eval_task.queries()
+    eval_attn[2, b, 3, i] = 0.0
+    eval_attn[2, b, 3, i, eval_task.labels[b, i]] = 1.0
+    picked = held_out_best_head(select_attn, select_task, eval_attn, eval_task)
+    ((layer, head, accuracy),) = best_heads(head_accuracy(select_attn, select_task), 1)
+    assert picked.choice == (layer, head) != (2, 3)
+    assert picked.selection_accuracy == pytest.approx(accuracy)
+    expected = head_accuracy(eval_attn, eval_task)[layer, head]
+    assert picked.correct.shape == (len(b),) and picked.correct.float().mean() == pytest.approx(expected.item())
+
+
+def test_the_best_of_many_noise_heads_scores_lower_on_held_out_words() -> None:
+    # the selection bias the held-out split removes: 12 heads at chance, the best looks good in-sample
+    gaps = []
+    for seed in range(10):
+        select_attn, select_task = _noise_heads(30, seed=2 * seed)
+        eval_attn, eval_task = _noise_heads(30, seed=2 * seed + 1)
+        picked = held_out_best_head(select_attn, select_task, eval_attn, eval_task, both_directions=True)
+        gaps.append(picked.selection_accuracy - picked.correct.float().mean().item())
+    assert min(gaps) > -0.05 and sum(gaps) / len(gaps) > 0.05
+
+
+def test_held_out_best_offset_and_direction() -> None:
+    # w_i's head is always w_{i+1}: offset +1 wins on the selection split and is scored on the other
+    heads = torch.tensor([[NO_LABEL, 2, 3, 4, 0]])
+    task = ProbingTask("arc", heads, candidates=torch.ones(1, 5, 5, dtype=torch.bool))
+    other = ProbingTask("arc", torch.tensor([[NO_LABEL, 2, 1, 4, 3]]), candidates=task.candidates)
+    picked = held_out_best_offset(task, other)
+    assert picked.choice == (1,) and picked.selection_accuracy == 0.75
+    assert picked.correct.tolist() == [True, False, True, False]
+    # a head that looks from the head word to its dependent wins transposed, and keeps that direction
+    A = torch.zeros(1, 1, 1, 5, 5)
+    for i in range(1, 4):
+        A[0, 0, 0, i + 1, i] = 1.0
+    A[0, 0, 0, 1, 0] = A[0, 0, 0, 0, 0] = A[0, 0, 0, 4, 0] = 1.0
+    picked = held_out_best_head(A, task, A, task, both_directions=True)
+    assert picked.transposed and picked.correct[:3].all()
+    with pytest.raises(ValueError, match="one model"):
+        held_out_best_head(A, task, A[:, :, :0], task)
 
 
 def test_attention_token_features_read_a_words_neighbours() -> None:

@@ -59,3 +59,24 @@ def test_intervals_are_the_plain_percentile_bootstrap_also_when_indices_are_reus
         low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.double)).tolist()
         interval = bootstrap(x, n_resamples=500, seed=7)
         assert (interval.low, interval.high) == (low, high)
+
+
+def test_clustered_examples_give_a_wider_interval_and_one_per_cluster_gives_the_plain_one():
+    # 50 sentences of 10 words, each sentence all right or all wrong: 500 words but 50 independent draws
+    g = torch.Generator().manual_seed(0)
+    per_sentence = (torch.rand(50, generator=g) < 0.6).double()
+    words = per_sentence.repeat_interleave(10)  # (500,)
+    sentence = torch.arange(50).repeat_interleave(10)
+    naive, clustered = bootstrap(words), bootstrap(words, groups=sentence)
+    assert clustered.estimate == pytest.approx(naive.estimate)
+    assert clustered.high - clustered.low > 2.5 * (naive.high - naive.low)  # about sqrt(10) wider
+    by_sentence = bootstrap(per_sentence)
+    assert clustered.low == pytest.approx(by_sentence.low) and clustered.high == pytest.approx(by_sentence.high)
+    # one example per cluster: the plain bootstrap (the same resampling)
+    x = torch.randn(40, generator=g)
+    plain, single = bootstrap(x), bootstrap(x, groups=torch.arange(40))
+    assert (single.low, single.high) == pytest.approx((plain.low, plain.high))
+    with pytest.raises(ValueError, match="one id per value"):
+        bootstrap(x, groups=torch.arange(39))
+    with pytest.raises(ValueError, match="no other statistic"):
+        bootstrap(x, groups=torch.arange(40), statistic=lambda v: v.median(-1).values)

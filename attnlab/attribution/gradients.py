@@ -2,6 +2,8 @@
 Gradient baselines on the input embeddings x = token embedding + position embedding, (B, T, D):
 
 - GradientXInput (Simonyan et al., 2014; Shrikumar et al., 2017): score_t = sum_d x[t, d] · ∂y/∂x[t, d].
+  With ln_scale="detached" the gradient treats every LayerNorm's scale sqrt(var + eps) as a constant
+  (the identity rule AttnLRP and CP-LRP use for LayerNorm, Ali et al., 2022): see below.
 - IntegratedGradients (Sundararajan et al., 2017): score_t = sum_d (x - x')[t, d] · mean over the
   path x' + α(x - x') of ∂y/∂x[t, d]; by completeness the scores sum to y(x) - y(x').
 
@@ -45,14 +47,39 @@ def pad_baseline(model: TinyTransformer, tokens: torch.Tensor, mask: torch.Tenso
     return input_embeddings(model, tokens.masked_fill(words, model.cfg.pad_id))
 
 
+LN_SCALE = ("plain", "detached")
+
+
+def _detach_scale(x: torch.Tensor, hook) -> torch.Tensor:
+    return x.detach()
+
+
 class GradientXInput(Attribution):
-    """Gradient of the target logit times the input embedding, summed over the embedding dimension."""
+    """Gradient of the target logit times the input embedding, summed over the embedding dimension.
+
+    ln_scale="plain" (default): the model's own gradient. In a pre-LN model it is nearly blind to
+    every path that reads a token's embedding through a LayerNorm: LN is scale-invariant, so its
+    Jacobian J satisfies J(x) · x = 0 (up to eps), and x · g gets nothing from layer 0 reading the
+    word, only from the word's own residual copy as later layers read it.
+    ln_scale="detached": every `*.hook_scale` is detached, so LN is linear in x on the way back and
+    those paths count (Ali et al., 2022; Achtibat et al., 2024). The forward pass is unchanged.
+    """
 
     name = "gradient x input"
 
+    def __init__(self, model: TinyTransformer, ln_scale: str = "plain") -> None:
+        super().__init__(model)
+        if ln_scale not in LN_SCALE:
+            raise ValueError(f"ln_scale must be one of {LN_SCALE}, got {ln_scale!r}")
+        self.ln_scale = ln_scale
+        if ln_scale == "detached":
+            self.name = "gradient x input (LN scale detached)"
+
     def _attribute(self, tokens, target, mask, position):
         embeds = input_embeddings(self.model, tokens).detach().requires_grad_(True)  # (B, T, D)
-        y = logit_from_embeddings(self.model, tokens, mask, embeds, target, position)  # (B,)
+        hooks = [(lambda name: name.endswith("hook_scale"), _detach_scale)] if self.ln_scale == "detached" else []
+        with self.model.hooks(hooks):
+            y = logit_from_embeddings(self.model, tokens, mask, embeds, target, position)  # (B,)
         (grad,) = torch.autograd.grad(y.sum(), embeds)  # examples are independent, so one backward serves all
         return (grad * embeds).sum(-1).detach()  # (B, T)
 

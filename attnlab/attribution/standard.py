@@ -37,6 +37,7 @@ def standard_methods(model: TinyTransformer, seed: int = 0, ig_steps: int = 32) 
         "AttnLRP": LRP(model, rule="attnlrp"),
         "CP-LRP": LRP(model, rule="cp"),
         "gradient x input": GradientXInput(model),
+        "gradient x input, LN detached": GradientXInput(model, ln_scale="detached"),
         "integrated gradients": IntegratedGradients(model, n_steps=ig_steps),
         "leave-one-out": LeaveOneOut(model),
     }

@@ -20,7 +20,16 @@ from attnlab.probing.features import (
     extract_features,
     random_model_like,
 )
-from attnlab.probing.heads import best_heads, fixed_offset_accuracy, head_accuracy, head_accuracy_both, head_predictions
+from attnlab.probing.heads import (
+    HeldOutChoice,
+    best_heads,
+    fixed_offset_accuracy,
+    head_accuracy,
+    head_accuracy_both,
+    head_predictions,
+    held_out_best_head,
+    held_out_best_offset,
+)
 from attnlab.probing.probes import (
     BilinearProbe,
     FittedProbe,
@@ -65,7 +74,8 @@ __all__ = [
     "attention_pair_features", "attention_token_features", "best_heads", "control_arc", "control_coref", "control_pos",
     "coref_task",
     "extract_features", "fit_probe", "fit_probes", "fixed_offset_accuracy", "format_comparison", "format_table",
-    "head_accuracy", "head_accuracy_both", "head_predictions", "model_difference", "only_at", "pos_task",
+    "HeldOutChoice", "head_accuracy", "head_accuracy_both", "head_predictions", "held_out_best_head",
+    "held_out_best_offset", "model_difference", "only_at", "pos_task",
     "probe_by_layer", "probe_data", "probe_inputs",
     "probing_tasks", "pronoun_agreement", "random_model_like", "selectivity", "train_and_evaluate",
     "train_and_evaluate_together",

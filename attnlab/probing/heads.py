@@ -10,9 +10,15 @@ layer x head map; no training is involved, so nothing can be memorised.
 Clark et al. (2019) score every head in both directions and keep the better one (per head, and per
 relation when they report relations): `head_accuracy_both` does that. Reporting only one direction
 understates heads that look from the head word to its dependents.
+
+The best of k heads (or offsets) scored on the words it was picked on is biased upward: it is the
+maximum of k noisy estimates, and an interval on those same words carries the same bias. Pick on one
+split and score on another: `held_out_best_head`, `held_out_best_offset`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -59,3 +65,51 @@ def fixed_offset_accuracy(task: ProbingTask, offsets: range = range(-3, 4)) -> d
     b, i = task.queries()
     gold = task.labels[b, i]
     return {o: ((i + o) == gold).float().mean().item() for o in offsets if o != 0}
+
+
+@dataclass
+class HeldOutChoice:
+    """A head (or offset) picked on one split and scored on another."""
+
+    choice: tuple  # (layer, head) for a head, (offset,) for an offset
+    transposed: bool  # the head's direction (False for offsets)
+    selection_accuracy: float  # on the split it was picked on: biased upward, do not report it as the result
+    correct: torch.Tensor  # (M,) bool, on the evaluation split: report this, with its interval
+
+
+def held_out_best_head(
+    select_attentions: torch.Tensor,
+    select_task: ProbingTask,
+    eval_attentions: torch.Tensor,
+    eval_task: ProbingTask,
+    both_directions: bool = False,
+) -> HeldOutChoice:
+    """The most accurate head on (select_attentions, select_task), (L, N, H, T, T), scored on the
+    evaluation split's words; with both_directions the better direction is picked on the selection
+    split too. Ties go to the first head in layer-major order."""
+    if select_attentions.shape[0] != eval_attentions.shape[0] or select_attentions.shape[2] != eval_attentions.shape[2]:
+        raise ValueError(
+            f"the two splits must come from one model: layers x heads {select_attentions.shape[0]} x "
+            f"{select_attentions.shape[2]} vs {eval_attentions.shape[0]} x {eval_attentions.shape[2]}"
+        )
+    if both_directions:
+        accuracy, transposed = head_accuracy_both(select_attentions, select_task)
+    else:
+        accuracy = head_accuracy(select_attentions, select_task)
+        transposed = torch.zeros_like(accuracy, dtype=torch.bool)
+    flat = int(accuracy.flatten().argmax())  # argmax returns the first maximum
+    layer, head = divmod(flat, accuracy.shape[1])
+    direction = bool(transposed[layer, head])
+    b, i = eval_task.queries()
+    picked = head_predictions(eval_attentions, eval_task, transpose=direction)[layer, head]  # (M,)
+    return HeldOutChoice((layer, head), direction, float(accuracy[layer, head]), picked == eval_task.labels[b, i])
+
+
+def held_out_best_offset(
+    select_task: ProbingTask, eval_task: ProbingTask, offsets: range = range(-3, 4)
+) -> HeldOutChoice:
+    """The best fixed offset ("the word at i + offset") on the selection split, scored on the evaluation split."""
+    accuracy = fixed_offset_accuracy(select_task, offsets)
+    offset = max(accuracy, key=accuracy.get)  # the first of equals, in the order of `offsets`
+    b, i = eval_task.queries()
+    return HeldOutChoice((offset,), False, accuracy[offset], (i + offset) == eval_task.labels[b, i])
