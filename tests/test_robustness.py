@@ -240,3 +240,39 @@ def test_check_reads_a_notebook_with_a_surrogate_and_a_huge_number(tmp_path, cou
     assert "Traceback" not in done.stderr, done.stderr
     verdict = json.loads(done.stdout)  # a verdict (exit status 1: not everything passes)
     assert verdict["questions"][0]["score"] == 0 and verdict["max_score"] > 0
+
+
+# --- Results that do not stick wrongly --------------------------------------------------------------
+
+
+def test_a_grading_failure_is_never_kept_as_unchanged(tmp_path, course):
+    c = Class(course, tmp_path)
+    c.add("hon_all", "quiz", c.quiz(), c.all_right)
+    c.add("hon_five", "quiz", c.quiz(5), 5)
+    grade(course, c.folder, c.out, timeout=TIMEOUT)
+    # As a run whose sandboxes failed (another run's kernels on the same uids) stored it: 0, grading_failed.
+    stored = c.out / "results" / "hon_all" / "quiz.json"
+    data = json.loads(stored.read_text())
+    data["status"], data["verdicts"] = ["grading_failed"], [v | {"score": 0.0} for v in data["verdicts"]]
+    stored.write_text(json.dumps(data))
+    again = grade(course, c.folder, c.out, timeout=TIMEOUT)
+    failed_before, untouched = _item(again, "hon_all"), _item(again, "hon_five")
+    assert failed_before.regraded and (failed_before.score, failed_before.status) == (c.all_right, "ok")
+    assert not untouched.regraded and untouched.score == 5
+
+
+def test_the_regrade_fingerprint_holds_the_graders_code(tmp_path, monkeypatch):
+    import autograder.grade as grading
+    from autograder.config import PACKAGE_DIR
+    from autograder.intake import Submission
+
+    copy = tmp_path / "autograder"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "examples", "student_jupyter"))
+    before = grading.grader_digest(copy)
+    (copy / "templates" / "feedback.html.j2").write_text("{{ nothing }}")
+    grading.grader_digest.cache_clear()  # read once per process; here the code changes within one
+    assert grading.grader_digest(copy) != before
+    submission = Submission("ada", "quiz", None)
+    fingerprint = grading._fingerprint(submission, "inputs")
+    monkeypatch.setattr(grading, "grader_digest", lambda: "another grader")
+    assert grading._fingerprint(submission, "inputs") != fingerprint
