@@ -28,13 +28,14 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
 
 from autograder import feedback, nbgrader_api
 from autograder.build import prepare_course
-from autograder.config import CourseConfig, CourseError, require_grading_arguments
+from autograder.config import PACKAGE_DIR, CourseConfig, CourseError, require_grading_arguments
 from autograder.intake import NO_ASSIGNMENT, SECRET, Submission, take_in
 from autograder.judge import KEY_DIR
 from autograder.lms import canvas_csv, moodle_csv
@@ -52,6 +53,7 @@ NO_SANDBOX_WARNING = (
 RESULTS_FORMAT = 1
 MANUAL = "manual"  # a cell the instructor scored by hand
 REWRITTEN = ("source", "release", "submitted")  # the folders of OUT/course each run writes anew
+GRADING_FAILED = "grading_failed"
 
 
 @dataclass
@@ -142,9 +144,23 @@ def _result_file(out: Path, submission: Submission) -> Path:
     return out / "results" / submission.student / f"{submission.assignment}.json"
 
 
+@lru_cache(maxsize=4)
+def grader_digest(package: Path = PACKAGE_DIR) -> str:
+    """The grader's own code and templates: a change to how grades are made regrades everything."""
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *package.glob("templates/**/*")]):
+        if path.is_file():
+            digest.update(f"{path.relative_to(package)}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(submission: Submission, task_inputs: str) -> str:
-    """What a submission's grade depends on: its clean copy, its timestamp, the course and the settings."""
-    digest = hashlib.sha256(f"{RESULTS_FORMAT}\n{task_inputs}\n{submission.status}\n{submission.notes}".encode())
+    """What a submission's grade depends on: its clean copy, its timestamp, the course, the settings and the
+    grader's own code."""
+    digest = hashlib.sha256(
+        f"{RESULTS_FORMAT}\n{grader_digest()}\n{task_inputs}\n{submission.status}\n{submission.notes}".encode()
+    )
     if submission.path is not None:
         digest.update(submission.path.read_bytes())
         digest.update((submission.path.parent / "timestamp.txt").read_bytes())
@@ -165,7 +181,8 @@ def _store(out: Path, item: Graded, fingerprint: str) -> None:
 def _stored(out: Path, submission: Submission, fingerprint: str) -> Graded | None:
     try:
         data = json.loads(_result_file(out, submission).read_text(encoding="utf-8"))
-        if data["fingerprint"] != fingerprint:
+        # A grading failure is the grader's, not the submission's: it is never kept, whatever the fingerprint.
+        if data["fingerprint"] != fingerprint or GRADING_FAILED in data["status"]:
             return None
         submission.status, submission.notes = list(data["status"]), list(data["notes"])
         return Graded(submission, [Verdict(**v) for v in data["verdicts"]], float(data["seconds"]), regraded=False)

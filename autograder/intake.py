@@ -160,7 +160,9 @@ def take_in(
                     )
                 )
                 continue
-            taken.append(_take_one(student, assignment_dir, course_submitted, releases[name], max_notebook_bytes))
+            taken.append(
+                _take_one_safely(student, assignment_dir, course_submitted, releases[name], max_notebook_bytes)
+            )
     return taken, warnings
 
 
@@ -197,10 +199,26 @@ def _copy_secret(folder: Path, target: Path) -> None:
     try:
         if _kind(secret) == "file" and secret.stat().st_size <= MAX_TIMESTAMP_BYTES:
             text = secret.read_text(encoding="ascii").strip()
-            if text.isalnum():
+            if text and all(c.isascii() and (c.isalnum() or c == "-") for c in text):
                 (target / SECRET).write_text(text)
     except (OSError, UnicodeDecodeError):
         pass  # no secret: the feedback is still written; only the exchange cannot return it
+
+
+def _take_one_safely(
+    student: str, folder: Path, course_submitted: Path, release: NotebookNode, max_notebook_bytes: int | None
+) -> Submission:
+    """_take_one, with any failure it did not foresee kept to this submission: a status naming it, never the batch."""
+    try:
+        return _take_one(student, folder, course_submitted, release, max_notebook_bytes)
+    except Exception as error:  # the bytes are the student's: whatever they trip, the class goes on
+        shutil.rmtree(course_submitted / student / folder.name, ignore_errors=True)
+        return _refused(
+            student,
+            "not_a_notebook",
+            f"the submission could not be read ({type(error).__name__}); it was not graded",
+            assignment=folder.name,
+        )
 
 
 def _take_one(
@@ -212,11 +230,13 @@ def _take_one(
     chosen = _choose_notebook(folder, expected, submission)
     if chosen is None:
         return submission
+    repairs: list[str] = []
     try:
-        nb, repeated_ids = read_notebook(chosen, max_bytes=max_notebook_bytes)
+        nb, repeated_ids = read_notebook(chosen, max_bytes=max_notebook_bytes, notes=repairs)
     except NotANotebook as error:
         submission.problem(error.status, f"{shown(chosen.name)} cannot be graded: {error}")
         return submission
+    submission.notes.extend(repairs)
     _note_duplicates(nb, repeated_ids, release, submission)
     _check_against_release(nb, release, submission)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)  # a student's local kernel name means nothing here

@@ -6,8 +6,9 @@ Only public jupyter_client interfaces are overridden: `format_kernel_cmd` (wrap 
 `write_connection_file` (readable by the sandbox's uid), `start_kernel` (the kernel's own stdout and
 stderr kept off the grader's terminal, no environment), `interrupt_kernel` (remember that a cell was
 interrupted at its timeout), `kernel_spec` (interrupt by message: a signal would stop at bwrap) and
-`cleanup_resources` (remove the socket folder). `seal` and `unseal` close the socket folder to the
-kernel while it runs.
+`cleanup_resources` (remove the socket folder) and `client` (a cap on the size of every message the
+grader's sockets take: zmq refuses a larger one before reading it into memory and closes that channel;
+RobustExecute then connects a new client). `seal` and `unseal` close the socket folder to the kernel while it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import zmq
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
@@ -28,6 +30,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")
     notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
     interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
+    max_message_bytes = Int(32 * 2**20, help="largest message taken from the kernel; a larger one is dropped unread")
     _runtime: Path | None = None
 
     def __init__(self, **kwargs) -> None:
@@ -45,6 +48,13 @@ class SandboxedKernelManager(AsyncKernelManager):
         if spec is not None and self.sandbox is not None and spec.interrupt_mode != "message":
             spec.interrupt_mode = "message"
         return spec
+
+    def client(self, **kwargs):
+        kc = super().client(**kwargs)
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)  # the control channel's
+        # Default options of the client's own context: every channel it opens later (iopub, shell, stdin).
+        kc.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        return kc
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         command = super().format_kernel_cmd(extra_arguments)

@@ -128,27 +128,46 @@ def read_checkable(path: Path, max_bytes: int) -> NotebookNode:
         nb, _ = read_notebook(path, max_bytes=max_bytes)
     except NotANotebook as error:
         raise CourseError(f"{path} cannot be checked: {error}") from None
+    except OSError as error:
+        raise CourseError(f"{path} cannot be read: {error.strerror}") from None
     return nb
 
 
-def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNode, list[str]]:
-    """
-    Read a notebook a student submitted: (notebook, cell ids that were repeated and have been renamed).
-    Every way the file can be broken becomes NotANotebook, with a status and a message.
-    """
-    size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise NotANotebook(
-            "too_large",
-            f"the file is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB a "
-            "notebook may have; clear its outputs (Edit > Clear Outputs of All Cells) and save it again",
-        )
+MAX_DIGITS = 4000  # below Python's int-str limit (4300): a longer integer is read as none
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _bounded_int(digits: str) -> int | None:
+    return int(digits) if len(digits.lstrip("-")) <= MAX_DIGITS else None
+
+
+def _repaired(value: object, fixes: set[str]) -> object:
+    """value with every lone surrogate (an escape JSON allows, which no file can hold) replaced by U+FFFD."""
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value):
+            fixes.add("surrogate")
+            return _LONE_SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, list):
+        return [_repaired(item, fixes) for item in value]
+    if isinstance(value, dict):
+        return {_repaired(key, fixes): _repaired(item, fixes) for key, item in value.items()}
+    return value
+
+
+def _raw_notebook(text: str) -> tuple[dict, list[str]]:
+    """The JSON of a notebook, repaired where no meaning is lost: (raw, sentences saying what was repaired)."""
+    big_numbers = []
+
+    def parse_int(digits: str) -> int | None:
+        value = _bounded_int(digits)
+        if value is None:
+            big_numbers.append(len(digits))
+        return value
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise NotANotebook("not_a_notebook", "the file is not text (is it really a .ipynb notebook?)") from None
-    try:
-        raw = json.loads(text)
+        # A JSON number of any length is valid; Python refuses to read one of more than 4300 digits as an int.
+        raw = json.loads(text, parse_int=parse_int)
     except json.JSONDecodeError as error:
         raise NotANotebook(
             "not_json",
@@ -157,14 +176,72 @@ def read_notebook(path: Path, max_bytes: int | None = None) -> tuple[NotebookNod
         ) from None
     except RecursionError:
         raise NotANotebook("not_json", "the file is not a readable notebook (its JSON is nested too deeply)") from None
+    except ValueError as error:  # numbers json refuses (a float literal of thousands of digits)
+        raise NotANotebook("not_json", f"the file holds a value that cannot be read ({type(error).__name__})") from None
+    fixes: set[str] = set()
+    raw = _repaired(raw, fixes)
+    notes = []
+    if big_numbers:
+        notes.append(f"{len(big_numbers)} number(s) of more than {MAX_DIGITS} digits were left out of the notebook")
+    if fixes:
+        notes.append("characters that cannot be saved (lone UTF-16 surrogates) were replaced by the character U+FFFD")
+    return raw, notes
+
+
+def read_notebook(
+    path: Path, max_bytes: int | None = None, notes: list[str] | None = None
+) -> tuple[NotebookNode, list[str]]:
+    """
+    Read a notebook a student submitted: (notebook, cell ids that were repeated and have been renamed).
+    Every way the file can be broken becomes NotANotebook, with a status and a message; what was repaired
+    on the way (a byte-order mark, unsavable characters, an older format) is said in `notes`, if given.
+    """
+    notes = notes if notes is not None else []
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise NotANotebook(
+            "too_large",
+            f"the file is {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB a "
+            "notebook may have; clear its outputs (Edit > Clear Outputs of All Cells) and save it again",
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (some editors on Windows) is dropped
+    except UnicodeDecodeError:
+        raise NotANotebook("not_a_notebook", "the file is not text (is it really a .ipynb notebook?)") from None
+    raw, repairs = _raw_notebook(text)
+    notes += repairs
+    version = raw.get("nbformat") if isinstance(raw, dict) else None
+    if version == 3 and "worksheets" in raw:
+        raw = _from_version_3(raw)
+        notes.append("the notebook was in the old format 3 and was converted to format 4")
+    elif type(version) is int and version != 4:
+        raise NotANotebook(
+            "not_a_notebook",
+            f"the notebook is in format {version}, which cannot be graded; open it in JupyterLab and save it again",
+        )
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise NotANotebook("not_a_notebook", "the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
     try:
         # from_dict rather than reads: reads would silently give repeated cell ids random new ones.
-        nb = rejoin_lines(nbformat.from_dict(raw)) if raw["nbformat"] == 4 else nbformat.reads(text, as_version=4)
+        if raw["nbformat"] != 4:
+            raise ValueError("not format 4")
+        nb = rejoin_lines(nbformat.from_dict(raw))
         nb.nbformat_minor = max(nb.get("nbformat_minor", 0), 5)  # cell ids exist from 4.5 on
         repeated = unique_cell_ids(nb)
         nbformat.validate(nb)
     except Exception as error:  # nbformat raises several unrelated types for malformed notebooks
         raise NotANotebook("not_a_notebook", f"the notebook is malformed ({type(error).__name__})") from None
     return nb, repeated
+
+
+def _from_version_3(raw: dict) -> dict:
+    """A format 3 notebook as format 4 (nbformat's own conversion), or NotANotebook."""
+    from nbformat.v4.convert import upgrade
+
+    try:
+        converted = upgrade(nbformat.from_dict(raw), from_version=3, from_minor=raw.get("nbformat_minor", 0))
+        return json.loads(json.dumps(converted))
+    except Exception as error:  # a broken format 3 file fails in many ways inside the conversion
+        raise NotANotebook(
+            "not_a_notebook", f"the format 3 notebook could not be converted ({type(error).__name__})"
+        ) from None

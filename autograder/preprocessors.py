@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 import nbformat
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
@@ -168,7 +168,7 @@ class RobustExecute(Execute):
             return cell, self.resources
         limit = min(self.timeout, remaining)
         self.timeout_func = lambda _cell: limit
-        interrupts = self.km.interrupts
+        interrupts, started = self.km.interrupts, time.monotonic()
         try:
             super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -179,7 +179,15 @@ class RobustExecute(Execute):
                 "it was restarted and the cells before this one were run again",
             )
             self._restart_and_replay()
-        except CellTimeoutError:  # past the timeout and deaf to the interrupt
+        except CellTimeoutError:
+            if time.monotonic() - started < limit and self.km.interrupts == interrupts:
+                # The cell finished (its reply came) but its output never did: a message over the size cap
+                # closed the output channel (kernel.py). Its output is lost; the kernel and its variables are intact.
+                cell.metadata.setdefault("autograder", {})["truncated"] = True
+                self._reconnect()
+                self._finished.append(index)
+                return cell, self.resources
+            # past the timeout and deaf to the interrupt
             self._mark_timeout(
                 cell,
                 limit,
@@ -208,13 +216,20 @@ class RobustExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
+    def _reconnect(self) -> None:
+        """A new client on the same kernel: zmq closes a channel for good on a message over its size cap."""
+        self.kc.stop_channels()
+        self.kc = self.km.client()
+        run_sync(ensure_async_call)(self.kc.start_channels)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+
     def _remaining(self) -> float:
         return self.budget - (time.monotonic() - self._started)
 
     def _restart_and_replay(self) -> None:
         self.km.unseal()
         run_sync(self.km.restart_kernel)(now=True)
-        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        self._reconnect()  # a fresh client: the old one's channels may have been closed by an oversized message
         self.km.seal()
         for index in self._finished:
             remaining = self._remaining()
@@ -227,6 +242,11 @@ class RobustExecute(Execute):
             except (CellTimeoutError, DeadKernelError):
                 self.log.warning("cell %d failed when replayed; the remaining cells run without it", index)
                 break
+
+
+async def ensure_async_call(function) -> None:
+    """Call a client method that is a coroutine in some jupyter_client versions and plain in others."""
+    await ensure_async(function())
 
 
 def _mark(cell: NotebookNode, status: str, message: str, **details) -> None:

@@ -10,6 +10,11 @@ else, anything too large or too deep, is a value that matches nothing.
 The student's record says only what the student's code returned. How it is judged (verify,
 tolerances, parameters, the hint) comes from the instructor's record of the same test cell, at the
 same position, made by running the solution on the same inputs (autograder/reference.py).
+
+Everything is bounded before it is decoded, since a payload of a few kB can be built to inflate: the
+records of one cell (count), the values of one record (count, depth) and the bytes of every tensor, read
+from the archive's directory before torch opens it (a compressed entry, or one larger than a tensor may
+be, is refused unread). What one cell may make the grader hold is a few times MAX_CELL_TENSOR_BYTES.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import base64
 import binascii
 import io
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,7 +32,11 @@ from nbformat import NotebookNode
 from attnlab.protocol import RECORD_MIME
 
 MAX_DEPTH = 8
-MAX_TENSOR_BYTES = 3_000_000
+MAX_TENSOR_BYTES = 3_000_000  # elements of one tensor, and bytes of its archive's data
+MAX_CELL_TENSOR_BYTES = 24_000_000  # tensor data of all records of one test cell together
+MAX_RECORDS_PER_CELL = 64  # the instructor's tests make a few; beyond this the rest match nothing
+MAX_VALUES = 20_000  # numbers, strings and lists in one record
+MAX_ARCHIVE_ENTRIES = 16  # torch.save writes 7
 
 
 class Unreadable:
@@ -50,44 +60,86 @@ class Record:
     params: dict = field(default_factory=dict)
 
 
-def decode(encoded: object, depth: int = 0) -> object:
-    """The plain value of an encoded record (attnlab.checks.encode_value), or Unreadable."""
-    import torch
+class _Budget:
+    """What the records of one cell may still make the grader hold: values counted, tensor bytes summed."""
 
+    def __init__(self) -> None:
+        self.values = 0
+        self.tensor_bytes = 0
+
+
+def decode(encoded: object, depth: int = 0, budget: _Budget | None = None) -> object:
+    """The plain value of an encoded record (attnlab.checks.encode_value), or Unreadable."""
+    budget = budget if budget is not None else _Budget()
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        return Unreadable("too many values")
     if depth > MAX_DEPTH or not isinstance(encoded, dict) or len(encoded) != 1:
         return Unreadable("malformed")
     [(kind, payload)] = encoded.items()
     if kind == "json":
         return payload if payload is None or type(payload) in (bool, int, float, str) else Unreadable("malformed")
     if kind == "list":
-        return [decode(item, depth + 1) for item in payload] if isinstance(payload, list) else Unreadable("malformed")
+        if not isinstance(payload, list):
+            return Unreadable("malformed")
+        if budget.values + len(payload) > MAX_VALUES:
+            return Unreadable("too many values")
+        return [decode(item, depth + 1, budget) for item in payload]
     if kind == "tensor" and isinstance(payload, str) and len(payload) <= MAX_TENSOR_BYTES * 4 // 3 + 4:
-        try:
-            value = torch.load(io.BytesIO(base64.b64decode(payload, validate=True)), weights_only=True)
-        except (
-            binascii.Error,
-            ValueError,
-            RuntimeError,
-            EOFError,
-            OSError,
-            AttributeError,
-            KeyError,
-            TypeError,
-            IndexError,
-            ImportError,
-            RecursionError,
-            MemoryError,
-        ) as error:
-            return Unreadable(type(error).__name__)
-        if type(value) is not torch.Tensor or value.layout != torch.strided or value.is_quantized:
-            return Unreadable("not a plain tensor")
-        # A view can claim far more elements than its bytes hold (zero strides): such a value is refused.
-        if value.numel() > MAX_TENSOR_BYTES or not value.is_contiguous() or value.dim() > MAX_DEPTH:
-            return Unreadable("not a plain tensor")
-        return value
+        return _tensor(payload, budget)
     if kind == "unsupported":
         return Unreadable(f"returned a {payload!s:.40}")
     return Unreadable("malformed")
+
+
+def _archive_bytes(raw: bytes) -> int | None:
+    """The bytes torch.load would unpack from a torch.save archive: None if it is not a plain one
+    (compressed entries inflate: a few kB can claim gigabytes), read from the directory, nothing unpacked."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        return None
+    if len(entries) > MAX_ARCHIVE_ENTRIES or any(e.compress_type != zipfile.ZIP_STORED for e in entries):
+        return None
+    return sum(e.file_size for e in entries)
+
+
+def _tensor(payload: str, budget: _Budget) -> object:
+    import torch
+
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return Unreadable("malformed")
+    size = _archive_bytes(raw)
+    if size is None or size > MAX_TENSOR_BYTES + 65_536 or budget.tensor_bytes + size > MAX_CELL_TENSOR_BYTES:
+        return Unreadable("not a plain tensor")
+    budget.tensor_bytes += size
+    try:
+        value = torch.load(io.BytesIO(raw), weights_only=True)
+    except (
+        ValueError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        IndexError,
+        ImportError,
+        RecursionError,
+        MemoryError,
+    ) as error:
+        return Unreadable(type(error).__name__)
+    if type(value) is not torch.Tensor or value.layout != torch.strided or value.is_quantized:
+        return Unreadable("not a plain tensor")
+    # A view can claim far more elements than its bytes hold (zero strides), or hold far more than it shows.
+    if value.numel() > MAX_TENSOR_BYTES or not value.is_contiguous() or value.dim() > MAX_DEPTH:
+        return Unreadable("not a plain tensor")
+    if value.untyped_storage().nbytes() > value.numel() * value.element_size():
+        value = value.clone()  # keep only what it shows; the rest of its storage is freed
+    return value
 
 
 def _payload(output: NotebookNode) -> dict | None:
@@ -101,13 +153,13 @@ def record_payloads(cell: NotebookNode) -> list[dict]:
     return [payload for payload in map(_payload, cell.get("outputs", [])) if payload is not None]
 
 
-def from_payload(payload: dict) -> Record:
+def from_payload(payload: dict, budget: _Budget | None = None) -> Record:
     params = payload.get("params")
     return Record(
-        name=str(payload.get("name", "")),
-        value=decode(payload.get("value")),
-        hint=str(payload.get("hint", "")),
-        verify=str(payload.get("verify", "close")),
+        name=str(payload.get("name", ""))[:200],
+        value=decode(payload.get("value"), budget=budget),
+        hint=str(payload.get("hint", ""))[:2000],
+        verify=str(payload.get("verify", "close"))[:40],
         atol=_number(payload.get("atol"), 1e-5),
         rtol=_number(payload.get("rtol"), 1e-4),
         params=params if isinstance(params, dict) else {},
@@ -115,8 +167,14 @@ def from_payload(payload: dict) -> Record:
 
 
 def read_records(cell: NotebookNode) -> list[Record]:
-    """Every record of a test cell, decoded."""
-    return [from_payload(payload) for payload in record_payloads(cell)]
+    """Every record of a test cell, decoded; beyond MAX_RECORDS_PER_CELL, records that match nothing."""
+    budget, records = _Budget(), []
+    for payload in record_payloads(cell):
+        if len(records) == MAX_RECORDS_PER_CELL:
+            records.append(Record("", Unreadable("too many records")))  # judge() counts extra records as failing
+            break
+        records.append(from_payload(payload, budget))
+    return records
 
 
 def strip_records(cell: NotebookNode) -> None:

@@ -10,12 +10,14 @@ other submissions, solutions/ or the grader's processes (own pid namespace and /
 
 Limits: address space, processes, file size and core dumps through rlimits set inside (prlimit);
 disk through the size of the tmpfs folders. Running as root, the kernel also drops to an unprivileged
-uid (one per grading slot), so a process limit applies and no root-owned file is writable. When the
+uid (one per grading slot, which no other process of the machine holds: process_slot), so a process
+limit applies and no root-owned file is writable. When the
 kernel process is killed, bwrap's --die-with-parent and the pid namespace kill everything it started.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -39,10 +41,41 @@ INSTALL_HINT = (
 MiB = 1024 * 1024
 
 
+# Running as root, a slot is taken by holding a lock on its file here, for the life of the process.
+SLOT_LOCKS = (
+    Path("/run/lock/attnlab-sandbox-slots") if Path("/run/lock").is_dir() else Path("/tmp/attnlab-sandbox-slots")
+)
+MAX_SLOTS = 900
+_held: dict[int, tuple[int, object]] = {}  # pid -> (slot, its open lock file)
+
+
 def process_slot() -> int:
-    """The grading slot of a process that was given none: graders running side by side (test workers,
-    Dask workers on one host) get different sandbox uids, so one's process limit never counts the other's."""
-    return 100 + os.getpid() % 800
+    """
+    This process's grading slot: its sandboxes run as uid FIRST_SANDBOX_UID + slot. Running as root, the
+    slot is one no other process of this machine holds (grading runs side by side, their workers, `check`,
+    Dask workers on one host), so one's process limit never counts another's kernels; it is held until
+    this process ends. Not running as root, kernels have no uid of their own and every slot is 0.
+    """
+    if os.geteuid() != 0:
+        return 0
+    pid = os.getpid()
+    if pid not in _held:  # a forked child holds its parent's lock file, not a slot of its own
+        _held.clear()
+        _held[pid] = _take_a_slot()
+    return _held[pid][0]
+
+
+def _take_a_slot() -> tuple[int, object]:
+    SLOT_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for slot in range(1, MAX_SLOTS + 1):
+        lock = (SLOT_LOCKS / f"{slot}.lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the system when the process ends
+        except BlockingIOError:
+            lock.close()
+            continue
+        return slot, lock
+    raise CourseError(f"all {MAX_SLOTS} sandbox slots of this machine are taken by running graders; try again later")
 
 
 class SandboxUnavailable(CourseError):

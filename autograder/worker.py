@@ -7,18 +7,23 @@ plain data (the submission and the instructor's notebook as JSON text, the pipel
 the same task runs in this process, in a local process pool (`grade --workers N`) or on
 a Dask worker on another machine (`grade --scheduler ADDRESS`), and gives the same executed notebook.
 Workers never touch OUT or the gradebook: the grading process decides scores and writes everything.
+
+A local worker process that dies (killed, out of memory) breaks its pool, and every task the pool had
+not finished comes back broken: each is run once more in a process of its own, so only a submission that
+kills its worker again fails (`grading_failed`), never the run. Local workers keep their temporary
+folders (kernels' sockets, tasks) in one folder of the run, removed at its end whatever died.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# This process's grading slot (set once per worker process): its kernels get a sandbox uid of their own.
-_SLOT: int | None = None
+WORKER_DIED = "the grading process died"  # an Outcome's failure when its worker died twice
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,13 @@ class Outcome:
 def _slot() -> int:
     from autograder.sandbox import process_slot
 
-    return _SLOT if _SLOT is not None else process_slot()
+    return process_slot()
 
 
-def init_local_worker(slots) -> None:
-    """ProcessPoolExecutor initializer: take a grading slot of this machine's own."""
-    global _SLOT
-    _SLOT = slots.get()
+def init_local_worker(folder: str) -> None:
+    """ProcessPoolExecutor initializer: take a grading slot of this machine's own, keep temporary files in folder."""
+    tempfile.tempdir = folder
+    _slot()
 
 
 def run_task(task: Task) -> Outcome:
@@ -74,29 +79,54 @@ def _worker_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}"
 
 
-def run_all(tasks: list[Task], workers: int = 1, scheduler: str | None = None) -> Iterator[Outcome]:
-    """Every task's Outcome, in the order they finish: here, in a local pool, or on a Dask cluster."""
+def run_all(
+    tasks: list[Task], workers: int = 1, scheduler: str | None = None, runner: Callable[[Task], Outcome] = run_task
+) -> Iterator[Outcome]:
+    """Every task's Outcome, in the order they finish: here, in a local pool, or on a Dask cluster.
+    runner is what runs one task (run_task; a test passes one that makes its worker die)."""
     if scheduler:
         yield from _on_dask(tasks, scheduler)
     elif workers <= 1 or len(tasks) <= 1:
         for task in tasks:
-            yield run_task(task)
+            yield runner(task)
     else:
-        yield from _in_pool(tasks, workers)
+        yield from _in_pool(tasks, workers, runner)
 
 
-def _in_pool(tasks: list[Task], workers: int) -> Iterator[Outcome]:
+def _in_pool(tasks: list[Task], workers: int, runner: Callable[[Task], Outcome]) -> Iterator[Outcome]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that has threads and torch loaded
-    slots = context.Queue()
-    for slot in range(1, workers + 1):
-        slots.put(slot)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_local_worker, initargs=(slots,)) as pool:
-        futures = [pool.submit(run_task, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+    folder = tempfile.mkdtemp(prefix="attnlab-run-")
+
+    def pool(size: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(size, mp_context=context, initializer=init_local_worker, initargs=(folder,))
+
+    def alone(task: Task) -> Outcome:
+        with pool(1) as own:
+            try:
+                return own.submit(runner, task).result()
+            except BrokenProcessPool:
+                return Outcome(task.key, None, WORKER_DIED, 0.0, "")
+
+    try:
+        broken = []
+        with pool(workers) as shared:
+            futures = {shared.submit(runner, task): task for task in tasks}
+            for future in as_completed(futures):
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    broken.append(futures[future])
+                    continue
+                yield outcome
+        if broken:
+            with ThreadPoolExecutor(workers) as threads:
+                yield from (f.result() for f in as_completed([threads.submit(alone, task) for task in broken]))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _on_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:

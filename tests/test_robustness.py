@@ -1,0 +1,278 @@
+"""
+No notebook can stop or starve a class's run: attacks on the grader itself (not on the grades), each a
+submission beside honest classmates, graded together with `--workers 2`, through real nbgrader and the
+sandbox. The honest students keep their full marks; the attackers get their own statuses; the grading
+process stays small; nothing is left in the temporary folder.
+"""
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_integrity import FIRST, Class, _cell
+
+from attnlab.checks import RECORD_MIME
+from autograder.build import write_quiz_sources
+from autograder.grade import grade
+from autograder.sandbox import bwrap_path
+from autograder.worker import WORKER_DIED, Outcome, Task, run_all, run_task
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
+TIMEOUT = 20
+GiB = 2**30
+
+# A record that inflates in whoever decodes it: torch.save's archive re-zipped with compression, so a
+# few kB of base64 unpack into a 50 MB storage behind a 10-element tensor; twenty of them per test.
+INFLATE = """
+import base64, io, zipfile, torch
+import attnlab.checks
+big = io.BytesIO()
+torch.save(torch.zeros(50_000_000, dtype=torch.uint8)[:10], big)
+plain, packed = zipfile.ZipFile(io.BytesIO(big.getvalue())), io.BytesIO()
+with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+    for name in plain.namelist():
+        archive.writestr(name, plain.read(name))
+PAYLOAD = {"tensor": base64.b64encode(packed.getvalue()).decode()}
+_record = attnlab.checks.record
+def record(name, value, **how):
+    for _ in range(20):
+        _record(name, value, **how)
+attnlab.checks.encode_value = lambda value: PAYLOAD
+attnlab.checks.record = record
+"""
+# One output message of 200 MB (a 1 GB one behaves the same, and costs the test's machine more).
+FLOOD = "from IPython.display import display\ndisplay({'text/plain': 'x' * 200_000_000}, raw=True)"
+
+
+def _bytes_of(nb) -> str:
+    return nbformat.writes(nb)
+
+
+def _attack_class(c: Class) -> None:
+    c.add("hon_quiz", "quiz", c.quiz(), c.all_right)
+    c.add("hon_first", FIRST, c.first_solved, sum(c.first_points.values()))
+    c.add("a_inflate", FIRST, c.inject(c.first_solved, INFLATE, after=_first_answer(c)), 0)
+    c.add("a_flood", "quiz", c.inject(c.quiz(), FLOOD), c.all_right, {"output_truncated"})
+    # Bytes no text editor makes, each in an otherwise honest notebook that gets its full marks.
+    surrogate = c.quiz()
+    surrogate.cells[0].source += "\n\ud800"
+    text = json.dumps(nbformat.from_dict(surrogate))  # escaped: "\ud800" is valid JSON, invalid text
+    c.add("a_surrogate", "quiz", text.encode(), c.all_right)
+    huge = c.quiz()
+    huge.metadata["seed"] = 0
+    c.add("a_bigint", "quiz", _bytes_of(huge).replace('"seed": 0', '"seed": ' + "9" * 4301).encode(), c.all_right)
+    c.add("a_bom", "quiz", b"\xef\xbb\xbf" + _bytes_of(c.quiz()).encode(), c.all_right)
+    c.add("a_v3", "quiz", nbformat.writes(nbformat.convert(c.quiz(), 3), version=3).encode(), c.all_right)
+    c.add(
+        "a_v5", "quiz", _bytes_of(c.quiz()).replace('"nbformat": 4,', '"nbformat": 5,').encode(), 0, {"not_a_notebook"}
+    )
+
+
+def _first_answer(c: Class) -> str:
+    return next(
+        c.metadata["nbgrader"]["grade_id"]
+        for c in c.first_solved.cells
+        if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"
+    )
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, course):
+    root = tmp_path_factory.mktemp("robust")
+    klass = Class(course, root)
+    _attack_class(klass)
+    with _private_tempdir() as temporary:
+        report = grade(course, klass.folder, klass.out, timeout=TIMEOUT, workers=2)
+        left = list(temporary.iterdir())
+    return klass, report, left
+
+
+@contextmanager
+def _private_tempdir() -> Iterator[Path]:
+    """The grader's temporary folder for the test: one of its own, short (a kernel's socket path has a
+    length limit), so what a run leaves behind is told apart from other processes' files."""
+    folder = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
+    saved, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _item(report, student):
+    return next(g for g in report.graded if g.submission.student == student)
+
+
+def test_every_submission_gets_its_score_and_status(graded):
+    klass, report, _ = graded
+    assert {g.submission.student for g in report.graded} == set(klass.expected)
+    for student, (assignment, score, statuses) in klass.expected.items():
+        item = _item(report, student)
+        assert (item.submission.assignment, item.score) == (assignment, score), (student, item.verdicts)
+        assert statuses <= set(item.submission.status), (student, item.status)
+        if not statuses:
+            assert item.status == "ok", (student, item.submission.notes)
+
+
+def test_the_repairs_are_said_and_name_no_traceback(graded):
+    _, report, _ = graded
+    assert any("U+FFFD" in note for note in _item(report, "a_surrogate").submission.notes)
+    assert any("4000 digits" in note for note in _item(report, "a_bigint").submission.notes)
+    assert any("format 3" in note for note in _item(report, "a_v3").submission.notes)
+    assert any("format 5" in note for note in _item(report, "a_v5").submission.notes)
+
+
+def test_the_grading_process_stays_small(graded):
+    # The grader decoded every record (the twenty inflating ones included) in this process.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < GiB
+
+
+def test_no_temporary_folder_is_left(graded):
+    _, _, left = graded
+    assert left == []
+
+
+# --- A worker that dies takes only its submission ---------------------------------------------------
+
+
+def dies_on_marked(task: Task) -> Outcome:
+    """A task runner whose process dies on a marked submission, as one killed for its memory would."""
+    import os
+
+    if "attnlab-kill-my-worker" in task.notebook:
+        os._exit(137)
+    return run_task(task)
+
+
+def test_a_worker_that_dies_takes_only_its_submission(tmp_path, course):
+    from autograder.nbgrader_api import Execution, pipeline_settings
+
+    c = Class(course, tmp_path)
+    source = write_quiz_sources(course, tmp_path)["quiz"].read_text()
+    settings = pipeline_settings(course, Execution(timeout=TIMEOUT))
+    tasks = [
+        Task("killer/quiz", _bytes_of(c.inject(c.quiz(), "# attnlab-kill-my-worker")), source, settings),
+        Task("hon_a/quiz", _bytes_of(c.quiz()), source, settings),
+        Task("hon_b/quiz", _bytes_of(c.quiz()), source, settings),
+    ]
+    with _private_tempdir() as temporary:
+        outcomes = {o.key: o for o in run_all(tasks, workers=2, runner=dies_on_marked)}
+        left = list(temporary.iterdir())
+    assert outcomes["killer/quiz"].failure == WORKER_DIED and outcomes["killer/quiz"].executed is None
+    for key in ("hon_a/quiz", "hon_b/quiz"):
+        assert outcomes[key].failure is None and outcomes[key].executed is not None
+    assert left == []
+
+
+# --- Records are bounded before they are decoded ----------------------------------------------------
+
+
+def test_an_inflating_record_is_refused_unread():
+    import base64
+    import io
+    import zipfile
+
+    import torch
+
+    from autograder.records import Unreadable, decode, read_records
+
+    big = io.BytesIO()
+    torch.save(torch.zeros(5_000_000, dtype=torch.uint8)[:10], big)
+    plain, packed = zipfile.ZipFile(io.BytesIO(big.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in plain.namelist():
+            archive.writestr(name, plain.read(name))
+    assert isinstance(decode({"tensor": base64.b64encode(packed.getvalue()).decode()}), Unreadable)
+    # Stored, not compressed, but a view of a storage far larger than it shows: only what it shows is kept.
+    stored = decode({"tensor": base64.b64encode(big.getvalue()).decode()})
+    assert isinstance(stored, Unreadable)  # 5 MB of archive: over the bound of one tensor
+    small = io.BytesIO()
+    torch.save(torch.arange(1000, dtype=torch.uint8)[:10], small)
+    kept = decode({"tensor": base64.b64encode(small.getvalue()).decode()})
+    assert torch.equal(kept, torch.arange(10, dtype=torch.uint8)) and kept.untyped_storage().nbytes() == 10
+    # Many records, or many values in one, match nothing beyond their bounds.
+    many = nbformat.v4.new_code_cell(
+        "", outputs=[nbformat.v4.new_output("display_data", data={RECORD_MIME: {"value": {"json": 1}}})] * 100
+    )
+    records = read_records(many)
+    assert len(records) == 65 and isinstance(records[-1].value, Unreadable)
+    wide = {"list": [{"json": 1}] * 30_000}
+    assert isinstance(decode(wide), Unreadable)
+
+
+# --- check on the same bytes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (lambda nb: _bytes_of(nb).replace('"nbformat": 4,', '"nbformat": 5,').encode(), "format 5"),
+        (lambda nb: b"\xff\xfe" + _bytes_of(nb).encode("utf-16-le"), "not text"),
+    ],
+)
+def test_check_refuses_unreadable_bytes_with_a_sentence(tmp_path, course, content, says):
+    path = tmp_path / "quiz.ipynb"
+    path.write_bytes(content(nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)))
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], capture_output=True, text=True)
+    assert done.returncode != 0 and says in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_check_reads_a_notebook_with_a_surrogate_and_a_huge_number(tmp_path, course):
+    nb = nbformat.read(course.quizzes_dir / "quiz.ipynb", as_version=4)
+    _cell(nb, "answer_1").source = 'ANSWER_1 = "\ud800"'
+    nb.metadata["seed"] = 0
+    text = json.dumps(nbformat.from_dict(nb)).replace('"seed": 0', '"seed": ' + "9" * 4301)
+    path = tmp_path / "quiz.ipynb"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", str(path), "--json"], capture_output=True, text=True
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    verdict = json.loads(done.stdout)  # a verdict (exit status 1: not everything passes)
+    assert verdict["questions"][0]["score"] == 0 and verdict["max_score"] > 0
+
+
+# --- Results that do not stick wrongly --------------------------------------------------------------
+
+
+def test_a_grading_failure_is_never_kept_as_unchanged(tmp_path, course):
+    c = Class(course, tmp_path)
+    c.add("hon_all", "quiz", c.quiz(), c.all_right)
+    c.add("hon_five", "quiz", c.quiz(5), 5)
+    grade(course, c.folder, c.out, timeout=TIMEOUT)
+    # As a run whose sandboxes failed (another run's kernels on the same uids) stored it: 0, grading_failed.
+    stored = c.out / "results" / "hon_all" / "quiz.json"
+    data = json.loads(stored.read_text())
+    data["status"], data["verdicts"] = ["grading_failed"], [v | {"score": 0.0} for v in data["verdicts"]]
+    stored.write_text(json.dumps(data))
+    again = grade(course, c.folder, c.out, timeout=TIMEOUT)
+    failed_before, untouched = _item(again, "hon_all"), _item(again, "hon_five")
+    assert failed_before.regraded and (failed_before.score, failed_before.status) == (c.all_right, "ok")
+    assert not untouched.regraded and untouched.score == 5
+
+
+def test_the_regrade_fingerprint_holds_the_graders_code(tmp_path, monkeypatch):
+    import autograder.grade as grading
+    from autograder.config import PACKAGE_DIR
+    from autograder.intake import Submission
+
+    copy = tmp_path / "autograder"
+    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "examples", "student_jupyter"))
+    before = grading.grader_digest(copy)
+    (copy / "templates" / "feedback.html.j2").write_text("{{ nothing }}")
+    grading.grader_digest.cache_clear()  # read once per process; here the code changes within one
+    assert grading.grader_digest(copy) != before
+    submission = Submission("ada", "quiz", None)
+    fingerprint = grading._fingerprint(submission, "inputs")
+    monkeypatch.setattr(grading, "grader_digest", lambda: "another grader")
+    assert grading._fingerprint(submission, "inputs") != fingerprint
