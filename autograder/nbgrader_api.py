@@ -49,7 +49,7 @@ class Execution:
 def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) -> dict[str, dict]:
     """
     Every setting of our grading pipeline's steps, as {configurable class: {trait: value}}: what `check`
-    and the grading workers run the steps with (preprocessors.self_check_steps), and the step settings
+    and the grading workers run the steps with (pipeline.execution_steps and judging_steps), and the step settings
     of nbgrader_settings (the nbgrader configuration and the nbgrader_config.py written for instructors).
     """
     from autograder.preprocessors import ALL_STDERR
