@@ -8,6 +8,7 @@ seconds and every submission's score under each, and says whether they agree.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def main() -> None:
                     cwd=out / "course",
                     check=True,
                     capture_output=True,
+                    env=os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},  # nbgrader runs alembic
                 )
             timings["nbgrader autograde"].append(time.perf_counter() - start)
             by_nbgrader = gradebook_scores(out / "gradebook.db", course.course_id)
