@@ -440,6 +440,9 @@ def _grade_locked(
         if counter is not None:
             counter.update(1)
 
+    from autograder.report import previous_scores, write_report
+
+    previous = previous_scores(out / "results")  # before this run overwrites them: the report says what changed
     with Gradebook(db_url, course.course_id) as run.gradebook:
         for submission in todo:
             if submission.path is None:
@@ -450,9 +453,7 @@ def _grade_locked(
         counter.close()
     graded = _in_order(done)
     write_atomically(out / "grades.csv", csv_text(graded))
-    from autograder.report import write_report
-
-    write_report(out, graded, run.quizzes)
+    write_report(out, graded, run.quizzes, releases, previous)
     return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
 
 
