@@ -1,8 +1,9 @@
 """
 The class report an instructor reads (OUT/report.html, OUT/report.json): items by title with their
 grade id, hard items flagged, discrimination explained, integer histogram ticks, "none" under empty
-tables, what a partial regrade changed, and nothing a student wrote active in the page. Built from
-graded results made here (no grading run), with the course's own releases and quiz bank.
+tables, what a partial regrade changed, and nothing a student wrote active in the page. Mostly built
+from graded results made here, with the course's own releases and quiz bank; one slow test regrades
+two example quizzes for real, one (marker `browser`) shows the page in Chromium.
 """
 
 from __future__ import annotations
