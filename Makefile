@@ -2,7 +2,7 @@
 #   make demo   the main job: build the course, run every lesson headless, grade the example submissions
 #   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
-#   make test-browser   the student's path through JupyterLab, in Chromium (CI runs it after make test)
+#   make test-browser   the student's path through JupyterLab and the class report, in Chromium (CI runs it after make test)
 #   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains two; CI runs it)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
@@ -58,7 +58,7 @@ test-fast: setup
 
 # Needs Chromium from the system's packages (Debian: apt-get install chromium; .ci/run installs it).
 test-browser: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/test_browser.py
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m browser tests/
 
 test-checkpoints: setup
 	ATTNLAB_RETRAIN=all OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests/test_checkpoints.py

@@ -462,6 +462,9 @@ def _grade_locked(
         if counter is not None:
             counter.update(1)
 
+    from autograder.report import previous_scores, write_report
+
+    previous = previous_scores(out / "results")  # before this run overwrites them: the report says what changed
     with Gradebook(db_url, course.course_id) as run.gradebook:
         for student in roster.values():  # names, so the Formgrader lists students by name
             run.gradebook.update_or_create_student(
@@ -477,9 +480,7 @@ def _grade_locked(
         counter.close()
     graded = _in_order(done)
     write_atomically(out / "grades.csv", csv_text(graded))
-    from autograder.report import write_report
-
-    write_report(out, graded, run.quizzes)
+    write_report(out, graded, run.quizzes, releases, previous)
     write_atomically(out / "grades_canvas.csv", canvas_csv(graded, releases, roster))
     write_atomically(out / "grades_moodle.csv", moodle_csv(graded, releases, roster))
     return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
