@@ -415,7 +415,7 @@ def _grade_locked(
             done[submission.student, submission.assignment] = stored
     todo = [s for s in wanted if (s.student, s.assignment) not in done]
     progress(
-        f"grading {len(todo)} submissions"
+        f"grading {_count(len(todo), 'submission')}"
         + (f" ({len(wanted) - len(todo)} unchanged, kept)" if len(wanted) > len(todo) else "")
         + (f" on the Dask cluster at {scheduler}" if scheduler else f" with {workers} worker(s)")
         + " ..."
@@ -582,15 +582,22 @@ def class_table(report: GradeReport) -> str:
     return "\n".join(lines)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def print_summary(report: GradeReport) -> None:
     print()
     print(class_table(report))
     print("\n* = graded with a problem (see the status and message columns of grades.csv)")
     kept = len(report.graded) - len(report.regraded)
     print(
-        f"{len(report.regraded)} submissions graded in {report.seconds:.1f} s"
+        f"{_count(len(report.regraded), 'submission')} graded in {report.seconds:.1f} s"
         + (f"; {kept} unchanged, kept" if kept else "")
     )
+    if kept and report.regraded:  # a partial regrade: say which ones (the report marks what changed)
+        names = [f"{g.submission.student}/{g.submission.assignment}" for g in report.regraded]
+        print("regraded: " + ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else ""))
     print(f"gradebook and course: {report.out / 'course'} (nbgrader_config.py inside)")
     print(f"grades:   {report.out / 'grades.csv'} (a row per question), {report.out / 'grades_wide.csv'} (per student)")
     print(f"LMS:      {report.out / 'grades_canvas.csv'} (Canvas), {report.out / 'grades_moodle.csv'} (Moodle)")
