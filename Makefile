@@ -7,6 +7,7 @@
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
+#   make bands  retrain every model over seeds and CPU kernel settings; write the bands the retraining test uses
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup sandbox demo lab lint test test-fast test-browser test-checkpoints build checkpoints clean
+.PHONY: setup sandbox demo lab lint test test-fast test-browser test-checkpoints build checkpoints bands clean
 
 setup: $(STAMP) sandbox
 
@@ -65,6 +66,10 @@ test-checkpoints: setup
 
 checkpoints: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate
+
+# About 8 minutes of CPU per kernel setting (8 model families x 3 seeds), one setting after the other.
+bands: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --measure-bands
 
 clean:
 	rm -rf build demo-output .pytest_cache
