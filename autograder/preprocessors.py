@@ -387,7 +387,8 @@ def _is_record(output: NotebookNode) -> bool:
 
 class RestoreSourceCells(NbGraderPreprocessor):
     """Replace locked and graded cells by the instructor's version; add back the ones that are missing;
-    take the nbgrader metadata off cells that are not the course's (made up, or copies)."""
+    give every course cell the instructor's nbgrader metadata (grade flag, points, locks: a submission's
+    own say nothing); take the nbgrader metadata off cells that are not the course's (made up, or copies)."""
 
     def __init__(self, source: NotebookNode, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -397,9 +398,11 @@ class RestoreSourceCells(NbGraderPreprocessor):
         source_cells = [c for c in self.source.cells if grade_id_of(c)]
         known = {grade_id_of(c) for c in source_cells}
         submitted = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}  # the last of duplicates, as DeduplicateIds
-        for cell in nb.cells:  # a graded cell of the student's own making, or a copy, grades nothing
-            if grade_id_of(cell) and (grade_id_of(cell) not in known or submitted[grade_id_of(cell)] is not cell):
-                cell.metadata.pop("nbgrader", None)
+        for (
+            cell
+        ) in nb.cells:  # a graded cell of the student's own making (with an id or none), or a copy, grades nothing
+            if grade_id_of(cell) not in known or submitted[grade_id_of(cell)] is not cell:
+                cell.get("metadata", {}).pop("nbgrader", None)
         cells = list(nb.cells)
         previous = None
         for original in source_cells:
@@ -415,6 +418,7 @@ class RestoreSourceCells(NbGraderPreprocessor):
                         replacement.source = cell.source
                     cells[next(i for i, c in enumerate(cells) if c is cell)] = replacement
                     cell = replacement
+                cell.metadata["nbgrader"] = copy.deepcopy(meta)
             else:
                 cell = _fresh_copy(original)
                 if meta.get("solution"):  # never hand the learner the instructor's solution

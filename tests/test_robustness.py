@@ -61,6 +61,12 @@ def _attack_class(c: Class) -> None:
     c.add("hon_first", FIRST, c.first_solved, sum(c.first_points.values()))
     c.add("a_inflate", FIRST, c.inject(c.first_solved, INFLATE, after=_first_answer(c)), 0)
     c.add("a_flood", "quiz", c.inject(c.quiz(), FLOOD), c.all_right, {"output_truncated"})
+    # Cell metadata edited to claim points: an answer cell marked graded, and a made-up graded cell with no id.
+    claims = c.quiz(5)
+    answer = _cell(claims, c.questions[0].answer_id)
+    answer.metadata["nbgrader"] |= {"grade": True, "points": 1e6}
+    claims.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "points": 1e6}}))
+    c.add("a_points", "quiz", claims, 5)
     # Bytes no text editor makes, each in an otherwise honest notebook that gets its full marks.
     surrogate = c.quiz()
     surrogate.cells[0].source += "\n\ud800"
@@ -129,6 +135,15 @@ def test_the_repairs_are_said_and_name_no_traceback(graded):
     assert any("4000 digits" in note for note in _item(report, "a_bigint").submission.notes)
     assert any("format 3" in note for note in _item(report, "a_v3").submission.notes)
     assert any("format 5" in note for note in _item(report, "a_v5").submission.notes)
+
+
+def test_points_come_from_the_release_whatever_the_metadata_says(graded):
+    klass, report, _ = graded
+    honest, claimer = _item(report, "hon_quiz"), _item(report, "a_points")
+    assert [(v.question, v.max_score) for v in claimer.verdicts] == [(v.question, v.max_score) for v in honest.verdicts]
+    for name in ("grades.csv", "grades_wide.csv", "report.json", "report.html"):
+        text = (klass.out / name).read_text()
+        assert "1e+06" not in text and "1000000" not in text, name
 
 
 def test_the_grading_process_stays_small(graded):
