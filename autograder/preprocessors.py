@@ -161,7 +161,9 @@ class RobustExecute(Execute):
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
         if sandbox is not None:  # the one file of its scratch folder: a read-only copy of the notebook it runs
-            self.km.notebook_copy = self.km.runtime_file("notebook.ipynb", nbformat.writes(self.nb))
+            self.km.notebook_copy = self.km.runtime_file(
+                "notebook.ipynb", nbformat.writes(without_hidden_tests(self.nb))
+            )
         return self.km
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
@@ -252,6 +254,27 @@ class RobustExecute(Execute):
             except (CellTimeoutError, DeadKernelError):
                 self.log.warning("cell %d failed when replayed; the remaining cells run without it", index)
                 break
+
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def without_hidden_tests(nb: NotebookNode) -> NotebookNode:
+    """A copy of nb as the student may see it: no hidden test (they hold the key), no output."""
+    shown = copy.deepcopy(nb)
+    for cell in shown.cells:
+        kept, hidden = [], False
+        for line in cell.source.splitlines(keepends=True):
+            if line.strip() == HIDDEN_BEGIN:
+                hidden = True
+            elif hidden and line.strip() == HIDDEN_END:
+                hidden = False
+            elif not hidden:
+                kept.append(line)
+        cell.source = "".join(kept)
+        if cell.cell_type == "code":
+            cell.outputs = []
+    return shown
 
 
 async def ensure_async_call(function) -> None:
