@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import zmq
@@ -24,6 +25,7 @@ from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
 
 from attnlab.protocol import RECORDING_ENV
+from autograder import cgroups
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -33,11 +35,15 @@ class SandboxedKernelManager(AsyncKernelManager):
     max_message_bytes = Int(32 * 2**20, help="largest message taken from the kernel; a larger one is dropped unread")
     _runtime: Path | None = None
 
+    _private: Path | None = None
+    _group = None  # the kernel's cgroup (cgroups.py), when one can be made
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.sandbox is not None:
             # No network inside the sandbox: the kernel's sockets are files in a folder both sides see.
             self._runtime = self.sandbox.runtime_dir()
+            self._private = Path(tempfile.mkdtemp(prefix="attnlab-kernel-args-"))  # the grader's only
             self.transport = "ipc"
             self.ip = str(self._runtime / "kernel")
             self.connection_file = str(self._runtime / "kernel.json")
@@ -61,12 +67,25 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox is None:
             return command
         notebook = Path(self.notebook_copy) if self.notebook_copy else None
-        return self.sandbox.command(command, self._runtime, notebook)
+        wrapped = self.sandbox.command(command, self._runtime, notebook, args_file=self._private / "bwrap.args")
+        self._leave_group()  # a restart: the old kernel's group goes with it
+        if self.sandbox.uid is not None and cgroups.available():
+            limits = self.sandbox.limits
+            self._group = cgroups.SandboxGroup(limits.memory_mb * 2**20, limits.processes)
+            wrapped = self._group.launcher() + wrapped
+        return wrapped
+
+    def _leave_group(self) -> None:
+        if self._group is not None:
+            self._group.remove()
+            self._group = None
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
         if self.sandbox is not None and self.sandbox.uid is not None:
-            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)  # the kernel reads it as that uid
+            # Readable by the kernel's uid through its group, not writable: it is a file on the host's disk.
+            os.chown(self.connection_file, 0, self.sandbox.uid)
+            os.chmod(self.connection_file, 0o440)
 
     async def start_kernel(self, **kw) -> None:
         kw.setdefault("stdout", subprocess.DEVNULL)
@@ -104,4 +123,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
         if not restart and self._runtime is not None:
+            self._leave_group()
             shutil.rmtree(self._runtime, ignore_errors=True)
+            shutil.rmtree(self._private, ignore_errors=True)

@@ -151,7 +151,9 @@ class RobustExecute(Execute):
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
         if sandbox is not None:  # the one file of its scratch folder: a read-only copy of the notebook it runs
-            self.km.notebook_copy = self.km.runtime_file("notebook.ipynb", nbformat.writes(self.nb))
+            self.km.notebook_copy = self.km.runtime_file(
+                "notebook.ipynb", nbformat.writes(without_hidden_tests(self.nb))
+            )
         return self.km
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
@@ -242,6 +244,27 @@ class RobustExecute(Execute):
             except (CellTimeoutError, DeadKernelError):
                 self.log.warning("cell %d failed when replayed; the remaining cells run without it", index)
                 break
+
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def without_hidden_tests(nb: NotebookNode) -> NotebookNode:
+    """A copy of nb as the student may see it: no hidden test (they hold the key), no output."""
+    shown = copy.deepcopy(nb)
+    for cell in shown.cells:
+        kept, hidden = [], False
+        for line in cell.source.splitlines(keepends=True):
+            if line.strip() == HIDDEN_BEGIN:
+                hidden = True
+            elif hidden and line.strip() == HIDDEN_END:
+                hidden = False
+            elif not hidden:
+                kept.append(line)
+        cell.source = "".join(kept)
+        if cell.cell_type == "code":
+            cell.outputs = []
+    return shown
 
 
 async def ensure_async_call(function) -> None:
@@ -377,7 +400,8 @@ def _is_record(output: NotebookNode) -> bool:
 
 class RestoreSourceCells(NbGraderPreprocessor):
     """Replace locked and graded cells by the instructor's version; add back the ones that are missing;
-    take the nbgrader metadata off cells that are not the course's (made up, or copies)."""
+    give every course cell the instructor's nbgrader metadata (grade flag, points, locks: a submission's
+    own say nothing); take the nbgrader metadata off cells that are not the course's (made up, or copies)."""
 
     def __init__(self, source: NotebookNode, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -387,9 +411,11 @@ class RestoreSourceCells(NbGraderPreprocessor):
         source_cells = [c for c in self.source.cells if grade_id_of(c)]
         known = {grade_id_of(c) for c in source_cells}
         submitted = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}  # the last of duplicates, as DeduplicateIds
-        for cell in nb.cells:  # a graded cell of the student's own making, or a copy, grades nothing
-            if grade_id_of(cell) and (grade_id_of(cell) not in known or submitted[grade_id_of(cell)] is not cell):
-                cell.metadata.pop("nbgrader", None)
+        for (
+            cell
+        ) in nb.cells:  # a graded cell of the student's own making (with an id or none), or a copy, grades nothing
+            if grade_id_of(cell) not in known or submitted[grade_id_of(cell)] is not cell:
+                cell.get("metadata", {}).pop("nbgrader", None)
         cells = list(nb.cells)
         previous = None
         for original in source_cells:
@@ -405,6 +431,7 @@ class RestoreSourceCells(NbGraderPreprocessor):
                         replacement.source = cell.source
                     cells[next(i for i, c in enumerate(cells) if c is cell)] = replacement
                     cell = replacement
+                cell.metadata["nbgrader"] = copy.deepcopy(meta)
             else:
                 cell = _fresh_copy(original)
                 if meta.get("solution"):  # never hand the learner the instructor's solution

@@ -178,9 +178,30 @@ class Sandbox:
         return folder
 
     def command(
-        self, kernel_cmd: list[str], runtime: Path, notebook: Path | None = None, env: dict[str, str] | None = None
+        self,
+        kernel_cmd: list[str],
+        runtime: Path,
+        notebook: Path | None = None,
+        env: dict[str, str] | None = None,
+        args_file: Path | None = None,
     ) -> list[str]:
-        """kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox."""
+        """
+        kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox. With args_file (a
+        file the sandbox cannot see), bwrap's options (every host path it mounts) are written there and read
+        from a file descriptor, so the sandbox's pid 1 (bwrap) shows only the command it runs inside.
+        """
+        args = self._bwrap_args(kernel_cmd, runtime, notebook, env)
+        if args_file is None:
+            return args
+        # bwrap takes its options from the file; the command, which runs inside, stays on its command line.
+        end = args.index("--")
+        args_file.write_bytes(b"".join(arg.encode() + b"\0" for arg in args[1:end]))
+        args_file.chmod(0o600)
+        return ["/bin/sh", "-c", 'f=$1; shift; exec "$0" --args 3 "$@" 3< "$f"', args[0], str(args_file), *args[end:]]
+
+    def _bwrap_args(
+        self, kernel_cmd: list[str], runtime: Path, notebook: Path | None, env: dict[str, str] | None
+    ) -> list[str]:
         bwrap = require_bwrap()
         limits = self.limits
         args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]

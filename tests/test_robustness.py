@@ -61,6 +61,12 @@ def _attack_class(c: Class) -> None:
     c.add("hon_first", FIRST, c.first_solved, sum(c.first_points.values()))
     c.add("a_inflate", FIRST, c.inject(c.first_solved, INFLATE, after=_first_answer(c)), 0)
     c.add("a_flood", "quiz", c.inject(c.quiz(), FLOOD), c.all_right, {"output_truncated"})
+    # Cell metadata edited to claim points: an answer cell marked graded, and a made-up graded cell with no id.
+    claims = c.quiz(5)
+    answer = _cell(claims, c.questions[0].answer_id)
+    answer.metadata["nbgrader"] |= {"grade": True, "points": 1e6}
+    claims.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "points": 1e6}}))
+    c.add("a_points", "quiz", claims, 5)
     # Bytes no text editor makes, each in an otherwise honest notebook that gets its full marks.
     surrogate = c.quiz()
     surrogate.cells[0].source += "\n\ud800"
@@ -129,6 +135,15 @@ def test_the_repairs_are_said_and_name_no_traceback(graded):
     assert any("4000 digits" in note for note in _item(report, "a_bigint").submission.notes)
     assert any("format 3" in note for note in _item(report, "a_v3").submission.notes)
     assert any("format 5" in note for note in _item(report, "a_v5").submission.notes)
+
+
+def test_points_come_from_the_release_whatever_the_metadata_says(graded):
+    klass, report, _ = graded
+    honest, claimer = _item(report, "hon_quiz"), _item(report, "a_points")
+    assert [(v.question, v.max_score) for v in claimer.verdicts] == [(v.question, v.max_score) for v in honest.verdicts]
+    for name in ("grades.csv", "grades_wide.csv", "report.json", "report.html"):
+        text = (klass.out / name).read_text()
+        assert "1e+06" not in text and "1000000" not in text, name
 
 
 def test_the_grading_process_stays_small(graded):
@@ -276,3 +291,96 @@ def test_the_regrade_fingerprint_holds_the_graders_code(tmp_path, monkeypatch):
     fingerprint = grading._fingerprint(submission, "inputs")
     monkeypatch.setattr(grading, "grader_digest", lambda: "another grader")
     assert grading._fingerprint(submission, "inputs") != fingerprint
+
+
+# --- What the kernel sees and may write --------------------------------------------------------------
+
+PROBE = """
+import json, pathlib, sys
+from ipykernel.kernelapp import IPKernelApp
+copy = pathlib.Path("notebook.ipynb").read_text()
+hidden = ["BEGIN " + "HIDDEN TESTS", "is not the " + "correct option"]  # spelled apart: this cell is in the copy
+print("HIDDEN" if any(h in copy for h in hidden) else "no hidden tests")
+print("pid 1:", pathlib.Path("/proc/1/cmdline").read_bytes().replace(b"\\0", b" ").decode())
+try:
+    with open(IPKernelApp.instance().connection_file, "a") as f:
+        f.write(" " * 60_000_000)
+    print("wrote to the host")
+except OSError as e:
+    print("blocked", type(e).__name__)
+"""
+
+
+def test_the_kernel_sees_no_hidden_test_no_host_path_and_cannot_write_its_connection_file(tmp_path, course):
+    from autograder.check import run_notebook
+    from autograder.nbgrader_api import Execution
+    from autograder.results import verdicts
+
+    c = Class(course, tmp_path)
+    source = nbformat.read(write_quiz_sources(course, tmp_path)["quiz"], as_version=4)
+    nb = c.inject(c.quiz(), PROBE)
+    executed = run_notebook(course, nb, source, tmp_path, Execution(timeout=TIMEOUT))
+    said = "".join(o.get("text", "") for o in executed.cells[0].outputs if o.output_type == "stream").splitlines()
+    assert said[0] == "no hidden tests"
+    # Only the command it runs inside: none of the host paths bwrap mounts (model cache, fonts, the runtime folder).
+    assert said[1].startswith("pid 1: ") and "--args 3 -- setpriv" in said[1], said[1]
+    assert "bind" not in said[1] and "cache" not in said[1] and "fontlist" not in said[1], said[1]
+    assert said[2] == "blocked PermissionError"
+    found = verdicts(executed, list(c.questions))
+    assert sum(v.score for v in found) == c.all_right  # the same notebook's answers are graded as usual
+
+
+# --- Isolation between runs and limits that hold -----------------------------------------------------
+
+HOLD_A_SLOT = """
+import sys, time
+from autograder.sandbox import process_slot
+print(process_slot(), flush=True)
+sys.stdin.read()  # held until the test closes stdin
+"""
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="slots are held only when grading as root")
+def test_processes_grading_side_by_side_never_share_a_sandbox_uid():
+    from autograder.sandbox import process_slot
+
+    holders = [
+        subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    try:
+        slots = [int(h.stdout.readline()) for h in holders]
+        assert len({*slots, process_slot()}) == 4  # three graders and this one: four slots, four uids
+    finally:
+        for holder in holders:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+    again = subprocess.run([sys.executable, "-c", HOLD_A_SLOT], input="", capture_output=True, text=True)
+    assert int(again.stdout) in slots  # a slot is free again once its process ended
+
+
+def test_a_sandbox_cgroup_limits_every_process_of_the_kernel_together(tmp_path):
+    from autograder import cgroups
+
+    root = tmp_path / "cgroup"  # a stand-in for /sys/fs/cgroup: the files a cgroup v2 hierarchy offers
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    (root / "cgroup.subtree_control").write_text("")
+    (root / cgroups.PARENT).mkdir()
+    (root / cgroups.PARENT / "cgroup.controllers").write_text("memory pids\n")
+    group = cgroups.SandboxGroup(512 * 2**20, 64, root=root)
+    assert (root / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (group.path / "memory.max").read_text() == str(512 * 2**20)
+    # The launcher puts the kernel's first process in the group before it runs anything.
+    done = subprocess.run([*group.launcher(), "/bin/sh", "-c", "echo $$"], capture_output=True, text=True)
+    assert group.procs.read_text().strip() == done.stdout.strip()
+    group.remove()
+    assert not group.path.exists()
+
+
+def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
+    from autograder import cgroups
+
+    assert not cgroups.available(tmp_path)  # no cgroup.controllers: cgroup v1, or none
+    (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
+    assert not cgroups.available(tmp_path)  # cgroup v2 without the memory controller (this test machine's)
