@@ -17,13 +17,15 @@ from autograder.config import (
 
 
 def _build(args: argparse.Namespace) -> int:
-    from autograder.build import build
+    from autograder.build import build, kept_message
 
     course = load_config(args.root)
     print("building the course with nbgrader (about 10 s) ...", flush=True)
     report = build(course, dest_root=args.out)
     for path in report.written:
         print(f"  wrote {path.relative_to(args.out or course.root)}")
+    for generated, moved in report.kept:
+        print(f"note: {kept_message(generated, moved, args.out or course.root)}")
     print(f"done in {report.seconds:.1f} s")
     return 0
 
@@ -95,9 +97,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from autograder.config import find_root
     from autograder.lab import lab
 
-    lab(args.root or Path.cwd(), args.jupyter_args)
+    try:
+        root = find_root(args.root)  # from work/ too: the course is found in a parent folder
+    except NoAnswerKey:
+        root = args.root or Path.cwd()  # a student's copy without solutions/: lab works there all the same
+    lab(root, args.jupyter_args)
     return 0  # not reached: the process has become JupyterLab
 
 
