@@ -88,11 +88,16 @@ def _check(args: argparse.Namespace) -> int:
         return NO_ANSWER_KEY
     from autograder.notebooks import read_checkable
 
-    read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
+    nb = read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
+    output = "json" if args.json else "html" if args.html else "text"
+    from autograder.untouched import print_untouched
+
+    if print_untouched(course, nb, args.notebook, output, []):
+        return 1  # nothing written yet: told at once, nothing run
     from autograder.check import check, print_check  # seconds of imports: only once there is work to do
 
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
-    print_check(result, output="json" if args.json else "html" if args.html else "text")
+    print_check(result, output=output)
     return 0 if result.all_passed else 1
 
 
@@ -164,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)",
+        help="run the notebook without the bubblewrap sandbox (done anyway, with a note, where none can be created)",
     )
     c.set_defaults(run=_check)
 
