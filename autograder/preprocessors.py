@@ -43,6 +43,7 @@ from nbgrader.preprocessors import (
 from traitlets import Bool, Integer
 
 from attnlab.checks import RECORD_MIME
+from attnlab.selfcheck import forgotten_quotes
 from autograder.config import SandboxLimits
 from autograder.kernel import SandboxedKernelManager
 from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
@@ -88,6 +89,8 @@ def written_answer(source: str, variable: str) -> WrittenAnswer:
         return WrittenAnswer(None)
     if isinstance(last, ast.Constant) and isinstance(last.value, str):
         return WrittenAnswer(last.value)
+    if isinstance(last, ast.Name) and (said := forgotten_quotes(variable, last.id)):
+        return WrittenAnswer(None, said)  # `ANSWER_7 = D`: the notebook's own check says the same
     return WrittenAnswer(
         None,
         f"{variable} must be a letter in quotes (A, B, C or D); "
