@@ -272,12 +272,16 @@ def watch_runs() -> Runs | None:
 
 
 def not_done_yet_line(value: BaseException, tb, raw_cell: str = "") -> str | None:
-    """The one red line for an exercise's not-done-yet stub, or None for any other NotImplementedError."""
-    if NOT_DONE_YET not in str(value):
-        return None
+    """
+    The one red line for an exercise's not-done-yet stub, or for a NotImplementedError a cell raises
+    itself (a check cell's "write your prediction in the cell above"); None for one raised inside a
+    function that is no exercise stub (a library's), which keeps its traceback.
+    """
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     function = tb.tb_frame.f_code.co_name if tb is not None else "<module>"
+    if NOT_DONE_YET not in str(value):
+        return f"\x1b[1;31m✗ Not done yet: {value}\x1b[0m" if function == "<module>" and str(value) else None
     name = _defines(raw_cell) if function == "<module>" else function
     title = exercise_titles(_saved_notebook()).get(name) if name else None
     what = f"{title} (`{name}`)" if title else f"`{name}`" if name else "This exercise"

@@ -22,6 +22,7 @@ from autograder.config import CourseConfig, CourseError
 
 NOT_DONE = "not done yet: write your code where it says YOUR CODE HERE"  # as results.NOT_DONE
 NOT_ANSWERED = "not answered"
+NOTHING_RUN = "nothing is written yet, so the notebook was not run: the verdict is at once"
 
 
 @dataclass
@@ -80,6 +81,7 @@ def print_untouched(course: CourseConfig, nb: NotebookNode, path: Path, output: 
     from autograder.notebooks import graded_cell_titles
 
     titles = graded_cell_titles(source)
+    notes = [*notes, NOTHING_RUN]
     seconds = time.perf_counter() - start
     total = sum(v.max_score for v in found)
     if output == "html":
@@ -109,7 +111,7 @@ def print_untouched(course: CourseConfig, nb: NotebookNode, path: Path, output: 
             )
         )
     else:
-        print(f"{path} ({assignment.id}): 0 / {total:g}   [{seconds:.1f} s, nothing run: nothing written yet]")
+        print(f"{path} ({assignment.id}): 0 / {total:g}   [{seconds:.1f} s]")
         for note in notes:
             print(f"  note: {note}")
         width = max((len(titles.get(v.question, v.question)) for v in found), default=0)

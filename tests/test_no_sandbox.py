@@ -16,6 +16,7 @@ import pytest
 from autograder.check import NO_SANDBOX_NOTE
 from autograder.example_submissions import solved_copy
 from autograder.notebooks import write_notebook
+from autograder.untouched import NOTHING_RUN
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -96,7 +97,7 @@ def test_an_untouched_notebook_is_answered_without_running_it(tmp_path):
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
     assert [q["message"].startswith("not done yet") for q in result["questions"]] == [True, True]
-    assert result["notes"] == []  # nothing ran, with or without a sandbox
+    assert result["notes"] == [NOTHING_RUN]  # with or without a sandbox: nothing ran
 
 
 def test_the_students_path_imports_no_linux_only_module(solved_quiz, tmp_path):

@@ -72,8 +72,12 @@ def test_an_exercise_not_done_yet_is_one_red_line_naming_it(kernel):
     assert status == "error"  # still an error: the grader scores it 0 and Run All goes on through the tag
     assert shown.count("\n") == 0 and "Traceback" not in shown
     assert "✗ Exercise 1: attention from queries and keys (`attention_probabilities`) is not done yet" in shown
-    ((status, shown),) = _run_at_once(kc, "raise NotImplementedError('a library limitation')")
-    assert status == "error" and "Traceback" in shown  # any other NotImplementedError keeps its traceback
+    # A check cell's own "not done yet" (a prediction not written yet) is one line too ...
+    ((status, shown),) = _run_at_once(kc, "raise NotImplementedError('write your prediction in the cell above')")
+    assert status == "error" and shown == "\x1b[1;31m✗ Not done yet: write your prediction in the cell above\x1b[0m"
+    # ... but one from inside a library keeps its traceback.
+    ((status, shown),) = _run_at_once(kc, "def solve():\n    raise NotImplementedError('a limitation')\n\nsolve()")
+    assert status == "error" and "Traceback" in shown
 
 
 def test_run_all_does_not_start_the_check_but_running_the_cell_on_its_own_does(kernel):
