@@ -263,6 +263,9 @@ def watch_runs() -> Runs | None:
     runs = getattr(shell, "_attnlab_runs", None)
     if runs is None:
         runs = shell._attnlab_runs = Runs()
+        # The cell registering is usually a notebook's first, run as soon as it is sent: the best
+        # measure of the clocks' offset there will be (later cells of a Run All wait in the queue).
+        runs.started(_sent_at(shell), time.time())
         shell.events.register("pre_run_cell", lambda info=None: runs.started(_sent_at(shell), time.time()))
         shell.events.register("post_run_cell", lambda result=None: runs.finished(time.time()))
     return runs
