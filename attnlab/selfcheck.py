@@ -194,8 +194,13 @@ def forgotten_quotes(variable: str, name: str) -> str | None:
     return f'{variable} is not set: did you forget the quotes? Write {variable} = "{name}"'
 
 
-def answer_not_set(variable: str) -> str:
-    """Why `variable` is undefined in this kernel, from the code last run that assigns it (IPython's In)."""
+def answer_problem(variable: str) -> str:
+    """
+    What is wrong with the answer `variable` holds, judged from the code last run that assigns it
+    (IPython's In), not from its value: after `ANSWER_7 = D` fails, ANSWER_7 may still hold the None of an
+    earlier run.
+    """
+    letter_in_quotes = f"{variable} must be one letter in quotes: A, B, C or D"
     for source in reversed(_history()):
         try:
             body = ast.parse(source).body
@@ -204,7 +209,7 @@ def answer_not_set(variable: str) -> str:
         for node in reversed(body):
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == variable for t in node.targets):
                 said = forgotten_quotes(variable, node.value.id) if isinstance(node.value, ast.Name) else None
-                return said or f"{variable} is not set: its answer cell raised an error; fix it and run it again"
+                return said or letter_in_quotes
     return f"{variable} is not set: run its answer cell (above) first"
 
 

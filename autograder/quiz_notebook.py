@@ -38,8 +38,8 @@ def _reader_source() -> str:
     return (
         f"# How an answer is read; the grader reads it with this same function.\nLETTERS = {LETTERS!r}\n\n\n"
         + inspect.getsource(normalize_choice).rstrip()
-        + "\n\n\n# Says why an answer is missing; lets the last cell tell Run All from a run of its own.\n"
-        "from attnlab.selfcheck import answer_not_set, watch_runs\n\nwatch_runs()"
+        + "\n\n\n# Says what is wrong with an answer; lets the last cell tell Run All from a run of its own.\n"
+        "from attnlab.selfcheck import answer_problem, watch_runs\n\nwatch_runs()"
     )
 
 
@@ -64,8 +64,7 @@ def _test_source(question: Question) -> str:
     v = question.variable
     return (
         f"# Checks that {v} is one of the letters; whether it is the right one is checked when graded.\n"
-        f'assert "{v}" in globals(), answer_not_set("{v}")\n'
-        f"assert normalize_choice({v}) is not None, '{v} must be one letter in quotes: A, B, C or D'\n"
+        f'assert normalize_choice(globals().get("{v}")) is not None, answer_problem("{v}")\n'
         f'print("{v} is a valid choice.")\n'
         "### BEGIN HIDDEN TESTS\n"
         f'assert normalize_choice({v}) == "{question.answer}", "{v} is not the correct option"\n'

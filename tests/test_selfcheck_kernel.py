@@ -114,6 +114,8 @@ def test_an_answer_without_quotes_is_told_so_in_the_notebook_and_by_the_grader(k
     quiz = nbformat.read(REPO / "quizzes" / "quiz.ipynb", as_version=4)
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in quiz.cells}
     expected = 'ANSWER_7 is not set: did you forget the quotes? Write ANSWER_7 = "D"'
-    *_, (status, shown) = _run_at_once(kc, cells["answer_reader"], "ANSWER_7 = D", cells["q7"])
+    # Run All first (ANSWER_7 = None), then the answer written without quotes, run, and its check.
+    _run_at_once(kc, cells["answer_reader"], cells["answer_7"], cells["q7"])
+    *_, (status, shown) = _run_at_once(kc, "ANSWER_7 = D", cells["q7"])
     assert status == "error" and f"AssertionError: {expected}" in shown.replace("\x1b[0m", "").replace("\x1b[39m", "")
     assert written_answer("ANSWER_7 = D", "ANSWER_7").problem == expected
