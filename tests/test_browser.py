@@ -437,7 +437,7 @@ def test_a_quiz_answer_without_quotes_and_the_self_check_only_when_asked(page, l
 
 
 def test_the_work_saved_in_the_workspace_survives_build(course_copy):
-    work = sorted((course_copy / WORKSPACE).rglob("*.ipynb"))
+    work = sorted((course_copy / WORKSPACE).glob("*/*.ipynb"))
     before = {path: path.read_bytes() for path in work}
     changed = [
         path
@@ -449,7 +449,7 @@ def test_the_work_saved_in_the_workspace_survives_build(course_copy):
         [sys.executable, "-m", "autograder", "--root", str(course_copy), "build"], capture_output=True, text=True
     )
     assert built.returncode == 0, built.stderr
-    assert {path: path.read_bytes() for path in sorted((course_copy / WORKSPACE).rglob("*.ipynb"))} == before
+    assert {path: path.read_bytes() for path in sorted((course_copy / WORKSPACE).glob("*/*.ipynb"))} == before
 
 
 def test_the_quiz_check_command_works_in_the_terminal(page, lab, course_copy):
