@@ -5,7 +5,7 @@
 #   make test-browser   the student's path through JupyterLab and the class report, in Chromium (CI runs it after make test)
 #   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains two; CI runs it)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
-#   make lab        JupyterLab for students: opens on the lessons, the quiz reachable, no instructor menus
+#   make lab        JupyterLab for students, on their own copies in work/ (PORT=, NO_BROWSER=1), no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
 #   make bands  retrain every model over seeds and CPU kernel settings; write the bands the retraining test uses
 PYTHON ?= python3
@@ -39,8 +39,9 @@ demo: setup
 build: setup
 	$(BIN)/python -m autograder build
 
+# make lab PORT=9999 NO_BROWSER=1: JupyterLab on that port, without opening a browser (a remote or shared machine).
 lab: setup
-	$(BIN)/python -m autograder lab
+	$(BIN)/python -m autograder lab $(if $(PORT),--port $(PORT)) $(if $(NO_BROWSER),--no-browser)
 
 lint: setup
 	$(BIN)/ruff format --check .

@@ -16,6 +16,13 @@ from types import TracebackType
 import torch
 
 from attnlab.protocol import RECORD_MIME, recording
+from attnlab.selfcheck import install_not_done_yet, watch_runs
+
+# Every lesson imports this module in its first cells. In a kernel JupyterLab started, that is where
+# an exercise's "not done yet" becomes one red line naming it, and where the kernel starts recording
+# its executions, so the self-check cell can tell Run All from being run on its own.
+install_not_done_yet()
+watch_runs()
 
 
 class CheckFailed(AssertionError):

@@ -18,13 +18,15 @@ from autograder.config import (
 
 
 def _build(args: argparse.Namespace) -> int:
-    from autograder.build import build
+    from autograder.build import build, kept_message
 
     course = load_config(args.root)
     print("building the course with nbgrader (about 10 s) ...", flush=True)
     report = build(course, dest_root=args.out)
     for path in report.written:
         print(f"  wrote {path.relative_to(args.out or course.root)}")
+    for generated, moved in report.kept:
+        print(f"note: {kept_message(generated, moved, args.out or course.root)}")
     print(f"done in {report.seconds:.1f} s")
     return 0
 
@@ -96,18 +98,28 @@ def _check(args: argparse.Namespace) -> int:
         return CHECK_NO_ANSWER_KEY
     from autograder.notebooks import read_checkable
 
-    read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
+    nb = read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
+    output = "json" if args.json else "html" if args.html else "text"
+    from autograder.untouched import print_untouched
+
+    if print_untouched(course, nb, args.notebook, output, []):
+        return 1  # nothing written yet: told at once, nothing run
     from autograder.check import check, print_check  # seconds of imports: only once there is work to do
 
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
-    print_check(result, output="json" if args.json else "html" if args.html else "text")
+    print_check(result, output=output)
     return CHECK_PASSED if result.all_passed else CHECK_NOT_PASSED
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from autograder.config import find_root
     from autograder.lab import lab
 
-    lab(args.root or Path.cwd(), args.jupyter_args)
+    try:
+        root = find_root(args.root)  # from work/ too: the course is found in a parent folder
+    except NoAnswerKey:
+        root = args.root or Path.cwd()  # a student's copy without solutions/: lab works there all the same
+    lab(root, args.jupyter_args)
     return 0  # not reached: the process has become JupyterLab
 
 
@@ -172,7 +184,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run the notebook without the bubblewrap sandbox (where bwrap cannot be installed)",
+        help="run the notebook without the bubblewrap sandbox (done anyway, with a note, where none can be created)",
     )
     c.set_defaults(run=_check)
 

@@ -9,13 +9,21 @@ Lessons get a stub that raises "not done yet" (student_cells.EXERCISE_STUB), so 
 says so when run; the quiz gets a comment, so an unanswered quiz runs without errors (both by the
 course folder's own configuration, preprocessors.CourseStubs, so nbgrader's Generate does the same).
 The course folder also gets its answer key for grading under nbgrader (autograder/key.py).
+
+A generated notebook someone changed is never overwritten: each of lessons/ and quizzes/ holds a manifest
+(MANIFEST, committed) of the hash of every notebook as build last wrote it. A notebook whose bytes differ
+from its recorded hash (a student's answers, say) is moved to KEPT_DIR beside it before the new one is
+written, and build says where. Students work in work/ (autograder/lab.py), which build never touches.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
@@ -31,6 +39,8 @@ from autograder.quizbank import load_quizzes
 from autograder.student_cells import for_students
 
 EXAMPLES_DIR = Path("autograder") / "examples"
+MANIFEST = ".generated.json"  # in lessons/ and quizzes/: {notebook name: sha256 of what build wrote}
+KEPT_DIR = "changed-copies"  # lessons/changed-copies/<name>-<UTC time>.ipynb: changes build did not overwrite
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,46 @@ def prepare_course(
 class BuildReport:
     written: list[Path]
     seconds: float
+    kept: list[tuple[Path, Path]] = field(default_factory=list)  # (generated notebook, where its changed copy went)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, str]:
+    try:
+        recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def write_manifest(folder: Path, recorded: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n", encoding="utf-8")
+
+
+def write_generated(nb: nbformat.NotebookNode, target: Path, recorded: dict[str, str]) -> Path | None:
+    """
+    Write the generated notebook nb to target unless that would lose changes: a target whose bytes are
+    neither what build last wrote there (recorded[name]) nor what it writes now is moved aside first.
+    Updates recorded; returns where a changed copy was moved, if one was.
+    """
+    text = nbformat.writes(nb) + "\n"
+    new = digest(text.encode("utf-8"))
+    kept = None
+    if target.exists():
+        current = digest(target.read_bytes())
+        if current not in (new, recorded.get(target.name)):
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            kept = target.parent / KEPT_DIR / f"{target.stem}-{stamp}{target.suffix}"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            target.replace(kept)
+    if kept is not None or not target.exists() or digest(target.read_bytes()) != new:
+        write_notebook(nb, target)
+    recorded[target.name] = new
+    return kept
 
 
 def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path | None = None) -> BuildReport:
@@ -110,6 +160,8 @@ def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path 
     course_dir.mkdir(parents=True, exist_ok=True)
     done = prepare_course(course, course_dir, db_url, quiz_sources)
     written = list(quiz_sources.values())
+    manifests: dict[Path, dict[str, str]] = {}
+    kept = []
     releases, solutions = {}, {}
     for assignment in done:
         releases[assignment.id] = nbformat.read(
@@ -117,9 +169,22 @@ def build(course: CourseConfig, dest_root: Path | None = None, course_dir: Path 
         )
         solutions[assignment.id] = nbformat.read(sources_of(assignment, quiz_sources), as_version=4)
         target = dest_root / assignment.student_version
-        write_notebook(releases[assignment.id], target)
+        recorded = manifests.setdefault(target.parent, read_manifest(target.parent))
+        moved = write_generated(releases[assignment.id], target, recorded)
+        if moved is not None:
+            kept.append((target, moved))
         written.append(target)
+    for folder, recorded in manifests.items():
+        write_manifest(folder, recorded)
     written += write_examples(
         dest_root / EXAMPLES_DIR, releases, solutions, load_quizzes(course.quiz_bank, course.shuffle_seed)
     )
-    return BuildReport(written, time.perf_counter() - start)
+    return BuildReport(written, time.perf_counter() - start, kept)
+
+
+def kept_message(generated: Path, moved: Path, root: Path) -> str:
+    """What build and demo print for a generated notebook with changes they did not overwrite."""
+    return (
+        f"{generated.relative_to(root)} had changes made after it was generated: they are kept in "
+        f"{moved.relative_to(root)} (work in work/, which `make lab` opens and build never touches)"
+    )

@@ -8,6 +8,9 @@ answer cells, and the exercises from what their hidden tests record, compared wi
 instructor's solution (autograder/reference.py, cached). The verdict lists per question right or
 wrong with the explanation of the option chosen, per exercise pass or fail with its hint: as text, as
 JSON (--json), or as HTML (--html, what the self-check cell at the end of every notebook shows).
+
+Where no sandbox can be created (no bubblewrap: macOS, Windows; or a Linux without user namespaces),
+the student's own notebook is checked without one, and the verdict says so in one line.
 """
 
 from __future__ import annotations
@@ -17,15 +20,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 from nbformat import NotebookNode
 
-from autograder.build import assignments
 from autograder.config import CourseConfig, CourseError, require_notebook_file
 from autograder.nbgrader_api import Execution
 from autograder.notebooks import KERNELSPEC, graded_cell_titles, read_checkable
 from autograder.quizbank import Question, load_quizzes
 from autograder.results import Totals, Verdict, execution_problems
+from autograder.untouched import identify
 
 
 @dataclass
@@ -54,24 +56,14 @@ class CheckResult(Totals):
         }
 
 
-def _grade_ids(nb: NotebookNode) -> set[str]:
-    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
+NO_SANDBOX_NOTE = "checked without a sandbox: fine for your own notebook; graders use one"
 
 
-def identify(course: CourseConfig, nb: NotebookNode, path: Path):
-    """The assignment whose graded cells the notebook shares most, and its instructor notebook."""
-    mine = _grade_ids(nb)
-    best, best_overlap = None, 0
-    for assignment in assignments(course):
-        if not assignment.source.exists():
-            continue
-        source = nbformat.read(assignment.source, as_version=4)
-        overlap = len(mine & _grade_ids(source)) + (assignment.id == path.stem)  # ties go to the file name
-        if overlap > best_overlap:
-            best, best_overlap = (assignment, source), overlap
-    if best is None or not mine:
-        raise CourseError(f"{path} is not one of the course's lessons or quizzes (it has no graded cells)")
-    return best
+def sandbox_available() -> bool:
+    """Whether bubblewrap can create a sandbox here (never on macOS or Windows)."""
+    from autograder.sandbox import bwrap_path
+
+    return bwrap_path() is not None
 
 
 def run_notebook(
@@ -93,7 +85,46 @@ def references_cache(course: CourseConfig) -> Path:
     return models.with_name(models.name + "-grader") / "reference"
 
 
+def kernel_start_problem(course: CourseConfig, execution: Execution) -> str:
+    """Why the notebook's kernel cannot start, in one sentence: what its Python says when started the same
+    way (in the same sandbox, when there is one): bwrap's own message, or the path that is missing."""
+    import shutil
+    import subprocess
+    import sys
+
+    probe = [sys.executable, "-c", "import ipykernel"]
+    runtime = None
+    if execution.sandbox:
+        from autograder.sandbox import Sandbox
+
+        box = Sandbox(course.sandbox_limits, slot=execution.slot or 0)
+        runtime = box.runtime_dir()
+        probe = box.command(probe, runtime)
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"the notebook's kernel could not start: {error}"
+    finally:
+        if runtime is not None:
+            shutil.rmtree(runtime, ignore_errors=True)
+    said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    where = " in the sandbox" if execution.sandbox else ""
+    if done.returncode == 0:
+        return f"the notebook's kernel started{where} but died before answering; run the check again"
+    return f"the notebook's kernel could not start{where}: {said[-1] if said else f'exit status {done.returncode}'}"
+
+
 def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox: bool = True) -> CheckResult:
+    try:
+        return _check(course, path, timeout, sandbox)
+    except RuntimeError as error:
+        if "Kernel died before replying" not in str(error):  # jupyter_client's words for a kernel that never started
+            raise
+        execution = Execution(timeout=timeout, sandbox=sandbox and sandbox_available())
+        raise CourseError(kernel_start_problem(course, execution)) from None
+
+
+def _check(course: CourseConfig, path: Path, timeout: int | None, sandbox: bool) -> CheckResult:
     from autograder.judge import judged_verdicts
     from autograder.nbgrader_api import config_from_settings, pipeline_settings
     from autograder.pipeline import judge
@@ -101,10 +132,12 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
 
     start = time.perf_counter()
     require_notebook_file(path)
-    if sandbox:
-        from autograder.sandbox import require_bwrap
-
-        require_bwrap()
+    own_notes = []
+    if sandbox and not sandbox_available():
+        # Checking one's own notebook needs no protection from oneself: macOS, Windows and Linux without
+        # user namespaces check without one. Grading other people's code still refuses (grade.py).
+        sandbox = False
+        own_notes.append(NO_SANDBOX_NOTE)
     nb = read_checkable(path, course.max_notebook_bytes)
     assignment, source = identify(course, nb, path)
     execution = Execution(timeout=timeout, sandbox=sandbox)
@@ -127,7 +160,7 @@ def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox:
     else:
         references = instructor_references(course, assignment.source, references_cache(course), execution)
         executed = run_notebook(course, nb, source, path.resolve().parent, execution)
-    notes = [note for _, note in execution_problems(executed)]
+    notes = own_notes + [note for _, note in execution_problems(executed)]
     judged = judge(executed, config_from_settings(pipeline_settings(course, execution)), questions, references)
     found = judged_verdicts(judged)
     return CheckResult(path, assignment.id, found, notes, time.perf_counter() - start, executed, source, questions)

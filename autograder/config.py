@@ -59,8 +59,10 @@ class CourseConfig:
 
 
 def find_root(explicit: Path | None = None) -> Path:
-    """The repository root: the one given, else the current directory, else the package's parent."""
-    candidates = [explicit] if explicit else [Path.cwd(), PACKAGE_DIR.parent]
+    """The repository root: the one given, else the current directory or the nearest parent holding
+    solutions/ (a student working in work/lessons/), else the package's parent."""
+    here = Path.cwd().absolute()
+    candidates = [explicit] if explicit else [here, *here.parents, PACKAGE_DIR.parent]
     for candidate in candidates:
         if (candidate / "solutions").is_dir():
             return candidate.resolve()

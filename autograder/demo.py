@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from autograder.build import Assignment, assignments, build
+from autograder.build import Assignment, assignments, build, kept_message
 from autograder.check import CheckResult, check
 from autograder.config import CourseConfig
 from autograder.example_submissions import EXAMPLES
@@ -31,6 +31,8 @@ DEMO_TIMEOUT = 10
 def demo(course: CourseConfig, out: Path) -> int:
     print("== 1. build the course (solutions/ -> lessons/, quiz bank -> quizzes/) ==", flush=True)
     report = build(course)
+    for generated, moved in report.kept:
+        print(f"note: {kept_message(generated, moved, course.root)}")
     print(f"{len(report.written)} files generated in {report.seconds:.1f} s\n")
 
     workers = os.cpu_count() or 1

@@ -11,13 +11,16 @@ student wrote can appear in it. The templates (autograder/templates/) escape eve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader
 from nbformat import NotebookNode
 
 from autograder.notebooks import graded_cell_titles, notebook_title
 from autograder.quizbank import Question
-from autograder.results import Verdict
+
+if TYPE_CHECKING:  # results imports nbgrader (seconds): an untouched notebook's verdict is rendered without it
+    from autograder.results import Verdict
 
 TEMPLATES = Environment(
     loader=PackageLoader("autograder", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True

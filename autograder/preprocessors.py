@@ -31,6 +31,7 @@ from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer
 
 from attnlab.protocol import RECORD_MIME
+from attnlab.selfcheck import forgotten_quotes
 from autograder.config import SandboxLimits
 from autograder.kernel import SandboxedKernelManager
 from autograder.quiz_notebook import ANSWER_STUB
@@ -78,6 +79,8 @@ def written_answer(source: str, variable: str) -> WrittenAnswer:
         return WrittenAnswer(None)
     if isinstance(last, ast.Constant) and isinstance(last.value, str):
         return WrittenAnswer(last.value)
+    if isinstance(last, ast.Name) and (said := forgotten_quotes(variable, last.id)):
+        return WrittenAnswer(None, said)  # `ANSWER_7 = D`: the notebook's own check says the same
     return WrittenAnswer(
         None,
         f"{variable} must be a letter in quotes (A, B, C or D); "

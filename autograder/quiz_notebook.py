@@ -29,7 +29,8 @@ do not matter (`" b) "` counts as `B`). Only a letter written in the answer cell
 answer computed when the notebook runs scores 0.
 
 Run the next cell first, then the cell under each answer to check its format. For an instant
-verdict with explanations, run `python -m autograder check quizzes/{quiz.id}.ipynb` in a terminal."""
+verdict with explanations, run this notebook's last cell on its own, or
+`python -m autograder check work/quizzes/{quiz.id}.ipynb` in a terminal."""
 
 
 def _reader_source() -> str:
@@ -37,6 +38,8 @@ def _reader_source() -> str:
     return (
         f"# How an answer is read; the grader reads it with this same function.\nLETTERS = {LETTERS!r}\n\n\n"
         + inspect.getsource(normalize_choice).rstrip()
+        + "\n\n\n# Says what is wrong with an answer; lets the last cell tell Run All from a run of its own.\n"
+        "from attnlab.selfcheck import answer_problem, watch_runs\n\nwatch_runs()"
     )
 
 
@@ -61,7 +64,7 @@ def _test_source(question: Question) -> str:
     v = question.variable
     return (
         f"# Checks that {v} is one of the letters; whether it is the right one is checked when graded.\n"
-        f"assert normalize_choice({v}) is not None, '{v} must be one letter in quotes: A, B, C or D'\n"
+        f'assert normalize_choice(globals().get("{v}")) is not None, answer_problem("{v}")\n'
         f'print("{v} is a valid choice.")\n'
         "### BEGIN HIDDEN TESTS\n"
         f'assert normalize_choice({v}) == "{question.answer}", "{v} is not the correct option"\n'

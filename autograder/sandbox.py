@@ -169,6 +169,19 @@ class Sandbox:
         paths = [python] + ([venv] if venv != python else []) + [_library_dir()]
         return [p for p in paths if not any(p.is_relative_to(q) and p != q for q in paths)]
 
+    def aliases(self) -> list[tuple[Path, Path]]:
+        """(path as this process names it, its real path) of the read-only paths reached through a symbolic
+        link (a linked venv, course folder or home): the kernel is started by the first, bound by the second."""
+        import attnlab
+
+        named = [Path(sys.prefix), Path(sys.base_prefix), Path(attnlab.__file__).parent]
+        found = {}
+        for path in named:
+            alias = Path(os.path.abspath(path))
+            if alias != alias.resolve():
+                found[alias] = alias.resolve()
+        return sorted(found.items())
+
     def runtime_dir(self) -> Path:
         """A fresh host folder for one kernel's connection file and sockets, writable by the sandbox only."""
         folder = Path(tempfile.mkdtemp(prefix="attnlab-kernel-"))
@@ -226,6 +239,10 @@ class Sandbox:
         args += _system_mounts() + ["--proc", "/proc", "--dev", "/dev"]
         for path in self.read_only_paths():
             args += _bind("--ro-bind", path)
+        bound = self.read_only_paths()
+        for alias, real in self.aliases():
+            if not any(alias.is_relative_to(q) for q in bound):  # else the bind above shows it already
+                args += _parents(alias) + ["--symlink", str(real), str(alias)]
         cache = _model_cache()
         if self.writable_cache:
             cache.mkdir(parents=True, exist_ok=True)

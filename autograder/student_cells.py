@@ -19,12 +19,12 @@ import json
 import nbformat
 from nbformat import NotebookNode
 
+from attnlab.selfcheck import STUB
 from autograder.notebooks import HEADER_ID, RAISES_TAG, graded_cell_titles, set_course_metadata
 
-# Put by nbgrader where an exercise's solution was; the message is what a student sees on Run All.
-EXERCISE_STUB = (
-    '# YOUR CODE HERE\nraise NotImplementedError("not done yet: write your code here, in place of this line")'
-)
+# Put by nbgrader where an exercise's solution was; on Run All, attnlab.checks shows it as one red line
+# naming the exercise, and the self-check cell recognises an exercise still holding it as untouched.
+EXERCISE_STUB = f"# YOUR CODE HERE\n{STUB}"
 SELF_CHECK_IDS = ("self-check-intro", "self-check")
 
 HOW_TO_RUN = (

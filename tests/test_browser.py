@@ -2,16 +2,21 @@
 The student's first hour, in a real browser: JupyterLab as `make lab` starts it (`python -m autograder
 lab`), on a temporary copy of the course, driven in Chromium by Playwright.
 
-- JupyterLab opens on the lessons, the quiz is reachable, and none of nbgrader's instructor tools nor
-  the news pop-up show (they do in a plain `jupyter lab`, which keeps the check honest).
+- JupyterLab opens on the student's workspace, work/lessons (copies of lessons/), the quizzes are
+  reachable in work/quizzes, and none of nbgrader's instructor tools nor the news pop-up show (they do
+  in a plain `jupyter lab`, which keeps the check honest).
 - Every lesson and the quiz, opened from the file browser: the untouched notebook is not marked
   modified, nor changed on disk; Run All runs every code cell with no exercise done, each exercise
-  says it is not done yet (and no check line runs off the edge of a 1400-pixel window), every figure
-  is an image, and the last cell's self-check gives a verdict per exercise or question.
+  says it is not done yet in one line, without a traceback (and no check line runs off the edge of a
+  1400-pixel window), every figure is an image, and the last cell's self-check gives a verdict per
+  exercise or question at once, without running the notebook.
 - Lesson 00 as a student works it: a softmax over the wrong dimension gets the message that names
   it, with no line of the library; using run_with_cache gets one message, with no unittest.mock;
   a solution typed in passes its check; saved, the self-check agrees.
+- The quiz with an answer written without its quotes: its check cell and the self-check say so; Run All
+  does not start the self-check, running its cell on its own does.
 - The quiz's own check command works as written in JupyterLab's terminal.
+- The work saved in work/ survives `build` (what `make demo` runs first).
 - A feedback page from a graded example reads well on a phone.
 
 Needs Chromium from the system's packages (Debian: `apt-get install chromium`). `make test-browser`
@@ -27,6 +32,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -38,7 +44,7 @@ import pytest
 from autograder.build import assignments
 from autograder.config import load_config
 from autograder.example_submissions import SOLUTION_REGION
-from autograder.lab import lab_command
+from autograder.lab import WORKSPACE, lab_command, prepare_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,6 +84,8 @@ def _jupyterlab(root: Path, state: Path, student: bool):
         "--ServerApp.ip=127.0.0.1",
         f"--IdentityProvider.token={token}",
     ]
+    if student:
+        prepare_workspace(root)  # as `python -m autograder lab` does before it starts JupyterLab
     command, env = lab_command(root, args)
     if not student:
         env.pop("JUPYTER_CONFIG_PATH")
@@ -160,7 +168,7 @@ def screenshot_on_failure(page, name: str):
 # --- Driving JupyterLab as a student does ----------------------------------------------------------
 
 
-def open_lab(page, lab, where: str = "lessons"):
+def open_lab(page, lab, where: str = f"{WORKSPACE}/lessons"):
     url, token = lab
     page.goto(f"{url}/lab/workspaces/{page.workspace}/tree/{where}?reset&token={token}")
     page.locator(".jp-DirListing-item").first.wait_for()
@@ -265,10 +273,11 @@ def test_lab_opens_on_the_lessons_without_the_instructor_tools(page, lab, course
         page.goto(f"{url}/?token={token}")  # where `make lab` sends the browser
         listing = page.locator(".jp-DirListing-itemText")
         listing.first.wait_for()
-        assert page.locator(".jp-BreadCrumbs").text_content().strip(" /") == "lessons"
+        assert page.locator(".jp-BreadCrumbs").text_content().replace(" ", "").strip("/") == f"{WORKSPACE}/lessons"
         assert listing.all_text_contents() == sorted(p.name for p in (course_copy / "lessons").glob("*.ipynb"))
         page.locator(".jp-BreadCrumbs-home").click()
-        page.locator(".jp-DirListing-itemText", has_text="quizzes").wait_for()
+        page.locator(".jp-DirListing-itemText", has_text=re.compile(f"^{WORKSPACE}$")).dblclick()
+        page.locator(".jp-DirListing-itemText", has_text=re.compile("^quizzes$")).wait_for()
         time.sleep(5)  # the news question, when enabled, comes a moment after the page
         student_view = (
             page.locator(".lm-MenuBar-itemLabel").all_text_contents(),
@@ -289,7 +298,7 @@ def test_lab_opens_on_the_lessons_without_the_instructor_tools(page, lab, course
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda a: a.id)
 def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, course_copy, notebook):
-    path = notebook.student_version.as_posix()
+    path = f"{WORKSPACE}/{notebook.student_version.as_posix()}"
     nb = nbformat.read(course_copy / path, as_version=4)
     on_disk = (course_copy / path).read_bytes()
     with screenshot_on_failure(page, f"run-all-{notebook.id}"):
@@ -337,18 +346,19 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
             said = output_text(shown.nth(i))
             if notebook.is_quiz:
                 assert "must be one letter in quotes" in said, said[-300:]
-            else:
-                assert re.search(r"NotImplementedError: \w", said), said[-300:]
-                solution = shown.nth(i - 1)
-                assert "not done yet" in said + output_text(solution), said[-300:]
+            else:  # one line: "✗ Exercise 1: ... (`name`) is not done yet: ...", no traceback
+                assert re.search(r"^✗ .*not done yet", said, re.I | re.M) and "Traceback" not in said, said[-300:]
+                assert said.strip().count("\n") == 0, said[-300:]
 
-        rows = verdict_rows(shown.nth(len(nb.cells) - 1))  # the self-check, run by Run All like any cell
+        self_check = output_text(shown.nth(len(nb.cells) - 1))  # the self-check, run by Run All like any cell
+        assert "the notebook was not run: the verdict is at once" in self_check, self_check[-300:]
+        rows = verdict_rows(shown.nth(len(nb.cells) - 1))
         assert len(rows) == len(graded(nb))
         assert all("✗" in row and ("not answered" if notebook.is_quiz else "not done yet") in row for row in rows), rows
 
 
 def test_a_student_works_an_exercise_of_lesson_00(page, lab, course_copy):
-    path = "lessons/00_tiny_transformer.ipynb"
+    path = f"{WORKSPACE}/lessons/00_tiny_transformer.ipynb"
     nb = nbformat.read(course_copy / path, as_version=4)
     source = nbformat.read(course_copy / "solutions" / "00_tiny_transformer.ipynb", as_version=4)
     solution = SOLUTION_REGION.sub(
@@ -394,6 +404,52 @@ def test_a_student_works_an_exercise_of_lesson_00(page, lab, course_copy):
         assert len(rows) == 2
         assert "✓" in rows[0] and "Exercise 1: attention from queries and keys" in rows[0] and "2 / 2" in rows[0]
         assert "✗" in rows[1] and "use model.hooks, not run_with_cache" in rows[1], rows
+
+
+def test_a_quiz_answer_without_quotes_and_the_self_check_only_when_asked(page, lab, course_copy):
+    path = f"{WORKSPACE}/quizzes/quiz.ipynb"
+    nb = nbformat.read(course_copy / path, as_version=4)
+    answer, its_check = index_of(nb, "answer_7"), index_of(nb, "q7")
+    missing_quotes = 'ANSWER_7 is not set: did you forget the quotes? Write ANSWER_7 = "D"'
+    with screenshot_on_failure(page, "quiz-missing-quotes"):
+        open_lab(page, lab, f"{WORKSPACE}/quizzes")
+        panel = open_from_file_browser(page, path)
+        wait_for_cells(panel, len(nb.cells))
+        replace_code(page, cells(panel).nth(answer), "ANSWER_7 = D")
+        page.keyboard.press("Control+s")
+        wait_until(lambda: not is_dirty(page, "quiz.ipynb"), 60, "the quiz to be saved")
+        menu(page, "Run", "Run All Cells")
+        wait_until(
+            lambda: (
+                all(NUMBERED.fullmatch(p) for p in prompts(panel))
+                and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+            ),
+            RUN_ALL,
+            "Run All to reach the end of the quiz",
+        )
+        assert missing_quotes in output_text(cells(panel).nth(its_check))
+        last = cells(panel).nth(len(nb.cells) - 1)
+        assert "not started as part of Run All" in output_text(last) and not verdict_rows(last)
+        rows = verdict_rows(run_cell(page, panel, len(nb.cells) - 1, seconds=CHECK))  # on its own
+        assert len(rows) == len(graded(nb))
+        assert "Question 7" in rows[6] and missing_quotes in rows[6], rows[6]
+        page.screenshot(path=str(ARTIFACTS / "quiz-missing-quotes-and-self-check.png"), full_page=False)
+
+
+def test_the_work_saved_in_the_workspace_survives_build(course_copy):
+    work = sorted((course_copy / WORKSPACE).glob("*/*.ipynb"))
+    before = {path: path.read_bytes() for path in work}
+    changed = [
+        path
+        for path in work
+        if path.read_bytes() != (course_copy / path.relative_to(course_copy / WORKSPACE)).read_bytes()
+    ]
+    assert changed, "the tests before this one saved work in the workspace"
+    built = subprocess.run(
+        [sys.executable, "-m", "autograder", "--root", str(course_copy), "build"], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    assert {path: path.read_bytes() for path in sorted((course_copy / WORKSPACE).glob("*/*.ipynb"))} == before
 
 
 def test_the_quiz_check_command_works_in_the_terminal(page, lab, course_copy):

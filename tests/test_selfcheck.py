@@ -83,3 +83,37 @@ def test_the_self_check_cell_starts_without_importing_torch():
         check=True,
     )
     assert imported.stdout.strip() == "False"
+
+
+def test_untouched_means_every_exercise_still_holds_what_build_put_there():
+    stub = f"def f(x):\n    # YOUR CODE HERE\n    {selfcheck.STUB}\n"
+    assert selfcheck.untouched(_saved((stub, True), ("print(1)", False)))
+    assert selfcheck.untouched(_saved(("ANSWER_1 = None  # your letter\n# YOUR ANSWER HERE", True)))
+    assert not selfcheck.untouched(_saved((stub, True), ('ANSWER_1 = "B"', True)))
+    assert not selfcheck.untouched(_saved(("def f(x):\n    return x\n", True)))
+    assert not selfcheck.untouched(_saved(("print(1)", False)))  # no exercise at all: nothing to say at once
+
+
+def _runs(*executions: tuple[float, float, float]) -> selfcheck.Runs:
+    """Runs after these (sent on the front end's clock, started, finished on the kernel's) executions."""
+    runs = selfcheck.Runs()
+    for sent, started, finished in executions:
+        runs.started(sent, started)
+        runs.finished(finished)
+    return runs
+
+
+@pytest.mark.parametrize("skew", [0.0, 3600.0, -3600.0])  # the browser's clock ahead, behind or right
+def test_run_all_is_told_from_a_cell_run_on_its_own_whatever_the_clocks(skew):
+    # Run All at t=100 (browser clock): three cells sent at once; the kernel runs them one after the other.
+    run_all = _runs((100.0 - skew, 100.0, 103.0), (100.001 - skew, 103.0, 103.0004))
+    run_all.started(100.002 - skew, 103.0005)  # the self-check: sent with the others, run last
+    assert run_all.in_a_batch()
+    # The same cells one at a time: each sent after the one before finished (at least a reaction later).
+    alone = _runs((100.0 - skew, 100.0, 103.0), (103.3 - skew, 103.3, 103.3004))
+    alone.started(104.0 - skew, 104.0)
+    assert not alone.in_a_batch()
+    # Nothing recorded before it (the first cell since the kernel started): it checks.
+    first = selfcheck.Runs()
+    first.started(100.0 - skew, 100.0)
+    assert not first.in_a_batch()

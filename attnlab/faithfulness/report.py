@@ -94,6 +94,20 @@ class FaithfulnessTable:
     def __str__(self) -> str:
         return self.format()
 
+    def _repr_html_(self) -> str:
+        """The same table in JupyterLab (a table as the last line of a cell), one method per row at any width."""
+        from attnlab.plots.tables import html_table
+
+        header = ["method", "compr. AOPC ↑", "suff. AOPC ↓", "del. flip ↓", "attn. flip ↓"]
+        header += [f"tau vs {ref}" for ref in self.references] + [f"tau |.| vs {ref}" for ref in self.references]
+        rows = [
+            [r.name, r.aopc_comprehensiveness, r.aopc_sufficiency, r.flip_fraction, r.attention_flip_fraction]
+            + [r.tau.get(ref, math.nan) for ref in self.references]
+            + [r.tau_magnitude.get(ref, math.nan) for ref in self.references]
+            for r in self.rows
+        ]
+        return html_table(header, rows, [None, 3, 3, 2, 2] + [2] * (2 * len(self.references)))
+
 
 def default_references(model: TinyTransformer) -> dict[str, Attribution]:
     """Leave-one-out and gradient x input, the references of Jain & Wallace."""

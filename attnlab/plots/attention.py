@@ -69,6 +69,18 @@ def plot_attention_maps(
     return fig
 
 
+def text_colour(face: tuple[float, ...]) -> str:
+    """White on a dark cell, black on a light one: by the cell's relative luminance (WCAG 2)."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in face[:3])
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    # The contrast with white, (1.05) / (L + 0.05), beats the contrast with black, (L + 0.05) / 0.05, below L = 0.179.
+    return "white" if luminance < 0.179 else "black"
+
+
 def plot_token_scores(
     words: Sequence[str],
     scores: torch.Tensor | Mapping[str, torch.Tensor],
@@ -79,23 +91,28 @@ def plot_token_scores(
     """Colour each word by its score; one row per method when `scores` is a dict {name: (T,)}.
 
     normalise: divide each row by its largest absolute value, so methods on different scales compare.
-    Negative scores are drawn red, positive blue. gold: (T,) bool, the words of the gold rationale,
-    drawn underlined and bold.
+    Scores that are never negative (attention, say) are drawn from white to dark blue; scores with both
+    signs red (negative) to blue (positive). A word on a dark cell is written in white.
+    gold: (T,) bool, the words of the gold rationale, drawn underlined and bold.
     """
     rows = dict(scores) if isinstance(scores, Mapping) else {"score": scores}
     n = len(words)
+    values_of = {}
+    for name, row in rows.items():
+        values_of[name] = _as_numpy(torch.as_tensor(row))[:n]
+        if len(values_of[name]) < n:
+            raise ValueError(f"{name}: {len(values_of[name])} scores for {n} words")
+    signed = any((values < 0).any() for values in values_of.values())
+    cmap, low = (plt.get_cmap("RdBu"), -1.0) if signed else (plt.get_cmap("Blues"), 0.0)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * n + 2.0), 0.5 * len(rows) + 1.5), layout="constrained")
-    cmap = plt.get_cmap("RdBu")
-    for r, (name, row) in enumerate(rows.items()):
-        values = _as_numpy(torch.as_tensor(row))[:n]
-        if len(values) < n:
-            raise ValueError(f"{name}: {len(values)} scores for {n} words")
+    for r, (name, values) in enumerate(values_of.items()):
         scale = max(abs(values).max(), 1e-12) if normalise else 1.0
         for i, (word, v) in enumerate(zip(words, values)):
+            face = cmap((v / scale - low) / (1.0 - low))  # [low, 1] -> [0, 1] of the colour map
             ax.text(
-                i, -r, word, ha="center", va="center", fontsize=9,
+                i, -r, word, ha="center", va="center", fontsize=9, color=text_colour(face),
                 fontweight="bold" if gold is not None and bool(gold[i]) else "normal",
-                bbox=dict(boxstyle="round,pad=0.25", fc=cmap(0.5 + 0.5 * v / scale), ec="none"),
+                bbox=dict(boxstyle="round,pad=0.25", fc=face, ec="none"),
             )  # fmt: skip
             if gold is not None and bool(gold[i]):
                 ax.plot([i - 0.35, i + 0.35], [-r - 0.3, -r - 0.3], color="black", lw=1.2)
@@ -103,7 +120,7 @@ def plot_token_scores(
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylim(-len(rows) + 0.4, 0.6)
     ax.axis("off")
-    scale = ScalarMappable(Normalize(-1, 1), cmap)  # the colours above: -1 red, 0 white, 1 blue
+    scale = ScalarMappable(Normalize(low, 1), cmap)  # the colours above: -1 red (signed only), 0 white, 1 blue
     bar = fig.colorbar(scale, ax=ax, orientation="horizontal", location="bottom", shrink=0.4, aspect=30, pad=0.02)
     bar.set_label("score / largest |score| of its row" if normalise else "score", fontsize=8)
     bar.ax.tick_params(labelsize=7)

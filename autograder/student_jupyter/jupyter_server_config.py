@@ -13,7 +13,9 @@ from pathlib import Path
 TERMINAL_RC = Path(__file__).resolve().with_name("terminal_rc.sh")
 
 c = get_config()  # noqa: F821 (Jupyter defines get_config when it loads this file)
-if bash := shutil.which("bash"):
+if os.name == "nt":
+    pass  # Windows: JupyterLab's own choice (PowerShell or cmd), which keeps the PATH it was given
+elif bash := shutil.which("bash"):
     c.ServerApp.terminado_settings = {"shell_command": [bash, "--rcfile", str(TERMINAL_RC), "-i"]}
 else:
     os.environ["ENV"] = str(TERMINAL_RC)
