@@ -164,6 +164,10 @@ class refusing:
 
     The function objects themselves are changed (their code), so a name bound to them earlier, such as
     an alias `_ar = attention_rollout`, is refused too.
+
+    A courtesy for the visible checks, not a guard: it runs in the student's kernel, where one line of
+    student code switches it off. What a hidden test forbids is enforced by grading it apart, in an
+    interpreter whose library lacks the forbidden functions (autograder/guards.py).
     """
 
     def __init__(self, *functions, message: str = REFUSED) -> None:

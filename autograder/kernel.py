@@ -28,6 +28,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")
     notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
     interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
+    library = Any(None, allow_none=True, help="a copy of attnlab the kernel imports instead (autograder/guards.py)")
     _runtime: Path | None = None
 
     def __init__(self, **kwargs) -> None:
@@ -51,7 +52,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox is None:
             return command
         notebook = Path(self.notebook_copy) if self.notebook_copy else None
-        return self.sandbox.command(command, self._runtime, notebook)
+        return self.sandbox.command(command, self._runtime, notebook, library=self.library)
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
@@ -65,6 +66,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
         else:
             kw["env"] = os.environ | {RECORDING_ENV: "1"}  # hidden tests hand their results out
+            if self.library is not None:  # found before the installed attnlab (the kernel's folder holds none)
+                kw["env"]["PYTHONPATH"] = os.pathsep.join(
+                    [str(Path(self.library).parent), os.environ.get("PYTHONPATH", "")]
+                )
         await super().start_kernel(**kw)
 
     async def interrupt_kernel(self) -> None:

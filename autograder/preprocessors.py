@@ -9,6 +9,8 @@ RobustExecute      nbgrader's Execute, but a cell that hangs past the timeout (e
 TruncateOutputs    cap the characters of every output, so a runaway print cannot flood the gradebook
 RestoreSourceCells for self-checks without a gradebook: put the instructor's test cells (hidden
                    tests included) back in place, as nbgrader's OverwriteCells does from the gradebook
+GradeApart         (autograder/guards.py) run the hidden tests that forbid library shortcuts again, in
+                   a fresh sandboxed kernel whose library lacks them; their records replace the cell's
 
 SANITIZE and AUTOGRADE are the lists given to nbgrader's Autograde converter; `self_check_steps`
 derives from them the same pipeline without a gradebook, for `check` and the instructor's runs.
@@ -44,6 +46,7 @@ from traitlets import Bool, Integer
 
 from attnlab.checks import RECORD_MIME
 from autograder.config import SandboxLimits
+from autograder.guards import GradeApart
 from autograder.kernel import SandboxedKernelManager
 from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
 from autograder.sandbox import Sandbox, process_slot
@@ -422,6 +425,7 @@ def _fresh_copy(original: NotebookNode, keep_id: str | None = None) -> NotebookN
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, PinChoiceAnswers, CheckCellMetadata]
 AUTOGRADE = [
     RobustExecute,
+    GradeApart,  # needs the executed notebook; before anything reads or caps the records
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,

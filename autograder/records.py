@@ -197,12 +197,19 @@ def _keeps_prediction(mine: Record, reference: Record) -> bool:
     return keeps_prediction(mine.value, reference.params)
 
 
+def _probe_predictions(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import probe_predictions
+
+    return probe_predictions(mine.value, reference.params)
+
+
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "close": _close,
     "equal": _equal,
     "at_least": _at_least,
     "all_equal": _all_equal,
     "keeps_prediction": _keeps_prediction,
+    "probe_predictions": _probe_predictions,
 }
 
 

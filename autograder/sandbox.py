@@ -144,9 +144,15 @@ class Sandbox:
         return folder
 
     def command(
-        self, kernel_cmd: list[str], runtime: Path, notebook: Path | None = None, env: dict[str, str] | None = None
+        self,
+        kernel_cmd: list[str],
+        runtime: Path,
+        notebook: Path | None = None,
+        env: dict[str, str] | None = None,
+        library: Path | None = None,
     ) -> list[str]:
-        """kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox."""
+        """kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox; `library`, a copy
+        of attnlab, takes the place of the installed one (the installed one is then out of sight)."""
         bwrap = require_bwrap()
         limits = self.limits
         args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
@@ -171,6 +177,8 @@ class Sandbox:
         args += _system_mounts() + ["--proc", "/proc", "--dev", "/dev"]
         for path in self.read_only_paths():
             args += _bind("--ro-bind", path)
+        if library is not None:
+            args += ["--ro-bind", str(library), str(_library_dir())]
         cache = _model_cache()
         if self.writable_cache:
             cache.mkdir(parents=True, exist_ok=True)
