@@ -36,7 +36,6 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool
 
 from attnlab.checks import RECORD_MIME
 
@@ -311,8 +310,6 @@ class GradeApart(NbGraderPreprocessor):
     The pipeline step that grades apart every test cell that declares `# graded without: ...`; it goes
     right after RobustExecute (it needs the executed notebook and runs with RobustExecute's settings).
     """
-
-    enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         guarded = guarded_tests(nb)
