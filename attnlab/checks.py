@@ -122,9 +122,10 @@ def record(
     Hand `value`, a result of the student's code, to the grader under `name`.
 
     verify says how the grader compares it with the instructor's recorded value: "close" (tensors and
-    numbers within atol/rtol, everything else equal), "equal", "at_least" (a number >= params["threshold"]),
-    or the name of a grader-side check (autograder/verifiers.py) that gets `params`. The grader takes
-    verify, tolerances, params and hint from the instructor's run, never from the student's.
+    numbers within atol/rtol, everything else equal), "equal", or the name of a grader-side check
+    (autograder/verifiers.py) that gets `params`; never a threshold on a number the student's code
+    claims. The grader takes verify, tolerances, params and hint from the instructor's run, never from
+    the student's.
     """
     if not recording():
         return
