@@ -47,7 +47,14 @@ def random_attention():
 # module (or test class) whole, so its fixtures, a graded class say, are built once, in collection order.
 # The longest go first and the many short ones fill the gaps at the end, so the workers finish at about
 # the same time. (test_lessons.py grades its class in two test classes, which may go to different workers.)
-LONGEST_FIRST = ("test_lessons.py", "test_integrity.py", "test_scale.py", "test_grading.py", "test_checkpoints.py")
+LONGEST_FIRST = (
+    "test_lessons.py",
+    "test_integrity.py",
+    "test_guards_class.py",
+    "test_scale.py",
+    "test_grading.py",
+    "test_checkpoints.py",
+)
 # Modules whose tests share no costly fixture: each test is a unit of its own, so a module of long tests
 # (a model retrained per test) is spread over the workers instead of running on one after the others end.
 EVERY_TEST_ON_ITS_OWN = ("tests/test_checkpoints.py::",)
