@@ -4,6 +4,7 @@ and the probe's predictions read back from the accuracies it reports.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 import attnlab
 from autograder.guards import UnknownName, apart_notebook, guarded_tests, strip_library, withheld_names
+from autograder.sandbox import Sandbox, bwrap_path, process_slot
 from autograder.verifiers import probe_predictions
 
 LIBRARY = Path(attnlab.__file__).resolve().parent
@@ -146,3 +148,23 @@ def test_the_probe_is_judged_by_its_predictions_not_its_claim():
     assert not probe_predictions([0.0] * 8, params)  # no point in any class
     assert not probe_predictions(_spelled(labels, 10, 4)[:-1], params)  # a missing call
     assert not probe_predictions([1, 0, 0, 0] * 2, params)  # ints are not what the exercise returns
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")
+def test_in_the_sandbox_the_copy_takes_the_place_of_the_installed_library(tmp_path):
+    build = strip_library(LIBRARY, ["attnlab.attribution.rollout.attention_rollout"], tmp_path)
+    sandbox = Sandbox(slot=process_slot())
+    runtime = sandbox.runtime_dir()
+    # The installed source is what a student would read or exec to get the function back: it is out of sight.
+    code = (
+        "import pathlib, attnlab.attribution.rollout as r\n"
+        "sources = ''.join(p.read_text() for p in pathlib.Path(r.__file__).parents[1].rglob('*.py'))\n"
+        "print(r.__file__, 'baddbmm(rollout' in sources, 'is not available' in pathlib.Path(r.__file__).read_text())"
+    )
+    try:
+        done = subprocess.run(
+            sandbox.command([sys.executable, "-c", code], runtime, library=build), capture_output=True, text=True
+        )
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert done.stdout.split() == [str(LIBRARY / "attribution" / "rollout.py"), "False", "True"], done.stderr
