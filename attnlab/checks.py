@@ -127,9 +127,10 @@ def record(
     Hand `value`, a result of the student's code, to the grader under `name`.
 
     verify says how the grader compares it with the instructor's recorded value: "close" (tensors and
-    numbers within atol/rtol, everything else equal), "equal", "at_least" (a number >= params["threshold"]),
-    or the name of a grader-side check (autograder/verifiers.py) that gets `params`. The grader takes
-    verify, tolerances, params and hint from the instructor's run, never from the student's.
+    numbers within atol/rtol, everything else equal), "equal", or the name of a grader-side check
+    (autograder/verifiers.py) that gets `params`; never a threshold on a number the student's code
+    claims. The grader takes verify, tolerances, params and hint from the instructor's run, never from
+    the student's.
     """
     if not recording():
         return
@@ -169,6 +170,10 @@ class refusing:
 
     The function objects themselves are changed (their code), so a name bound to them earlier, such as
     an alias `_ar = attention_rollout`, is refused too.
+
+    A courtesy for the visible checks, not a guard: it runs in the student's kernel, where one line of
+    student code switches it off. What a hidden test forbids is enforced by grading it apart, in an
+    interpreter whose library lacks the forbidden functions (autograder/guards.py).
     """
 
     def __init__(self, *functions, message: str = REFUSED) -> None:

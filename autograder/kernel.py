@@ -33,6 +33,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
     interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
     max_message_bytes = Int(32 * 2**20, help="largest message taken from the kernel; a larger one is dropped unread")
+    library = Any(None, allow_none=True, help="a copy of attnlab the kernel imports instead (autograder/guards.py)")
     _runtime: Path | None = None
 
     _private: Path | None = None
@@ -67,7 +68,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox is None:
             return command
         notebook = Path(self.notebook_copy) if self.notebook_copy else None
-        wrapped = self.sandbox.command(command, self._runtime, notebook, args_file=self._private / "bwrap.args")
+        wrapped = self.sandbox.command(
+            command, self._runtime, notebook, args_file=self._private / "bwrap.args", library=self.library
+        )
         self._leave_group()  # a restart: the old kernel's group goes with it
         if self.sandbox.uid is not None and cgroups.available():
             limits = self.sandbox.limits
@@ -94,6 +97,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
         else:
             kw["env"] = os.environ | {RECORDING_ENV: "1"}  # hidden tests hand their results out
+            if self.library is not None:  # found before the installed attnlab (the kernel's folder holds none)
+                kw["env"]["PYTHONPATH"] = os.pathsep.join(
+                    [str(Path(self.library).parent), os.environ.get("PYTHONPATH", "")]
+                )
         await super().start_kernel(**kw)
 
     async def interrupt_kernel(self) -> None:

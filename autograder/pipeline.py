@@ -4,8 +4,9 @@ one runner that takes a notebook through them without a gradebook.
 
     SANITIZE   ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells (the test cells as
                released), PinChoiceAnswers (a quiz answer is the letter written), CheckCellMetadata
-    AUTOGRADE  RobustExecute (the sandboxed kernel), IgnorePattern (stderr), ClearMetadataPreprocessor,
-               LimitOutput, TruncateOutputs
+    AUTOGRADE  RobustExecute (the sandboxed kernel), GradeApart (the hidden tests that forbid library
+               shortcuts, again in a kernel whose library lacks them), IgnorePattern (stderr),
+               ClearMetadataPreprocessor, LimitOutput, TruncateOutputs
                -- everything above runs the student's code; everything below only reads its results --
                JudgeGrades (the scores, decided here), SaveAutoGrades, AssignLatePenalties,
                CheckCellMetadata, InertContent (nothing of the student's runs in a browser)
@@ -39,6 +40,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from autograder.guards import GradeApart
 from autograder.inert import InertContent
 from autograder.judge import JudgeGrades
 from autograder.preprocessors import CourseStubs, PinChoiceAnswers, RestoreSourceCells, RobustExecute, TruncateOutputs
@@ -46,7 +48,7 @@ from autograder.quizbank import Question
 from autograder.results import References
 
 SANITIZE = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, PinChoiceAnswers, CheckCellMetadata]
-RUN_STUDENT_CODE = [RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, TruncateOutputs]
+RUN_STUDENT_CODE = [RobustExecute, GradeApart, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, TruncateOutputs]
 READ_RESULTS = [JudgeGrades, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, InertContent]
 AUTOGRADE = RUN_STUDENT_CODE + READ_RESULTS
 

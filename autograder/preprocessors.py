@@ -10,6 +10,8 @@ TruncateOutputs    cap the characters of every output, so a runaway print cannot
 CourseStubs        nbgrader's ClearSolutions with the course's stubs (quiz answers, "not done yet" exercises)
 RestoreSourceCells for self-checks without a gradebook: put the instructor's test cells (hidden
                    tests included) back in place, as nbgrader's OverwriteCells does from the gradebook
+GradeApart         (autograder/guards.py) run the hidden tests that forbid library shortcuts again, in
+                   a fresh sandboxed kernel whose library lacks them; their records replace the cell's
 
 The order in which nbgrader runs them (with nbgrader's own steps and the step that decides the scores,
 autograder/judge.py) is autograder/pipeline.py.

@@ -239,11 +239,6 @@ def _close(mine: Record, reference: Record) -> bool:
     return close(mine.value, reference.value, reference.atol, reference.rtol)
 
 
-def _at_least(mine: Record, reference: Record) -> bool:
-    value, threshold = _as_number(mine.value), reference.params.get("threshold")
-    return value is not None and type(mine.value) is not bool and type(threshold) in (int, float) and value >= threshold
-
-
 def _all_equal(mine: Record, reference: Record) -> bool:
     values = mine.value
     return isinstance(values, list) and len(values) > 1 and all(close(v, values[0], 0.0, 0.0) for v in values[1:])
@@ -255,12 +250,18 @@ def _keeps_prediction(mine: Record, reference: Record) -> bool:
     return keeps_prediction(mine.value, reference.params)
 
 
+def _probe_predictions(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import probe_predictions
+
+    return probe_predictions(mine.value, reference.params)
+
+
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "close": _close,
     "equal": _equal,
-    "at_least": _at_least,
     "all_equal": _all_equal,
     "keeps_prediction": _keeps_prediction,
+    "probe_predictions": _probe_predictions,
 }
 
 

@@ -31,13 +31,16 @@ FORMAT = 1
 
 @lru_cache(maxsize=1)
 def _library_digest() -> str:
-    """The library's source and the torch version, read once per process (every fingerprint needs them)."""
+    """The library's and the grader's source and the torch version, read once per process."""
     import torch
 
     import attnlab
 
     digest = hashlib.sha256(f"{FORMAT}:{torch.__version__}".encode())
     for path in sorted(Path(attnlab.__file__).resolve().parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    # The grader's own code too: how a hidden test runs (graded apart, say) changes what it records.
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

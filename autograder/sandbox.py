@@ -197,13 +197,15 @@ class Sandbox:
         notebook: Path | None = None,
         env: dict[str, str] | None = None,
         args_file: Path | None = None,
+        library: Path | None = None,
     ) -> list[str]:
         """
-        kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox. With args_file (a
-        file the sandbox cannot see), bwrap's options (every host path it mounts) are written there and read
+        kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox; `library`, a copy of
+        attnlab, takes the place of the installed one (which is then out of sight). With args_file (a file
+        the sandbox cannot see), bwrap's options (every host path it mounts) are written there and read
         from a file descriptor, so the sandbox's pid 1 (bwrap) shows only the command it runs inside.
         """
-        args = self._bwrap_args(kernel_cmd, runtime, notebook, env)
+        args = self._bwrap_args(kernel_cmd, runtime, notebook, env, library)
         if args_file is None:
             return args
         # bwrap takes its options from the file; the command, which runs inside, stays on its command line.
@@ -213,7 +215,12 @@ class Sandbox:
         return ["/bin/sh", "-c", 'f=$1; shift; exec "$0" --args 3 "$@" 3< "$f"', args[0], str(args_file), *args[end:]]
 
     def _bwrap_args(
-        self, kernel_cmd: list[str], runtime: Path, notebook: Path | None, env: dict[str, str] | None
+        self,
+        kernel_cmd: list[str],
+        runtime: Path,
+        notebook: Path | None,
+        env: dict[str, str] | None,
+        library: Path | None = None,
     ) -> list[str]:
         bwrap = require_bwrap()
         limits = self.limits
@@ -243,6 +250,8 @@ class Sandbox:
         for alias, real in self.aliases():
             if not any(alias.is_relative_to(q) for q in bound):  # else the bind above shows it already
                 args += _parents(alias) + ["--symlink", str(real), str(alias)]
+        if library is not None:
+            args += ["--ro-bind", str(library), str(_library_dir())]
         cache = _model_cache()
         if self.writable_cache:
             cache.mkdir(parents=True, exist_ok=True)

@@ -28,3 +28,45 @@ def keeps_prediction(perm: object, params: dict) -> bool:
     if not 0 <= sentence < len(test.tokens):
         return False
     return check(model, test.tokens[sentence : sentence + 1], perm, float(tolerance))
+
+
+def probe_predictions(spelled: object, params: dict) -> bool:
+    """
+    Lesson 04, exercise 1: the probe's predictions, read from the accuracies it reported, reach the
+    threshold. The hidden test scored each batch of `points` held-out points with point i repeated 2**i
+    times, once against the labels "all c" for every class c: that accuracy times 2**points - 1 is the
+    number whose bit i says that the probe puts point i in class c. The grader decodes the bits, requires
+    exactly one class per point (constants or made-up numbers spell none), and computes the accuracy
+    against `labels` itself.
+    """
+    labels, points, classes, threshold = (params.get(key) for key in ("labels", "points", "classes", "threshold"))
+    if not (type(points) is int and 0 < points <= 20 and type(classes) is int and classes > 1):
+        return False
+    if type(threshold) not in (int, float) or not isinstance(labels, list) or not isinstance(spelled, list):
+        return False
+    batches = len(labels) // points
+    if batches * points != len(labels) or len(spelled) != batches * classes or not batches:
+        return False
+    total = 2**points - 1
+    predicted = []
+    for batch in range(batches):
+        members = [_spelled_set(spelled[batch * classes + c], total) for c in range(classes)]
+        if any(m is None for m in members):
+            return False
+        for i in range(points):
+            owners = [c for c in range(classes) if members[c] >> i & 1]
+            if len(owners) != 1:
+                return False
+            predicted.append(owners[0])
+    right = sum(p == y for p, y in zip(predicted, labels))
+    return right >= threshold * len(labels)
+
+
+def _spelled_set(accuracy: object, total: int) -> int | None:
+    """The integer an accuracy spells (accuracy * total), if it is one within float32 rounding."""
+    if type(accuracy) is not float:
+        return None
+    count = accuracy * total
+    nearest = round(count)
+    # float32 keeps 24 bits: a mean of `total` zeros and ones is exact to about total * 2**-24
+    return nearest if 0 <= nearest <= total and abs(count - nearest) <= total * 2.0**-20 else None

@@ -50,6 +50,7 @@ def random_attention():
 LONGEST_FIRST = (
     "test_lessons.py",
     "test_integrity.py",
+    "test_guards_class.py",
     "test_scale.py",
     "test_grading.py",
     "test_checkpoints.py",
