@@ -37,7 +37,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from attnlab.checks import RECORD_MIME
+from attnlab.protocol import RECORD_MIME
 
 HIDDEN_START = "### BEGIN HIDDEN TESTS"
 DECLARATION = re.compile(r"^\s*#\s*graded without:\s*(.+)$")

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from test_integrity import FIRST, Class, _cell
 
-from attnlab.checks import RECORD_MIME
+from attnlab.protocol import RECORD_MIME
 from autograder.build import write_quiz_sources
 from autograder.grade import grade
 from autograder.sandbox import bwrap_path
