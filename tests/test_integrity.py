@@ -13,7 +13,9 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -465,6 +467,7 @@ for _ in range(3):
             c.quiz(5),
             f"""
 import os
+import shutil
 from ipykernel.connect import get_connection_file
 sockets = os.path.dirname(get_connection_file())  # the one folder it shares with the grader
 for target in ["big.bin", "/tmp/big.bin", {str(out / "big.bin")!r}, os.path.join(sockets, "big.bin")]:
@@ -688,3 +691,33 @@ def test_a_regrade_gives_the_same_grades(attacked, course, tmp_path):
     }
     second = {(r["student_id"], r["question"]): r for r in _rows(again.out)}
     assert first == second
+
+
+def test_nbgrader_autograde_scores_every_attack_as_grade_does(attacked, course, tmp_path):
+    """The instructor's own nbgrader (the CLI, and so the Formgrader's button) on grade's course folder,
+    copied elsewhere (its configuration is relative to it): every attacker and every honest student
+    scores what grade gave them, cell by cell."""
+    from nbgrader.api import Gradebook, SubmittedAssignment
+
+    klass, report, _, _ = attacked
+    out = tmp_path / "copy"
+    shutil.copytree(klass.out, out, ignore=shutil.ignore_patterns(".grading.lock"))
+    by_grade = {
+        (g.submission.student, g.submission.assignment): {v.question: v.score for v in g.verdicts}
+        for g in report.graded
+        if g.submission.path is not None
+    }
+    bin_dir = Path(sys.executable).parent
+    for assignment in sorted({a for _, a in by_grade}):
+        subprocess.run(
+            [str(bin_dir / "nbgrader"), "autograde", assignment, "--force", f"--Execute.timeout={TIMEOUT}",
+             f"--RobustExecute.budget={BUDGET}"],
+            cwd=out / "course", env=os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+            check=True, capture_output=True, timeout=1800,
+        )  # fmt: skip
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course.course_id) as gb:
+        by_nbgrader = {
+            (s.student_id, s.assignment.name): {g.name: g.score for nb in s.notebooks for g in nb.grades}
+            for s in gb.db.query(SubmittedAssignment)
+        }
+    assert by_nbgrader == by_grade
