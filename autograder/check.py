@@ -95,7 +95,7 @@ def references_cache(course: CourseConfig) -> Path:
     from autograder.sandbox import require_safe_model_cache
 
     require_safe_model_cache(course.root)
-    models = cache_dir().resolve()
+    models = cache_dir()
     return models.with_name(models.name + "-grader") / "reference"
 
 

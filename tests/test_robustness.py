@@ -384,3 +384,20 @@ def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
     assert not cgroups.available(tmp_path)  # no cgroup.controllers: cgroup v1, or none
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
     assert not cgroups.available(tmp_path)  # cgroup v2 without the memory controller (this test machine's)
+
+
+def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypatch, course):
+    from autograder.check import references_cache
+    from autograder.config import CourseError
+
+    root = tmp_path / "cache"  # ATTNLAB_CACHE_DIR set to the cache root: the grader's results sit inside it
+    (root / "attnlab-grader" / "reference").mkdir(parents=True)
+    (root / "attnlab-grader" / "reference" / "01_attention_as_explanation-0123.json").write_text("{}")
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(root))
+    with pytest.raises(CourseError, match="results of the instructor's solutions"):
+        references_cache(course)
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(course.root.parent))  # above the course: solutions/ inside
+    with pytest.raises(CourseError, match="holds"):
+        references_cache(course)
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path / "models"))  # a folder of its own
+    assert references_cache(course) == tmp_path / "models-grader" / "reference"
