@@ -5,7 +5,8 @@ SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb is read, never modifie
 followed through a symbolic link. What can be fixed is fixed in the copy and noted (a renamed
 notebook, duplicated cell ids, deleted or edited test cells put back as released, an unreadable
 timestamp.txt ignored); what cannot (not JSON, not a notebook, too large, no notebook, a link, an id
-nbgrader cannot take) is recorded with a status and graded 0, and the batch goes on.
+nbgrader cannot take) is recorded with a status and graded 0, and the batch goes on. Notes never
+repeat a file name the student chose: they go to grades.csv and the feedback.
 """
 
 from __future__ import annotations
@@ -59,23 +60,19 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Pat
     links = sorted(name for name, kind in entries.items() if kind in ("link", "other"))
     if links:
         submission.problem(
-            "symlink",
-            f"{', '.join(map(shown, links))} is a link or a special file, not a notebook; links are never followed",
+            "symlink", f"{len(links)} notebook file(s) are links or special files; links are never followed"
         )
         return None
     if entries.get(expected) == "file":
         return folder / expected
     found = sorted(folder / name for name, kind in entries.items() if kind == "file")
     if len(found) == 1:
-        submission.problem(
-            "renamed", f"the notebook is named {shown(found[0].name)}, not {expected}; it was graded as {expected}"
-        )
+        submission.problem("renamed", f"the notebook has another name than {expected}; it was graded as {expected}")
         return found[0]
     if not found:
         submission.problem("missing_notebook", f"no notebook in the submission (expected {expected})")
     else:
-        names = ", ".join(shown(p.name) for p in found)
-        submission.problem("missing_notebook", f"several notebooks ({names}) and none named {expected}")
+        submission.problem("missing_notebook", f"{len(found)} notebooks and none named {expected}")
     return None
 
 
@@ -221,7 +218,7 @@ def _take_one(
     try:
         nb, repeated_ids = read_notebook(chosen, max_bytes=max_notebook_bytes, notes=repairs)
     except NotANotebook as error:
-        submission.problem(error.status, f"{shown(chosen.name)} cannot be graded: {error}")
+        submission.problem(error.status, f"the notebook cannot be graded: {error}")
         return submission
     submission.notes.extend(repairs)
     _note_duplicates(nb, repeated_ids, release, submission)

@@ -67,6 +67,8 @@ def _attack_class(c: Class) -> None:
     answer.metadata["nbgrader"] |= {"grade": True, "points": 1e6}
     claims.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "points": 1e6}}))
     c.add("a_points", "quiz", claims, 5)
+    # A file name of the student's choosing, which no CSV or feedback page repeats.
+    c.add("a_name", "quiz", c.quiz(), c.all_right, {"renamed"}, file_name="=HYPERLINK(owned) quiz.ipynb")
     # Bytes no text editor makes, each in an otherwise honest notebook that gets its full marks.
     surrogate = c.quiz()
     surrogate.cells[0].source += "\n\ud800"
@@ -144,6 +146,12 @@ def test_points_come_from_the_release_whatever_the_metadata_says(graded):
     for name in ("grades.csv", "grades_wide.csv", "report.json", "report.html"):
         text = (klass.out / name).read_text()
         assert "1e+06" not in text and "1000000" not in text, name
+
+
+def test_no_file_name_a_student_chose_reaches_the_csv_or_feedback(graded):
+    klass, _, _ = graded
+    for path in [klass.out / "grades.csv", *(klass.out / "feedback" / "a_name").rglob("*.html")]:
+        assert "HYPERLINK" not in path.read_text(), path
 
 
 def test_the_grading_process_stays_small(graded):
