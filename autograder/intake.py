@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,11 +84,11 @@ def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], release: Noteboo
             "duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; they were given new ids"
         )
     course_ids = {grade_id_of(c) for c in release.cells} - {""}
-    grade_ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
-    for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1} & course_ids):
+    counts = Counter(grade_id_of(c) for c in nb.cells)  # one pass: a notebook may hold 100,000s of cells
+    for grade_id in sorted(g for g in course_ids if counts[g] > 1):
         submission.problem(
             "duplicate_ids",
-            f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; only the last one is graded",
+            f"the graded cell {grade_id!r} appears {counts[grade_id]} times; only the last one is graded",
         )
 
 

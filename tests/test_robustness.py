@@ -409,3 +409,18 @@ def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypa
         references_cache(course)
     monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path / "models"))  # a folder of its own
     assert references_cache(course) == tmp_path / "models-grader" / "reference"
+
+
+def test_a_notebook_of_too_many_cells_is_refused_before_it_is_validated(tmp_path, monkeypatch):
+    from autograder import notebooks
+
+    monkeypatch.setattr(notebooks, "MAX_CELLS", 50)  # 20,000 in use: the same check, on a small file
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {i}") for i in range(51)])
+    path = tmp_path / "quiz.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(notebooks.NotANotebook, match="51 cells") as refused:
+        notebooks.read_notebook(path)
+    assert refused.value.status == "too_large"
+    nb.cells.pop()
+    nbformat.write(nb, path)
+    assert len(notebooks.read_notebook(path)[0].cells) == 50
