@@ -143,7 +143,12 @@ def _in_pool(tasks: list[Task], workers: int, runner: Callable[[Task], Outcome])
     try:
         broken = []
         with pool(workers) as shared:
-            futures = {shared.submit(runner, task): task for task in tasks}
+            futures = {}
+            for task in tasks:
+                try:
+                    futures[shared.submit(runner, task)] = task
+                except BrokenProcessPool:  # broken while the tasks were being handed out
+                    broken.append(task)
             for future in as_completed(futures):
                 try:
                     outcome = future.result()
