@@ -5,7 +5,8 @@ SUBMISSIONS/<student_id>/<assignment_id>/<notebook>.ipynb is read, never modifie
 followed through a symbolic link. What can be fixed is fixed in the copy and noted (a renamed
 notebook, duplicated cell ids, deleted or edited test cells put back as released, an unreadable
 timestamp.txt ignored); what cannot (not JSON, not a notebook, too large, no notebook, a link, an id
-nbgrader cannot take) is recorded with a status and graded 0, and the batch goes on.
+nbgrader cannot take) is recorded with a status and graded 0, and the batch goes on. Notes never
+repeat a file name the student chose: they go to grades.csv and the feedback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,23 +62,19 @@ def _choose_notebook(folder: Path, expected: str, submission: Submission) -> Pat
     links = sorted(name for name, kind in entries.items() if kind in ("link", "other"))
     if links:
         submission.problem(
-            "symlink",
-            f"{', '.join(map(shown, links))} is a link or a special file, not a notebook; links are never followed",
+            "symlink", f"{len(links)} notebook file(s) are links or special files; links are never followed"
         )
         return None
     if entries.get(expected) == "file":
         return folder / expected
     found = sorted(folder / name for name, kind in entries.items() if kind == "file")
     if len(found) == 1:
-        submission.problem(
-            "renamed", f"the notebook is named {shown(found[0].name)}, not {expected}; it was graded as {expected}"
-        )
+        submission.problem("renamed", f"the notebook has another name than {expected}; it was graded as {expected}")
         return found[0]
     if not found:
         submission.problem("missing_notebook", f"no notebook in the submission (expected {expected})")
     else:
-        names = ", ".join(shown(p.name) for p in found)
-        submission.problem("missing_notebook", f"several notebooks ({names}) and none named {expected}")
+        submission.problem("missing_notebook", f"{len(found)} notebooks and none named {expected}")
     return None
 
 
@@ -87,11 +85,11 @@ def _note_duplicates(nb: NotebookNode, repeated_ids: list[str], release: Noteboo
             "duplicate_ids", f"{len(repeated_ids)} cell(s) shared an id with another cell; they were given new ids"
         )
     course_ids = {grade_id_of(c) for c in release.cells} - {""}
-    grade_ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
-    for grade_id in sorted({g for g in grade_ids if grade_ids.count(g) > 1} & course_ids):
+    counts = Counter(grade_id_of(c) for c in nb.cells)  # one pass: a notebook may hold 100,000s of cells
+    for grade_id in sorted(g for g in course_ids if counts[g] > 1):
         submission.problem(
             "duplicate_ids",
-            f"the graded cell {grade_id!r} appears {grade_ids.count(grade_id)} times; only the last one is graded",
+            f"the graded cell {grade_id!r} appears {counts[grade_id]} times; only the last one is graded",
         )
 
 
@@ -234,7 +232,7 @@ def _take_one(
     try:
         nb, repeated_ids = read_notebook(chosen, max_bytes=max_notebook_bytes, notes=repairs)
     except NotANotebook as error:
-        submission.problem(error.status, f"{shown(chosen.name)} cannot be graded: {error}")
+        submission.problem(error.status, f"the notebook cannot be graded: {error}")
         return submission
     submission.notes.extend(repairs)
     _note_duplicates(nb, repeated_ids, release, submission)

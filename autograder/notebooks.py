@@ -133,8 +133,10 @@ def read_checkable(path: Path, max_bytes: int) -> NotebookNode:
     return nb
 
 
+MAX_CELLS = 20_000  # a lesson has about 100
 MAX_DIGITS = 4000  # below Python's int-str limit (4300): a longer integer is read as none
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _bounded_int(digits: str) -> int | None:
@@ -179,7 +181,8 @@ def _raw_notebook(text: str) -> tuple[dict, list[str]]:
     except ValueError as error:  # numbers json refuses (a float literal of thousands of digits)
         raise NotANotebook("not_json", f"the file holds a value that cannot be read ({type(error).__name__})") from None
     fixes: set[str] = set()
-    raw = _repaired(raw, fixes)
+    if _SURROGATE_ESCAPE.search(text):  # the only way a lone surrogate gets in: an escape in the JSON text
+        raw = _repaired(raw, fixes)
     notes = []
     if big_numbers:
         notes.append(f"{len(big_numbers)} number(s) of more than {MAX_DIGITS} digits were left out of the notebook")
@@ -221,6 +224,12 @@ def read_notebook(
         )
     if not isinstance(raw, dict) or "cells" not in raw or "nbformat" not in raw:
         raise NotANotebook("not_a_notebook", "the file is JSON but not a Jupyter notebook (no 'cells' or 'nbformat')")
+    if isinstance(raw["cells"], list) and len(raw["cells"]) > MAX_CELLS:  # validating them would take minutes
+        raise NotANotebook(
+            "too_large",
+            f"the notebook has {len(raw['cells'])} cells, more than the {MAX_CELLS} a notebook may have; "
+            "delete the cells you added and save it again",
+        )
     try:
         # from_dict rather than reads: reads would silently give repeated cell ids random new ones.
         if raw["nbformat"] != 4:

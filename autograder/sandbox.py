@@ -108,6 +108,29 @@ def _model_cache() -> Path:
     return cache_dir()
 
 
+def unsafe_model_cache(cache: Path, course_root: Path | None = None) -> str | None:
+    """Why no sandbox may see this model cache (every sandbox reads it), or None when it is safe."""
+    cache = cache.resolve()
+    for pattern in ("*-grader/reference", "*/*-grader/reference", "reference"):
+        for found in cache.glob(pattern):
+            if found.is_dir() and any(found.glob("*.json")):
+                return f"it holds the grader's results of the instructor's solutions ({found})"
+    for secret in (Path.home(), course_root):
+        if secret is not None and secret.resolve().is_relative_to(cache):
+            return f"it holds {secret.resolve()}"
+    return None
+
+
+def require_safe_model_cache(course_root: Path | None = None) -> None:
+    cache = _model_cache()
+    why = unsafe_model_cache(cache, course_root)
+    if why is not None:
+        raise CourseError(
+            f"the model cache {cache} (ATTNLAB_CACHE_DIR) cannot be shown to student code: {why}. "
+            "Point ATTNLAB_CACHE_DIR at a folder of its own (the default is ~/.cache/attnlab)"
+        )
+
+
 @lru_cache(maxsize=1)
 def _font_cache() -> tuple[Path, ...]:
     """Matplotlib's font list, built once by the grader: each sandbox would otherwise rebuild it (~0.15 s)."""
@@ -257,6 +280,7 @@ class Sandbox:
             cache.mkdir(parents=True, exist_ok=True)
             args += _bind("--bind", cache)
         elif cache.is_dir():
+            require_safe_model_cache()
             args += _bind("--ro-bind", cache)
         args += _bind("--bind", runtime)
         args += ["--perms", "0777", "--dir", "/tmp/matplotlib"]

@@ -22,8 +22,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 WORKER_DIED = "the grading process died"  # an Outcome's failure when its worker died twice
+REFUSED = "refused"  # an Outcome's failure when a Dask worker is not set up to grade (worker_refusal)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,29 @@ def init_local_worker(folder: str) -> None:
     _slot()
 
 
+def worker_refusal(address: str | None) -> str | None:
+    """Why this process must not grade as a Dask worker at `address`, or None. A worker holds the hidden
+    tests of every task it runs; it must be reached over TLS only and must not see the answer key."""
+    import attnlab
+
+    if address is not None and not address.startswith("tls://"):
+        return f"it listens at {address}, not over TLS (tls://): anyone who reaches it could run code on it"
+    solutions = Path(attnlab.__file__).resolve().parents[1] / "solutions"
+    if solutions.is_dir() and os.access(solutions, os.R_OK):
+        return f"it can read the answer key ({solutions}): run workers as a user, or from a copy, without solutions/"
+    return None
+
+
+def _dask_address() -> str | None:
+    """The address of the Dask worker running this task, or None outside Dask."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
+
+
 def run_task(task: Task) -> Outcome:
     """Run one submission; every failure is contained in the Outcome."""
     import nbformat
@@ -63,6 +88,11 @@ def run_task(task: Task) -> Outcome:
     from autograder.pipeline import execute
 
     start = time.perf_counter()
+    address = _dask_address()
+    if address is not None:
+        why = worker_refusal(address)
+        if why is not None:
+            return Outcome(task.key, None, f"{REFUSED}: {why}", 0.0, _worker_name())
     settings = {section: dict(values) for section, values in task.settings.items()}
     settings["RobustExecute"]["sandbox_slot"] = _slot()
     try:
@@ -114,7 +144,12 @@ def _in_pool(tasks: list[Task], workers: int, runner: Callable[[Task], Outcome])
     try:
         broken = []
         with pool(workers) as shared:
-            futures = {shared.submit(runner, task): task for task in tasks}
+            futures = {}
+            for task in tasks:
+                try:
+                    futures[shared.submit(runner, task)] = task
+                except BrokenProcessPool:  # broken while the tasks were being handed out
+                    broken.append(task)
             for future in as_completed(futures):
                 try:
                     outcome = future.result()
@@ -129,14 +164,40 @@ def _in_pool(tasks: list[Task], workers: int, runner: Callable[[Task], Outcome])
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def dask_security():
+    """The grader's TLS credentials for the cluster, from Dask's own configuration (README, Dask), or a
+    CourseError: a cluster reached without them runs anyone's code next to the hidden tests."""
+    from distributed.security import Security
+
+    from autograder.config import CourseError
+
+    security = Security()  # distributed.comm.tls.{ca-file, client.cert, client.key}, comm.require-encryption
+    if not (security.require_encryption and security.tls_ca_file and security.tls_client_cert):
+        raise CourseError(
+            "the Dask cluster must be reached over TLS with certificates: set Dask's "
+            "distributed.comm.require-encryption, distributed.comm.tls.ca-file, .tls.client.cert and "
+            ".tls.client.key (README, 'A Dask cluster')"
+        )
+    return security
+
+
 def _on_dask(tasks: list[Task], scheduler: str) -> Iterator[Outcome]:
     from distributed import Client, as_completed
 
-    with Client(scheduler, timeout="30s") as client:
+    from autograder.config import CourseError
+
+    if not scheduler.startswith("tls://"):
+        raise CourseError(f"--scheduler {scheduler}: the cluster must be reached over TLS (tls://HOST:PORT)")
+    with Client(scheduler, timeout="30s", security=dask_security()) as client:
         # A worker that dies takes its running tasks with it; the scheduler gives them to another (retries).
         futures = [
             client.submit(run_task, task, key=f"grade-{n}-{task.key}", pure=False, retries=3)
             for n, task in enumerate(tasks)
         ]
         for future in as_completed(futures):
-            yield future.result()
+            outcome = future.result()
+            if outcome.failure and outcome.failure.startswith(REFUSED):
+                raise CourseError(
+                    f"a Dask worker ({outcome.worker}) refused to grade: {outcome.failure[len(REFUSED) + 2 :]}"
+                )
+            yield outcome

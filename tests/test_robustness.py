@@ -67,6 +67,8 @@ def _attack_class(c: Class) -> None:
     answer.metadata["nbgrader"] |= {"grade": True, "points": 1e6}
     claims.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"grade": True, "points": 1e6}}))
     c.add("a_points", "quiz", claims, 5)
+    # A file name of the student's choosing, which no CSV or feedback page repeats.
+    c.add("a_name", "quiz", c.quiz(), c.all_right, {"renamed"}, file_name="=HYPERLINK(owned) quiz.ipynb")
     # Bytes no text editor makes, each in an otherwise honest notebook that gets its full marks.
     surrogate = c.quiz()
     surrogate.cells[0].source += "\n\ud800"
@@ -144,6 +146,12 @@ def test_points_come_from_the_release_whatever_the_metadata_says(graded):
     for name in ("grades.csv", "grades_wide.csv", "report.json", "report.html"):
         text = (klass.out / name).read_text()
         assert "1e+06" not in text and "1000000" not in text, name
+
+
+def test_no_file_name_a_student_chose_reaches_the_csv_or_feedback(graded):
+    klass, _, _ = graded
+    for path in [klass.out / "grades.csv", *(klass.out / "feedback" / "a_name").rglob("*.html")]:
+        assert "HYPERLINK" not in path.read_text(), path
 
 
 def test_the_grading_process_stays_small(graded):
@@ -384,3 +392,35 @@ def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
     assert not cgroups.available(tmp_path)  # no cgroup.controllers: cgroup v1, or none
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
     assert not cgroups.available(tmp_path)  # cgroup v2 without the memory controller (this test machine's)
+
+
+def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypatch, course):
+    from autograder.check import references_cache
+    from autograder.config import CourseError
+
+    root = tmp_path / "cache"  # ATTNLAB_CACHE_DIR set to the cache root: the grader's results sit inside it
+    (root / "attnlab-grader" / "reference").mkdir(parents=True)
+    (root / "attnlab-grader" / "reference" / "01_attention_as_explanation-0123.json").write_text("{}")
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(root))
+    with pytest.raises(CourseError, match="results of the instructor's solutions"):
+        references_cache(course)
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(course.root.parent))  # above the course: solutions/ inside
+    with pytest.raises(CourseError, match="holds"):
+        references_cache(course)
+    monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(tmp_path / "models"))  # a folder of its own
+    assert references_cache(course) == tmp_path / "models-grader" / "reference"
+
+
+def test_a_notebook_of_too_many_cells_is_refused_before_it_is_validated(tmp_path, monkeypatch):
+    from autograder import notebooks
+
+    monkeypatch.setattr(notebooks, "MAX_CELLS", 50)  # 20,000 in use: the same check, on a small file
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {i}") for i in range(51)])
+    path = tmp_path / "quiz.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(notebooks.NotANotebook, match="51 cells") as refused:
+        notebooks.read_notebook(path)
+    assert refused.value.status == "too_large"
+    nb.cells.pop()
+    nbformat.write(nb, path)
+    assert len(notebooks.read_notebook(path)[0].cells) == 50

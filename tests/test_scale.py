@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.config import CourseError
 from autograder.grade import Selection, grade
 from autograder.quizbank import COURSE_QUIZ, load_quizzes
 from autograder.sandbox import bwrap_path
@@ -145,19 +146,88 @@ def test_the_class_report(one_worker, course):
 # --- A Dask cluster of real processes on this machine -----------------------------------------------
 
 
+def _certificates(folder: Path) -> dict[str, str]:
+    """A certificate authority and one certificate it signed for 127.0.0.1 (scheduler, workers and grader
+    share it here; a real cluster gives each its own), made with openssl as the README shows."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=attnlab test CA",
+    )
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
+    return {name: str(folder / f"{name}.pem") for name in ("ca", "cert", "key")}
+
+
+def _worker_install(folder: Path, course) -> Path:
+    """What a grading host holds: the library and the grader, not solutions/ (a worker that can read the
+    answer key refuses to grade). Its Python finds them first on PYTHONPATH."""
+    for package in ("attnlab", "autograder"):
+        shutil.copytree(course.root / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, course):
+    import dask
+
     bin_dir = Path(sys.executable).parent
+    (tmp_path / "tls").mkdir()
+    tls = _certificates(tmp_path / "tls")
     port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    address = f"tls://127.0.0.1:{port}"
+    flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
     scheduler = subprocess.Popen(
-        [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        [
+            str(bin_dir / "dask"),
+            "scheduler",
+            "--protocol",
+            "tls",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+            *flags,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
         start_new_session=True,
     )
+    install = _worker_install(tmp_path / "host", course)
     workers = subprocess.Popen(
         [
             str(bin_dir / "dask"),
@@ -170,20 +240,30 @@ def cluster(tmp_path):
             "--host",
             "127.0.0.1",
             "--no-dashboard",
+            "--preload",
+            "autograder.dask_worker",
             "--local-directory",
             str(tmp_path / "dask"),
+            *flags,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=env | {"PYTHONPATH": str(install)},
         start_new_session=True,
     )
+    grader_tls = {
+        "distributed.comm.require-encryption": True,
+        "distributed.comm.tls.ca-file": tls["ca"],
+        "distributed.comm.tls.client.cert": tls["cert"],
+        "distributed.comm.tls.client.key": tls["key"],
+    }
     try:
         from distributed import Client
 
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address
+        with dask.config.set(grader_tls):
+            with Client(address, timeout="60s") as client:
+                client.wait_for_workers(2, timeout=120)
+            yield address
     finally:
         for process in (workers, scheduler):
             os.killpg(process.pid, signal.SIGTERM)
@@ -224,6 +304,45 @@ def test_a_dask_cluster_grades_the_same_even_when_a_worker_dies(tmp_path, course
     assert _gradebook(f"sqlite:///{report.out / 'gradebook.db'}", course) == _gradebook(
         f"sqlite:///{one_worker.out / 'gradebook.db'}", course
     )
+
+
+def test_the_grader_reaches_a_cluster_only_over_tls_with_certificates(tmp_path, course, klass):
+    with pytest.raises(CourseError, match="over TLS"):
+        grade(course, klass, tmp_path / "plain", timeout=TIMEOUT, scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(CourseError, match="certificates"):  # tls:// without credentials in Dask's configuration
+        grade(course, klass, tmp_path / "bare", timeout=TIMEOUT, scheduler="tls://127.0.0.1:8786")
+
+
+@pytest.mark.parametrize("scheduler_flags, says", [((), "not over TLS"), (("tls",), "answer key")])
+def test_a_worker_refuses_to_start_without_tls_or_with_the_answer_key(tmp_path, scheduler_flags, says):
+    """This repository's own worker: as root it reads solutions/ (an unprivileged user on a grading host
+    would not); without TLS it is refused first."""
+    bin_dir = Path(sys.executable).parent
+    if scheduler_flags:
+        (tmp_path / "tls").mkdir()
+        tls = _certificates(tmp_path / "tls")
+        flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+        address = f"tls://127.0.0.1:{_free_port()}"
+    else:
+        flags, address = [], f"tcp://127.0.0.1:{_free_port()}"
+    done = subprocess.run(
+        [
+            str(bin_dir / "dask"),
+            "worker",
+            address,
+            "--no-nanny",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            "--preload",
+            "autograder.dask_worker",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 78 and says in done.stderr, done.stderr[-2000:]
 
 
 # --- A PostgreSQL gradebook on a server of the test's own -------------------------------------------
