@@ -122,7 +122,10 @@ def what_moved(cell: int, base: str, other: str) -> list[str]:
                 continue
             # Figures printed to one precision are figures of one kind (shares, AUCs, intervals of them).
             if u1 == u2 and (b1 - b2) * (o1 - o2) < 0 and max(abs(b1 - b2), abs(o1 - o2)) > 1.5 * u1:
-                problems.append(f"cell {cell}: {b1:g} > {b2:g} turned around ({o1:g}, {o2:g})")
+                problems.append(
+                    f"cell {cell}: {b1:g} against {b2:g} turned around ({o1:g}, {o2:g}) in "
+                    f"{' '.join(base_line.split())!r} -> {' '.join(other_line.split())!r}"
+                )
     return problems
 
 
