@@ -4,13 +4,15 @@ floats in another order print other last digits. Each lesson is run here as the 
 instructor's notebook, hidden tests included, in the sandbox) under the kernels of this test run and
 under another setting, and what its prose can rely on must read the same in both runs: the same words,
 the same small integers (layers, heads, positions, counts of a few), every figure on the same side of
-zero and every two figures of one output in the same order, unless they are within one printed digit
-(a tie at the printed precision).
+zero (so an interval holds zero in both or in neither) and every two figures of one printed line in
+the same order (an estimate and its baseline, an interval and another), unless they are within one
+printed digit: a tie at the printed precision.
 """
 
 import re
 from functools import cache
 from itertools import combinations
+from typing import NamedTuple
 
 import nbformat
 import pytest
@@ -83,16 +85,22 @@ def without_timings(text: str) -> str:
     return "\n".join(lines)
 
 
-def numbers(text: str) -> tuple[str, list[tuple[float, float, bool]]]:
-    """(the text with every number replaced by # and its spacing by one space, [(value, one unit of its last
-    printed digit, is integer)]); timings are left out."""
+class Figure(NamedTuple):
+    value: float
+    unit: float  # one unit of its last printed digit
+    integer: bool
+    signed: bool  # printed with its sign, "+36.5%": a difference, never compared with a level ("39.3%")
+
+
+def numbers(text: str) -> tuple[str, list[Figure]]:
+    """(the text with every number replaced by # and its spacing by one space, its figures); timings are left out."""
     text = without_timings(text)
     found = []
     for match in NUMBER.finditer(text):
         sign, whole, fraction, exponent = match.groups()
         value = float(f"{'-' if sign == MINUS else sign}{whole}.{fraction or '0'}e{exponent or '0'}")
         unit = 10.0 ** (int(exponent or 0) - len(fraction or ""))
-        found.append((value, unit, fraction is None and exponent is None))
+        found.append(Figure(value, unit, fraction is None and exponent is None, bool(sign)))
     return " ".join(NUMBER.sub("#", text).split()), found  # aligned columns widen with their numbers
 
 
@@ -105,19 +113,30 @@ def what_moved(cell: int, base: str, other: str) -> list[str]:
         return [f"cell {cell} prints other words: {lines[:1] or 'another number of lines'}"]
     problems = []
     pairs = list(zip(base_numbers, other_numbers))
-    for (b, unit, integer), (o, _, _) in pairs:
+    for (b, unit, integer, _), (o, *_) in pairs:
         if integer and abs(b) < SMALL and b != o:
             problems.append(f"cell {cell}: {b:g} became {o:g}")
         elif max(abs(b), abs(o)) < ROUNDING:
             continue
         elif b * o < 0 and max(abs(b), abs(o)) > 1.5 * unit:  # two printed digits or more
             problems.append(f"cell {cell}: {b:g} changed sign ({o:g})")
-    for ((b1, u1, _), (o1, _, _)), ((b2, u2, _), (o2, _, _)) in combinations(pairs, 2):
-        if max(abs(b1), abs(b2), abs(o1), abs(o2)) < ROUNDING:
-            continue
-        # Figures printed to one precision are figures of one kind (shares, AUCs, intervals of them).
-        if u1 == u2 and (b1 - b2) * (o1 - o2) < 0 and max(abs(b1 - b2), abs(o1 - o2)) > 1.5 * u1:
-            problems.append(f"cell {cell}: {b1:g} > {b2:g} turned around ({o1:g}, {o2:g})")
+    # A line compares its figures (an estimate, its interval, a baseline, a difference); figures of
+    # different lines of a table are often unrelated, and close ones may swap within their noise.
+    for base_line, other_line in zip(without_timings(base).splitlines(), without_timings(other).splitlines()):
+        in_line = list(zip(numbers(base_line)[1], numbers(other_line)[1]))
+        for ((b1, u1, _, signed1), (o1, *_)), ((b2, u2, _, signed2), (o2, *_)) in combinations(in_line, 2):
+            if max(abs(b1), abs(b2), abs(o1), abs(o2)) < ROUNDING:
+                continue
+            # Figures printed alike are of one kind (shares, AUCs, differences, intervals of them).
+            if (
+                (u1, signed1) == (u2, signed2)
+                and (b1 - b2) * (o1 - o2) < 0
+                and max(abs(b1 - b2), abs(o1 - o2)) > 1.5 * u1
+            ):
+                problems.append(
+                    f"cell {cell}: {b1:g} against {b2:g} turned around ({o1:g}, {o2:g}) in "
+                    f"{' '.join(base_line.split())!r} -> {' '.join(other_line.split())!r}"
+                )
     return problems
 
 
@@ -126,7 +145,7 @@ def largest_move(base: list[str], other: list[str]) -> float:
     moves = [
         abs(b - o) / unit
         for one, two in zip(base, other)
-        for (b, unit, _), (o, _, _) in zip(numbers(one)[1], numbers(two)[1])
+        for (b, unit, *_), (o, *_) in zip(numbers(one)[1], numbers(two)[1])
     ]
     return max(moves, default=0.0)
 
@@ -134,10 +153,11 @@ def largest_move(base: list[str], other: list[str]) -> float:
 def test_reading_numbers_off_a_printed_line():
     words, found = numbers("AUC 0.413 [-0.02, +1.5e-3]; head (2, 1); 51.2% \u22120.062")
     assert words == "AUC # [#, #]; head (#, #); #% #"
-    values = [value for value, _, _ in found]
+    values = [figure.value for figure in found]
     assert values == [0.413, -0.02, 0.0015, 2, 1, 51.2, -0.062]
-    assert [unit for _, unit, _ in found][:3] == [0.001, 0.01, 0.0001]  # 1.5e-3 is printed to 1e-4
-    assert [integer for _, _, integer in found] == [False, False, False, True, True, False, False]
+    assert [figure.unit for figure in found][:3] == [0.001, 0.01, 0.0001]  # 1.5e-3 is printed to 1e-4
+    assert [figure.integer for figure in found] == [False, False, False, True, True, False, False]
+    assert [figure.signed for figure in found] == [False, True, True, False, False, False, True]
 
 
 @pytest.mark.parametrize(
@@ -158,6 +178,13 @@ def test_reading_numbers_off_a_printed_line():
             False,
         ),
         ("trained in 12.3 s, then 0.5 s", "trained in 9.1 s, then 0.7 s", False),
+        ("layer 1  39.5%\nlayer 2  39.3%", "layer 1  39.5%\nlayer 2  40.1%", False),  # rows: within their noise
+        ("layer 1  39.5%  random 35.1%", "layer 1  39.5%  random 40.1%", True),  # a row's comparison
+        (
+            "control 39.3% [36.4%, 42.1%] +36.5% [+32.5%, +40.5%]",
+            "control 40.1% [37.2%, 43.0%] +35.7% [+31.7%, +39.6%]",
+            False,
+        ),
     ],
 )
 def test_what_the_prose_relies_on_is_told_from_last_digits(base, other, moved):
