@@ -206,6 +206,19 @@ def menu(page, top: str, item: str):
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
 
 
+def run_all(page, panel, what: str) -> None:
+    """Run > Run All Cells, and wait until every cell has run and the kernel is idle."""
+    menu(page, "Run", "Run All Cells")
+    wait_until(
+        lambda: (
+            all(NUMBERED.fullmatch(p) for p in prompts(panel))
+            and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+        ),
+        RUN_ALL,
+        f"Run All to reach the end of {what}",
+    )
+
+
 def wait_until(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while not condition():
@@ -314,15 +327,7 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
 
         panel = open_from_file_browser(page, path)
         wait_for_cells(panel, len(nb.cells))
-        menu(page, "Run", "Run All Cells")
-        wait_until(
-            lambda: (
-                all(NUMBERED.fullmatch(p) for p in prompts(panel))
-                and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
-            ),
-            RUN_ALL,
-            f"Run All to reach the end of {path}",
-        )
+        run_all(page, panel, str(path))
 
         shown = cells(panel)
         assert shown.count() == len(nb.cells)
@@ -418,15 +423,7 @@ def test_a_quiz_answer_without_quotes_and_the_self_check_only_when_asked(page, l
         replace_code(page, cells(panel).nth(answer), "ANSWER_7 = D")
         page.keyboard.press("Control+s")
         wait_until(lambda: not is_dirty(page, "quiz.ipynb"), 60, "the quiz to be saved")
-        menu(page, "Run", "Run All Cells")
-        wait_until(
-            lambda: (
-                all(NUMBERED.fullmatch(p) for p in prompts(panel))
-                and panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
-            ),
-            RUN_ALL,
-            "Run All to reach the end of the quiz",
-        )
+        run_all(page, panel, "the quiz")
         assert missing_quotes in output_text(cells(panel).nth(its_check))
         last = cells(panel).nth(len(nb.cells) - 1)
         assert "not started as part of Run All" in output_text(last) and not verdict_rows(last)
