@@ -87,11 +87,6 @@ def _load_payloads(path: Path) -> dict[str, list[dict]] | None:
     return payloads if isinstance(payloads, dict) else None
 
 
-def load(path: Path) -> References | None:
-    payloads = _load_payloads(path)
-    return None if payloads is None else as_references(payloads)
-
-
 def save(path: Path, payloads: dict[str, list[dict]]) -> None:
     write_atomically(path, json.dumps(payloads))
 
