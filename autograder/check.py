@@ -74,7 +74,17 @@ def run_notebook(
     from autograder.pipeline import execute
 
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    return execute(nb, source, str(folder), config_from_settings(pipeline_settings(course, execution)))
+    try:
+        return execute(nb, source, str(folder), config_from_settings(pipeline_settings(course, execution)))
+    except RuntimeError as error:
+        if not kernel_never_started(error):
+            raise
+        raise CourseError(kernel_start_problem(course, execution)) from None
+
+
+def kernel_never_started(error: BaseException) -> bool:
+    """jupyter_client's words for a kernel that died before it could answer: it never started."""
+    return isinstance(error, RuntimeError) and "Kernel died before replying" in str(error)
 
 
 def references_cache(course: CourseConfig) -> Path:
@@ -119,16 +129,6 @@ def kernel_start_problem(course: CourseConfig, execution: Execution) -> str:
 
 
 def check(course: CourseConfig, path: Path, timeout: int | None = None, sandbox: bool = True) -> CheckResult:
-    try:
-        return _check(course, path, timeout, sandbox)
-    except RuntimeError as error:
-        if "Kernel died before replying" not in str(error):  # jupyter_client's words for a kernel that never started
-            raise
-        execution = Execution(timeout=timeout, sandbox=sandbox and sandbox_available())
-        raise CourseError(kernel_start_problem(course, execution)) from None
-
-
-def _check(course: CourseConfig, path: Path, timeout: int | None, sandbox: bool) -> CheckResult:
     from autograder.judge import judged_verdicts
     from autograder.nbgrader_api import config_from_settings, pipeline_settings
     from autograder.pipeline import judge

@@ -28,7 +28,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import nbformat
@@ -75,6 +75,7 @@ class GradeReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     setup_seconds: float = 0.0  # before the first submission: course, gradebook, intake, the instructor's results
+    kernel_problem: str | None = None  # why some submissions' kernels did not start, once for the run
 
     @property
     def regraded(self) -> list[Graded]:
@@ -207,6 +208,17 @@ class Run:
     references: dict[str, References]
     settings: dict
     gradebook: object = None  # the open nbgrader Gradebook, one session for the whole run
+    local: bool = True  # workers on this machine (not a Dask cluster): a kernel's failure to start can be probed here
+
+    @cached_property
+    def kernel_problem(self) -> str:
+        """Why no kernel starts, in one sentence, asked once per run: bwrap's own words, or the missing path."""
+        from autograder.check import kernel_start_problem
+        from autograder.worker import KERNEL_NOT_STARTED
+
+        if not self.local:
+            return f"{KERNEL_NOT_STARTED} on its Dask worker: run `python -m autograder check` on that machine"
+        return kernel_start_problem(self.course, self.execution)
 
     @property
     def course_dir(self) -> Path:
@@ -235,7 +247,10 @@ class Run:
                 record_student(self.gradebook, submission.student)
             return _ungraded(release)
         if executed is None:
-            submission.problem("grading_failed", f"the grader could not grade this notebook ({failure})")
+            from autograder.worker import KERNEL_NOT_STARTED
+
+            why = self.kernel_problem if failure == KERNEL_NOT_STARTED else failure
+            submission.problem("grading_failed", f"the grader could not grade this notebook ({why})")
             return _ungraded(release)
         from nbgrader.utils import parse_utc
 
@@ -393,6 +408,7 @@ def _grade_locked(
         load_quizzes(course.quiz_bank, course.shuffle_seed),
         references,
         settings,
+        local=scheduler is None,
     )
 
     done: dict[tuple[str, str], Graded] = {}
@@ -483,7 +499,8 @@ def _grade_locked(
     write_report(out, graded, run.quizzes, releases, previous)
     write_atomically(out / "grades_canvas.csv", canvas_csv(graded, releases, roster))
     write_atomically(out / "grades_moodle.csv", moodle_csv(graded, releases, roster))
-    return GradeReport(out, graded, warnings, setup_seconds=setup_seconds)
+    kernel_problem = vars(run).get("kernel_problem")  # asked only when a kernel did not start
+    return GradeReport(out, graded, warnings, setup_seconds=setup_seconds, kernel_problem=kernel_problem)
 
 
 def _write_feedback(out: Path, submission: Submission, page: str) -> None:
@@ -590,6 +607,8 @@ def print_summary(report: GradeReport) -> None:
     print()
     print(class_table(report))
     print("\n* = graded with a problem (see the status and message columns of grades.csv)")
+    if report.kernel_problem:
+        print(f"not graded, the grader's fault, not the students': {report.kernel_problem}")
     kept = len(report.graded) - len(report.regraded)
     print(
         f"{_count(len(report.regraded), 'submission')} graded in {report.seconds:.1f} s"

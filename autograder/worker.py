@@ -26,6 +26,7 @@ from pathlib import Path
 
 WORKER_DIED = "the grading process died"  # an Outcome's failure when its worker died twice
 REFUSED = "refused"  # an Outcome's failure when a Dask worker is not set up to grade (worker_refusal)
+KERNEL_NOT_STARTED = "the notebook's kernel did not start"  # the worker's sandbox or Python is broken, not the notebook
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,10 @@ def run_task(task: Task) -> Outcome:
             executed = execute(nb, source, folder, config_from_settings(settings))
         return Outcome(task.key, nbformat.writes(executed), None, time.perf_counter() - start, _worker_name())
     except Exception as error:  # contained: this submission's status (its text is not kept: it may be the student's)
-        return Outcome(task.key, None, type(error).__name__, time.perf_counter() - start, _worker_name())
+        from autograder.check import kernel_never_started
+
+        failure = KERNEL_NOT_STARTED if kernel_never_started(error) else type(error).__name__
+        return Outcome(task.key, None, failure, time.perf_counter() - start, _worker_name())
 
 
 def _worker_name() -> str:

@@ -78,20 +78,39 @@ def test_grade_through_the_same_paths(linked):
     assert sum(float(row["score"]) for row in rows) == 8
 
 
-def test_a_kernel_that_cannot_start_is_one_sentence_with_its_cause(linked, tmp_path):
-    # A bwrap that passes the probe but fails to build the kernel's sandbox, as on a host whose /proc
-    # cannot be mounted: the user reads bwrap's own words, not jupyter_client's traceback.
+BWRAP_SAYS = "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
+
+
+@pytest.fixture
+def broken_bwrap(linked, tmp_path) -> dict:
+    """The environment of a host where bwrap passes the grader's probe but cannot build the kernel's
+    sandbox (its /proc cannot be mounted)."""
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "bwrap").write_text(
-        '#!/bin/sh\nfor last; do :; done\n[ "$last" = true ] && exit 0\n'
-        'echo "bwrap: Can\'t mount proc on /newroot/proc: Operation not permitted" >&2\nexit 1\n'
+        f'#!/bin/sh\nfor last; do :; done\n[ "$last" = true ] && exit 0\necho "{BWRAP_SAYS}" >&2\nexit 1\n'
     )
     (fake / "bwrap").chmod(0o755)
-    env = linked["env"] | {"PATH": f"{Path(linked['python']).parent}{os.pathsep}{fake}{os.pathsep}/usr/bin"}
-    done = _run(linked, "check", str(linked["quiz"]), env=env)
+    return linked["env"] | {"PATH": f"{Path(linked['python']).parent}{os.pathsep}{fake}{os.pathsep}/usr/bin"}
+
+
+def test_a_kernel_that_cannot_start_is_one_sentence_with_its_cause(linked, broken_bwrap):
+    # The user reads bwrap's own words, not jupyter_client's traceback.
+    done = _run(linked, "check", str(linked["quiz"]), env=broken_bwrap)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == (
-        "error: the notebook's kernel could not start in the sandbox: "
-        "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
-    )
+    assert done.stderr.strip() == f"error: the notebook's kernel could not start in the sandbox: {BWRAP_SAYS}"
+
+
+def test_grade_says_once_why_no_kernel_started_and_marks_each_submission(linked, broken_bwrap):
+    # A quiz needs no instructor's run, so the class reaches the workers: every submission's kernel fails.
+    submitted = linked["base"] / "remises sans noyau" / "zoe" / "quiz"
+    submitted.mkdir(parents=True)
+    (submitted / "quiz.ipynb").write_bytes(linked["quiz"].read_bytes())
+    out = linked["base"] / "notes sans noyau"
+    done = _run(linked, "grade", str(submitted.parents[1]), "--out", str(out), "--workers", "1", env=broken_bwrap)
+    assert done.returncode == 0 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    why = f"the notebook's kernel could not start in the sandbox: {BWRAP_SAYS}"
+    assert f"not graded, the grader's fault, not the students': {why}" in done.stdout
+    with (out / "grades.csv").open(encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if row["student_id"] == "zoe"]
+    assert rows and all(row["status"] == "grading_failed" and BWRAP_SAYS in row["message"] for row in rows), rows
