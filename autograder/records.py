@@ -3,9 +3,10 @@ Records: the results a hidden test handed out of the student's kernel (`attnlab.
 and judged in the grader's own process.
 
 A record is an output of its test cell, a JSON payload. Only plain data is accepted: tensors are
-torch.save bytes loaded with `torch.load(..., weights_only=True)` and must come back as a plain
-torch.Tensor; everything else is JSON numbers, strings, booleans, None and lists of them. Anything
-else, anything too large or too deep, is a value that matches nothing.
+torch.save bytes, loaded with `torch.load(..., weights_only=True)` in a child process that may die alone
+(autograder/tensor_reader.py), and must come back as a plain torch.Tensor; everything else is JSON
+numbers, strings, booleans, None and lists of them. Anything else, anything too large or too deep, is a
+value that matches nothing.
 
 The student's record says only what the student's code returned. How it is judged (verify,
 tolerances, parameters, the hint) comes from the instructor's record of the same test cell, at the
@@ -19,6 +20,7 @@ be, is refused unread). What one cell may make the grader hold is a few times MA
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import io
@@ -26,10 +28,12 @@ import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 from nbformat import NotebookNode
 
 from attnlab.protocol import RECORD_MIME
+from autograder.tensor_reader import ReaderFailed, TensorReader
 
 MAX_DEPTH = 8
 MAX_TENSOR_BYTES = 3_000_000  # elements of one tensor, and bytes of its archive's data
@@ -106,8 +110,6 @@ def _archive_bytes(raw: bytes) -> int | None:
 
 
 def _tensor(payload: str, budget: _Budget) -> object:
-    import torch
-
     try:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
@@ -117,29 +119,22 @@ def _tensor(payload: str, budget: _Budget) -> object:
         return Unreadable("not a plain tensor")
     budget.tensor_bytes += size
     try:
-        value = torch.load(io.BytesIO(raw), weights_only=True)
-    except (
-        ValueError,
-        RuntimeError,
-        EOFError,
-        OSError,
-        AttributeError,
-        KeyError,
-        TypeError,
-        IndexError,
-        ImportError,
-        RecursionError,
-        MemoryError,
-    ) as error:
-        return Unreadable(type(error).__name__)
-    if type(value) is not torch.Tensor or value.layout != torch.strided or value.is_quantized:
+        value = _reader().read(raw, MAX_TENSOR_BYTES)
+    except ValueError as refused:  # the archive is not a plain tensor: the reader said why
+        return Unreadable(str(refused))
+    except ReaderFailed as failed:  # the reader died or hung on these bytes: this value, not the run
+        return Unreadable(str(failed))
+    if value.dim() > MAX_DEPTH:
         return Unreadable("not a plain tensor")
-    # A view can claim far more elements than its bytes hold (zero strides), or hold far more than it shows.
-    if value.numel() > MAX_TENSOR_BYTES or not value.is_contiguous() or value.dim() > MAX_DEPTH:
-        return Unreadable("not a plain tensor")
-    if value.untyped_storage().nbytes() > value.numel() * value.element_size():
-        value = value.clone()  # keep only what it shows; the rest of its storage is freed
     return value
+
+
+@cache
+def _reader() -> TensorReader:
+    """One tensor-reading child per grading process (autograder/tensor_reader.py), stopped at exit."""
+    reader = TensorReader()
+    atexit.register(reader.stop)
+    return reader
 
 
 def _payload(output: NotebookNode) -> dict | None:
