@@ -29,10 +29,8 @@ from pathlib import Path
 import nbformat
 
 from autograder import nbgrader_api
-from autograder.config import CourseConfig, CourseError
+from autograder.config import KEY_DIR, CourseConfig, CourseError
 from autograder.example_submissions import write_examples
-from autograder.judge import KEY_DIR
-from autograder.key import write_bank
 from autograder.notebooks import write_notebook
 from autograder.quiz_notebook import quiz_notebook
 from autograder.quizbank import load_quizzes
@@ -95,6 +93,8 @@ def prepare_course(
         shutil.rmtree(target.parent, ignore_errors=True)
         write_notebook(for_students(nb, header_source, assignment.is_quiz), target)
     nbgrader_api.write_config_file(course, course_dir, db_url)
+    from autograder.key import write_bank  # nbgrader's imports: not on a student's `check` path
+
     write_bank(course, course_dir / KEY_DIR)
     nbgrader_api.create_gradebook(db_url)
     api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
+KEY_DIR = "grading"  # the course folder's answer key, beside source/ and release/: what nbgrader's own runs read
+
 
 class CourseError(Exception):
     """A problem the user can fix (a wrong path, a broken bank entry); printed without a traceback."""

@@ -35,9 +35,8 @@ import nbformat
 
 from autograder import feedback, nbgrader_api
 from autograder.build import prepare_course
-from autograder.config import PACKAGE_DIR, CourseConfig, CourseError, require_grading_arguments
+from autograder.config import KEY_DIR, PACKAGE_DIR, CourseConfig, CourseError, require_grading_arguments
 from autograder.intake import NO_ASSIGNMENT, SECRET, Submission, take_in
-from autograder.judge import KEY_DIR
 from autograder.lms import canvas_csv, moodle_csv
 from autograder.nbgrader_api import Execution
 from autograder.output import spreadsheet_safe, write_atomically

@@ -34,12 +34,12 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade
 from traitlets import Integer, Unicode
 
+from autograder.config import KEY_DIR
 from autograder.quizbank import Question
 from autograder.records import strip_records
 from autograder.results import References, Verdict, verdicts
 
 VERDICT_ERROR = "NotPassed"  # the ename of the one error a failed graded cell keeps
-KEY_DIR = "grading"  # the course folder's key folder, for runs under nbgrader
 
 
 def verdict_of(cell: NotebookNode) -> Verdict | None:

@@ -100,6 +100,24 @@ def test_an_untouched_notebook_is_answered_without_running_it(tmp_path):
     assert result["notes"] == [NOTHING_RUN]  # with or without a sandbox: nothing ran
 
 
+def test_an_untouched_notebook_is_answered_without_nbgrader_or_torch(tmp_path):
+    # Seconds of imports a student waiting on the self-check would pay for a verdict that needs neither.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Blocked:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('nbgrader', 'torch'):\n"
+        "            raise ModuleNotFoundError(f'{name} imported on the way to an untouched verdict', name=name)\n"
+        "sys.meta_path.insert(0, Blocked())\n"
+    )
+    env = _without_bwrap(tmp_path) | {"PYTHONPATH": str(blocker)}
+    done = _check(REPO / "lessons" / "00_tiny_transformer.ipynb", env, "--json")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["notes"] == [NOTHING_RUN]
+
+
 def test_the_students_path_imports_no_linux_only_module(solved_quiz, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.mkdir()
