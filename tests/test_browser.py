@@ -165,6 +165,14 @@ def screenshot_on_failure(page, name: str):
         raise
 
 
+def keep_view(locator, name: str) -> None:
+    """A picture of what a student sees, kept in build/browser-artifacts/views/ for whoever reviews a change
+    to it (an element's screenshot: the cell with its output)."""
+    (ARTIFACTS / "views").mkdir(parents=True, exist_ok=True)
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(ARTIFACTS / "views" / f"{name}.png"))
+
+
 # --- Driving JupyterLab as a student does ----------------------------------------------------------
 
 
@@ -354,6 +362,12 @@ def test_run_all_reaches_the_end_of_every_notebook_with_nothing_done(page, lab, 
             else:  # one line: "✗ Exercise 1: ... (`name`) is not done yet: ...", no traceback
                 assert re.search(r"^✗ .*not done yet", said, re.I | re.M) and "Traceback" not in said, said[-300:]
                 assert said.strip().count("\n") == 0, said[-300:]
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and shown.nth(i).locator(".jp-OutputArea-output table").count():
+                keep_view(shown.nth(i), f"{notebook.id}-table")
+                break
+        if graded(nb):
+            keep_view(shown.nth(graded(nb)[0]), f"{notebook.id}-first-check-untouched")
 
         self_check = output_text(shown.nth(len(nb.cells) - 1))  # the self-check, run by Run All like any cell
         assert "the notebook was not run: the verdict is at once" in self_check, self_check[-300:]
@@ -409,6 +423,7 @@ def test_a_student_works_an_exercise_of_lesson_00(page, lab, course_copy):
         assert len(rows) == 2
         assert "✓" in rows[0] and "Exercise 1: attention from queries and keys" in rows[0] and "2 / 2" in rows[0]
         assert "✗" in rows[1] and "use model.hooks, not run_with_cache" in rows[1], rows
+        keep_view(cells(panel).nth(len(nb.cells) - 1), "lesson-00-self-check-verdicts")
 
 
 def test_a_quiz_answer_without_quotes_and_the_self_check_only_when_asked(page, lab, course_copy):
@@ -425,8 +440,10 @@ def test_a_quiz_answer_without_quotes_and_the_self_check_only_when_asked(page, l
         wait_until(lambda: not is_dirty(page, "quiz.ipynb"), 60, "the quiz to be saved")
         run_all(page, panel, "the quiz")
         assert missing_quotes in output_text(cells(panel).nth(its_check))
+        keep_view(cells(panel).nth(its_check), "quiz-missing-quotes")
         last = cells(panel).nth(len(nb.cells) - 1)
         assert "not started as part of Run All" in output_text(last) and not verdict_rows(last)
+        keep_view(last, "quiz-self-check-on-run-all")
         rows = verdict_rows(run_cell(page, panel, len(nb.cells) - 1, seconds=CHECK))  # on its own
         assert len(rows) == len(graded(nb))
         assert "Question 7" in rows[6] and missing_quotes in rows[6], rows[6]

@@ -3,11 +3,12 @@ loads comes from there, and retraining it with the course's own code reproduces 
 
 What reproducing means. On the machine and PyTorch CPU kernels that made the checkpoints, retraining
 on one thread gives the same weights to the last bit (`make checkpoints` followed by `git diff
---exit-code attnlab/checkpoints`). Another CPU's kernels (ATEN_CPU_CAPABILITY) round float sums in
-other orders and training ends up elsewhere: so each held-out metric and headline figure of a retrained
-model must lie within its band of the shipped model's, a band measured over seeds and kernel settings
-and kept beside the checkpoints (attnlab/checkpoints/bands.json, written by `make bands`;
-attnlab/course_models.py says how a band is made).
+--exit-code attnlab/checkpoints`). Another CPU (its ATEN_CPU_CAPABILITY kernels, its linear-algebra
+code paths) rounds float sums in other orders and training ends up elsewhere, as with another seed: so
+each held-out metric and headline figure of a retrained model must lie within its family's band, the
+range of retrainings measured over seeds and kernel settings, widened, and kept beside the checkpoints
+(attnlab/checkpoints/bands.json, written by `make bands`; attnlab/course_models.py says how a band is
+made).
 
 The retraining test takes minutes. ATTNLAB_RETRAIN=all retrains all 18 (`make test-checkpoints`,
 which CI runs after `make test`, under the machine's kernels and under another setting). `make test`
@@ -75,11 +76,11 @@ def test_every_model_a_lesson_loads_is_shipped_and_nothing_else(empty_cache, mon
 
 def test_the_bands_were_measured_for_the_shipped_models(empty_cache):
     # Bands measured around other models (a recipe changed and `make bands` not run) would test nothing.
-    shipped, widths = load_bands()
+    shipped, limits = load_bands()
     for entry in COURSE_MODELS:
-        assert (entry.family, entry.seed) in shipped and entry.family in widths, f"{entry.name}: run `make bands`"
+        assert (entry.family, entry.seed) in shipped and entry.family in limits, f"{entry.name}: run `make bands`"
         found = figures(entry.load())
-        assert set(found) == set(widths[entry.family]), f"{entry.name}: figures without a band; run `make bands`"
+        assert set(found) == set(limits[entry.family]), f"{entry.name}: figures without a band; run `make bands`"
         for figure, value in found.items():
             # the same weights: only the forward pass's rounding differs from the run that measured them
             assert value == pytest.approx(shipped[entry.family, entry.seed][figure], abs=1e-3), (entry.name, figure)
@@ -88,12 +89,13 @@ def test_the_bands_were_measured_for_the_shipped_models(empty_cache):
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", RETRAINED, ids=lambda entry: entry.name)
 def test_retraining_reproduces_the_shipped_model(entry: CourseModel, empty_cache, monkeypatch):
-    expected = figures(entry.load())
     monkeypatch.setenv("ATTNLAB_CHECKPOINTS", "own")
     retrained = entry.load()  # trained from scratch by the course's code, into the empty cache
     assert retrained.source == "trained"
-    _, widths = load_bands()
+    _, limits = load_bands()
     kernels = torch.backends.cpu.get_cpu_capability().lower()
     for figure, value in figures(retrained).items():
-        band = widths[entry.family][figure]
-        assert value == pytest.approx(expected[figure], abs=band), f"{entry.name} retrained with {kernels}: {figure}"
+        low, high = limits[entry.family][figure]
+        assert low <= value <= high, (
+            f"{entry.name} retrained with {kernels}: {figure} {value:.4f} outside its band {low:.4f} to {high:.4f}"
+        )
