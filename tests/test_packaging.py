@@ -69,7 +69,8 @@ def test_a_students_install_pulls_no_dask_no_postgresql_driver_and_no_test_oracl
 def test_the_lock_pins_every_dependency_within_its_declared_range():
     # make setup installs with the lock as constraints: a range moved without `make lock` fails here, not there
     locked = _locked()
-    assert locked["torch"] == "2.13.0"  # the same version for the CPU build (+cpu) and PyPI's
+    # no local label (+cpu): the pin must take the CPU build (PyTorch's index, a local wheel) and PyPI's alike
+    assert "torch" in locked and "+" not in locked["torch"]
     for requirement in _requirements(PACKAGE, frozenset({"cluster", "postgres", "instructor", "test"})):
         name = canonicalize_name(requirement.name)
         if name == PACKAGE:
