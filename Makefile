@@ -8,14 +8,22 @@
 #   make lab        JupyterLab for students, on their own copies in work/ (PORT=, NO_BROWSER=1), no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)
 #   make bands  retrain every model over seeds and CPU kernel settings; write the bands the retraining test uses
+#   make lock   write requirements/lock.txt, the exact tested set, from .venv (after changing pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
+# PyTorch, pinned in the lock: PyPI's Linux torch is the CUDA build, gigabytes the course never uses. Where
+# pip does not already find the CPU wheel (a wheel folder in pip's configuration, say), take the CPU build
+# from PyTorch's own index: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu (the same version:
+# pip prefers its local label, 2.13.0+cpu).
+TORCH_INDEX ?=
+PIP := $(BIN)/pip install --disable-pip-version-check --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 # nbgrader shells out to `alembic`, and notebooks must find the venv's kernel: the venv's bin goes first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup sandbox demo lab lint test test-fast test-browser test-checkpoints build checkpoints bands clean
+.PHONY: setup sandbox demo lab lint test test-fast test-browser test-checkpoints build checkpoints bands lock clean
 
 setup: $(STAMP) sandbox
 
@@ -27,11 +35,22 @@ sandbox:
 	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq bubblewrap; \
 	  else echo "note: bubblewrap (bwrap) is not installed; grading and checking need it: sudo apt-get install bubblewrap"; fi; }
 
-$(STAMP): pyproject.toml
+# The course, its test tools and the instructors' extras (Dask, PostgreSQL), at the versions of the lock.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	# torch is pinned to 2.13.0 in pyproject.toml: unpinned, pip would fetch a multi-GB CUDA build.
-	$(BIN)/pip install --disable-pip-version-check --quiet -e '.[test]'
+	$(PIP) --constraint $(LOCK) -e '.[test]'
 	touch $@
+
+# After changing a range in pyproject.toml (or upgrading a package in .venv): install within the ranges,
+# keeping what already fits, and write what is installed as the new tested set; then run make test.
+# The CPU build's local label (+cpu) is dropped: `torch==2.13.0` takes the CPU wheel and PyPI's alike.
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e '.[test]'
+	{ echo "# The exact set of packages the course is tested with: make setup, CI (.ci/run) and environment.yml"; \
+	  echo "# install with it as constraints. Written by make lock from .venv (pip freeze); never edit by hand."; \
+	  $(BIN)/pip freeze --exclude-editable --disable-pip-version-check | sed 's/+cpu$$//'; } > $(LOCK)
+	touch $(STAMP)
 
 demo: setup
 	$(BIN)/python -m autograder demo
@@ -48,8 +67,8 @@ lint: setup
 	$(BIN)/ruff check .
 
 # Three workers on two cores, one torch thread each: a third worker runs while another waits (for a
-# hung kernel's timeout, a sleeping attacker, a server starting): the same suite took 5 min 8 s against 5 min 54 s; four
-# were slower. A test module's fixtures (a graded class, say) are built once per worker that runs it:
+# hung kernel's timeout, a sleeping attacker, a server starting); more only compete for the two cores
+# (benchmarks/RESULTS.md). A test module's fixtures (a graded class, say) are built once per worker that runs it:
 # --dist loadscope keeps each module's (or test class's) tests on one worker, so a class is graded once;
 # --no-loadscope-reorder hands them out in the order tests/conftest.py gives them, longest first.
 test: setup lint
@@ -68,7 +87,7 @@ test-checkpoints: setup
 checkpoints: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate
 
-# About 8 minutes of CPU per kernel setting (8 model families x 3 seeds), one setting after the other.
+# 8 model families x 3 seeds retrained under each kernel setting, one setting after the other: slow.
 bands: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --measure-bands
 

@@ -15,8 +15,9 @@ from types import TracebackType
 
 import torch
 
-from attnlab.protocol import RECORD_MIME, recording
+from attnlab.protocol import RECORD_MIME
 from attnlab.selfcheck import install_not_done_yet, watch_runs
+from attnlab.settings import recording
 
 # Every lesson imports this module in its first cells. In a kernel JupyterLab started, that is where
 # an exercise's "not done yet" becomes one red line naming it, and where the kernel starts recording

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import torch
 
+from attnlab import settings
 from attnlab.attribution import RawAttention, Rollout, ranking_auc
 from attnlab.faithfulness import rationale_attention_mass
 from attnlab.faithfulness.variants import deceptive_model, uniform_attention_model
@@ -143,18 +144,10 @@ def figures(trained: TrainedModel) -> dict[str, float]:
 @contextmanager
 def trained_from_scratch() -> Iterator[Path]:
     """Every model loaded inside is trained anew, into a scratch cache (yielded) that is removed after."""
-    before = {key: os.environ.get(key) for key in ("ATTNLAB_CHECKPOINTS", "ATTNLAB_CACHE_DIR")}
     with tempfile.TemporaryDirectory() as scratch:
-        os.environ["ATTNLAB_CHECKPOINTS"] = "own"  # never copy a shipped checkpoint onto itself
-        os.environ["ATTNLAB_CACHE_DIR"] = scratch
-        try:
+        # "own": never copy a shipped checkpoint onto itself
+        with settings.overridden(cache_dir=scratch, checkpoints="own"):
             yield Path(scratch)
-        finally:
-            for key, value in before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def regenerate(folder: Path = SHIPPED_DIR) -> None:

@@ -45,7 +45,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from attnlab.protocol import CHECK_NO_ANSWER_KEY, recording
+from attnlab.protocol import CHECK_NO_ANSWER_KEY
+from attnlab.settings import recording
 
 # The stub `build` puts in every exercise (autograder/student_cells.py builds it from this text).
 NOT_DONE_YET = "not done yet: write your code here, in place of this line"

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from attnlab import settings
 from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, preset
 from attnlab.tasks.base import TokenDataset, mask_one_word
 from attnlab.tasks.multihop import MAX_LEN as MULTIHOP_MAX_LEN
@@ -210,18 +211,6 @@ def masked_lm_accuracy(model: TinyTransformer, data: ToyLanguageData, seed: int 
 # cache
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ATTNLAB_CACHE_DIR", Path.home() / ".cache" / "attnlab"))
-
-
-def use_shipped_checkpoints() -> bool:
-    """False when ATTNLAB_CHECKPOINTS=own: the student trains every model (and caches it) instead."""
-    choice = os.environ.get("ATTNLAB_CHECKPOINTS", "shipped")
-    if choice not in ("shipped", "own"):
-        raise ValueError(f"ATTNLAB_CHECKPOINTS must be 'shipped' or 'own', got {choice!r}")
-    return choice == "shipped"
-
-
 def data_fingerprint(*datasets: TokenDataset) -> str:
     """sha256 of the data sets as the model sees them: every tensor (name, dtype, shape, values) and
     the vocabulary's words. Any change to a generator or a vocabulary changes it."""
@@ -286,7 +275,8 @@ def cached_model(
     """
     file = checkpoint_name(name, {**key, "model": cfg.to_dict(), "data": data_fingerprint(train, test)})
     model = TinyTransformer(cfg)
-    sources = ([("shipped", SHIPPED_DIR / file)] if use_shipped_checkpoints() else []) + [("cache", cache_dir() / file)]
+    sources = [("shipped", SHIPPED_DIR / file)] if settings.use_shipped_checkpoints() else []
+    sources += [("cache", settings.cache_dir() / file)]
     for source, path in sources:
         metrics = _load(path, model)
         if metrics is not None:
@@ -297,7 +287,7 @@ def cached_model(
     with one_thread():
         metrics = build(model)
     seconds = time.perf_counter() - start
-    path = cache_dir() / file
+    path = settings.cache_dir() / file
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,14 @@ from autograder.config import (
     require_notebook_file,
 )
 
+# Packages only some instructors need come as extras of the package (pyproject.toml), so a student's install
+# lacks them: {top-level module: (how to install it, what needs it)}.
+OPTIONAL_PACKAGES = {
+    "dask": ("pip install -e '.[cluster]'", "grading on a Dask cluster (--scheduler)"),
+    "distributed": ("pip install -e '.[cluster]'", "grading on a Dask cluster (--scheduler)"),
+    "psycopg": ("pip install -e '.[postgres]'", "a PostgreSQL gradebook (--db postgresql://...)"),
+}
+
 
 def _build(args: argparse.Namespace) -> int:
     from autograder.build import build, kept_message
@@ -215,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
+        return CHECK_USER_ERROR
+    except ModuleNotFoundError as error:
+        extra = OPTIONAL_PACKAGES.get((error.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"error: {extra[1]} needs {error.name}, which a plain install leaves out: {extra[0]}", file=sys.stderr)
         return CHECK_USER_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         return 0

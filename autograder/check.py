@@ -91,7 +91,7 @@ def references_cache(course: CourseConfig) -> Path:
     """Beside the model cache, never inside it: the sandbox sees the model cache, and these hold the answers.
     Refuses (CourseError) a model cache that holds them anyway, or the course (ATTNLAB_CACHE_DIR set to a
     folder above its default place)."""
-    from attnlab.train import cache_dir
+    from attnlab.settings import cache_dir
     from autograder.sandbox import require_safe_model_cache
 
     require_safe_model_cache(course.root)

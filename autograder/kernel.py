@@ -24,7 +24,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import Any, Int
 
-from attnlab.protocol import RECORDING_ENV
+from attnlab.settings import RECORDING_ENV
 from autograder import cgroups
 
 

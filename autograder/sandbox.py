@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from attnlab.protocol import RECORDING_ENV
+from attnlab.settings import CACHE_DIR_ENV, RECORDING_ENV
 from autograder.config import CourseError, SandboxLimits
 
 # Inside the sandbox: the kernel's home and working folder, and where the model cache appears.
@@ -103,7 +103,7 @@ def require_bwrap() -> str:
 
 
 def _model_cache() -> Path:
-    from attnlab.train import cache_dir  # the library decides where trained mini-models live
+    from attnlab.settings import cache_dir  # the library decides where trained mini-models live
 
     return cache_dir()
 
@@ -296,7 +296,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "MPLCONFIGDIR": "/tmp/matplotlib",
             "OMP_NUM_THREADS": "1",
-            "ATTNLAB_CACHE_DIR": str(cache),
+            CACHE_DIR_ENV: str(cache),
             # The very library the grader binds comes first, whatever the venv's own paths point to (a
             # second copy of the course, an editable install of another checkout): only it is bound there.
             "PYTHONPATH": str(_library_dir().parent),

@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from attnlab import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Run first in the kernel: record wall and CPU time around every cell, through IPython's own events.
@@ -51,14 +53,15 @@ print(_bench_json.dumps({"cells": [[c[2] - c[0], c[3] - c[1]] for c in _bench_ce
 """
 
 
-def run_lesson(path: Path) -> dict:
-    """Execute one notebook in a fresh kernel: {"wall": s, "cpu": s, "cells": [(wall, cpu) per code cell]}."""
+def run_lesson(path: Path, env: dict[str, str]) -> dict:
+    """Execute one notebook in a fresh kernel with environment `env`: {"wall": s, "cpu": s, "cells": [(wall, cpu)
+    per code cell]}."""
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     nb.cells = [nbformat.v4.new_code_cell(PROBE)] + code_cells + [nbformat.v4.new_code_cell(REPORT)]
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    client.execute()
+    client.execute(env=env)
     wall = time.perf_counter() - start
     record = json.loads(next(o.text for o in nb.cells[-1].outputs if o.output_type == "stream"))
     return {"wall": wall, "cpu": record["cpu"], "cells": record["cells"], "sources": [c.source for c in code_cells]}
@@ -94,9 +97,8 @@ def main() -> None:
         for p in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
         if not args.lessons or p.name[:2] in args.lessons
     ]
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if args.own_models:
-        os.environ["ATTNLAB_CHECKPOINTS"] = "own"
+    # The kernels' environment; this process's own is left as it is.
+    warm_env = os.environ | {"OMP_NUM_THREADS": "1"} | ({settings.CHECKPOINTS_ENV: "own"} if args.own_models else {})
     kinds = [args.only] if args.only else ["cold", "warm"]
     print(
         f"{len(paths)} lessons, {args.runs} runs each ({', '.join(kinds)}); median [min-max]; "
@@ -104,20 +106,16 @@ def main() -> None:
     )
     print(f"{'lesson':<34}" + "".join(f"{k + ' wall':>22}{k + ' cpu':>22}" for k in kinds))
     totals = {k: [0.0, 0.0] for k in kinds}
-    own_cache = os.environ.get("ATTNLAB_CACHE_DIR")
     with tempfile.TemporaryDirectory() as scratch:
         for path in paths:
             runs = {k: [] for k in kinds}
             for _ in range(args.runs):
                 if "cold" in kinds:
-                    os.environ["ATTNLAB_CACHE_DIR"] = tempfile.mkdtemp(dir=scratch)
-                    runs["cold"].append(run_lesson(path))
+                    cold_env = warm_env | {settings.CACHE_DIR_ENV: tempfile.mkdtemp(dir=scratch)}
+                    runs["cold"].append(run_lesson(path, cold_env))
             if "warm" in kinds:
-                os.environ.pop("ATTNLAB_CACHE_DIR", None)
-                if own_cache is not None:
-                    os.environ["ATTNLAB_CACHE_DIR"] = own_cache
-                run_lesson(path)  # fills the warm cache (not counted)
-                runs["warm"] = [run_lesson(path) for _ in range(args.runs)]
+                run_lesson(path, warm_env)  # fills the warm cache (not counted)
+                runs["warm"] = [run_lesson(path, warm_env) for _ in range(args.runs)]
             line = f"{path.stem:<34}"
             for k in kinds:
                 walls, cpus = [r["wall"] for r in runs[k]], [r["cpu"] for r in runs[k]]

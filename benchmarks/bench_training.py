@@ -7,7 +7,6 @@ then the run time of every lesson notebook top to bottom (warm cache), each in a
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import nbformat
 import torch
 from nbclient import NotebookClient
 
+from attnlab import settings
 from attnlab.train import rationale_model, toy_language_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,9 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def bench_training() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    with tempfile.TemporaryDirectory() as cold:
-        os.environ["ATTNLAB_CACHE_DIR"] = cold
-        os.environ["ATTNLAB_CHECKPOINTS"] = "own"  # train, rather than load the shipped checkpoints
+    with tempfile.TemporaryDirectory() as cold, settings.overridden(cache_dir=cold, checkpoints="own"):
         for name, make in (("rationale classifier", rationale_model), ("toy-language masked LM", toy_language_model)):
             start = time.perf_counter()
             trained = make()
@@ -34,7 +32,6 @@ def bench_training() -> None:
             start = time.perf_counter()
             make()
             print(f"{name:<24} {time.perf_counter() - start:5.2f} s from the cache")
-    del os.environ["ATTNLAB_CACHE_DIR"], os.environ["ATTNLAB_CHECKPOINTS"]
 
 
 def bench_lessons() -> None:

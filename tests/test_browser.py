@@ -41,6 +41,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from attnlab import settings
 from autograder.build import assignments
 from autograder.config import load_config
 from autograder.example_submissions import SOLUTION_REGION
@@ -49,7 +50,7 @@ from autograder.lab import WORKSPACE, lab_command, prepare_workspace
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("ATTNLAB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = settings.chromium()
 ARTIFACTS = REPO / "build" / "browser-artifacts"
 NOTEBOOKS = assignments(load_config())
 STARTUP = 120  # seconds for JupyterLab to answer

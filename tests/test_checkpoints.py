@@ -18,12 +18,10 @@ trained briefly by unit tests (test_train.py, test_faithfulness_variants.py); th
 differ in size, seed or layers only.
 """
 
-import os
-
 import pytest
 import torch
 
-from attnlab import train
+from attnlab import settings, train
 from attnlab.course_models import COURSE_MODELS, CourseModel, figures, load_bands
 from attnlab.train import SHIPPED_DIR
 
@@ -39,9 +37,7 @@ def _first_of_each_recipe(models: list[CourseModel], recipes: tuple[str, ...]) -
 
 
 RETRAINED = (
-    COURSE_MODELS
-    if os.environ.get("ATTNLAB_RETRAIN") == "all"
-    else _first_of_each_recipe(COURSE_MODELS, RECIPES_NO_UNIT_TEST_TRAINS)
+    COURSE_MODELS if settings.retrain_all() else _first_of_each_recipe(COURSE_MODELS, RECIPES_NO_UNIT_TEST_TRAINS)
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from attnlab import settings
 from autograder.grade import Graded, _store
 from autograder.intake import NO_ASSIGNMENT, Submission, shown
 from autograder.quizbank import COURSE_QUIZ, load_quizzes
@@ -225,7 +226,7 @@ def test_summarize_without_releases_names_items_by_grade_id(quizzes):
 
 # --- In a real browser --------------------------------------------------------------------------------
 
-CHROMIUM = Path(os.environ.get("ATTNLAB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = settings.chromium()
 
 
 @pytest.mark.browser

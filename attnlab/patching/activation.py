@@ -8,9 +8,8 @@ recovers the clean behaviour on its own is sufficient to carry the information t
     result.mean()        # (L, T) mean recovery per (layer, position)
 
 Every site is patched in its own copy of the batch, and the copies run together, `max_batch`
-sequences per forward pass: a full (layer, position) sweep of the rationale model over 200 negation
-pairs (18 sites) takes about 0.1 s of CPU (benchmarks/bench_patching.py). On a model this small the
-arithmetic dominates, so batching saves the per-pass overhead only when there are few pairs. The
+sequences per forward pass. On a model this small the arithmetic dominates, so batching saves the
+per-pass overhead only when there are few pairs (benchmarks/bench_patching.py measures both). The
 engine, `run_patched`, takes any source of activations, so ablation and path patching use it too.
 """
 

@@ -191,9 +191,8 @@ def fit_probes(data: Sequence[ProbeData], n_classes: int = 0, cfg: ProbeConfig =
     the one probe module on every probe's own parameters and data, and the loss is the *sum* of the
     probes' losses, so each probe's gradient, and with Adam (elementwise) its every step, is the one it
     would get if trained alone. Only floating-point rounding differs. On CPU, small probes are bound by
-    the cost of each step more than by arithmetic: the 8 POS probes of the lesson (4 layers, task and
-    control) train 4x faster together than one after another, the coreference probes 3.5x, the larger
-    bilinear arc probes 1.0-1.3x (benchmarks/bench_probing.py).
+    the cost of each step more than by arithmetic, so training them together saves most of that cost;
+    the larger the probe, the less (benchmarks/bench_probing.py measures it).
     """
     if not data:
         return []
