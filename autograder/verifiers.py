@@ -18,7 +18,8 @@ def _rationale_test():
 
 
 def keeps_prediction(perm: object, params: dict) -> bool:
-    """Lesson 02, exercise 3: a non-identity permutation of the sentence's [CLS] row that keeps p(y)."""
+    """Lesson 02, exercise 4: a non-identity permutation of the sentence's [CLS] row, [CLS] itself left in
+    place, that keeps p(y)."""
     from attnlab.faithfulness import keeps_prediction as check
 
     sentence, tolerance = params.get("sentence"), params.get("tolerance")
