@@ -251,12 +251,19 @@ def _probe_predictions(mine: Record, reference: Record) -> bool:
     return probe_predictions(mine.value, reference.params)
 
 
+def _detached_gradient_x_input(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import detached_gradient_x_input
+
+    return detached_gradient_x_input(mine.value, reference.params)
+
+
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "close": _close,
     "equal": _equal,
     "all_equal": _all_equal,
     "keeps_prediction": _keeps_prediction,
     "probe_predictions": _probe_predictions,
+    "detached_gradient_x_input": _detached_gradient_x_input,
 }
 
 

@@ -18,7 +18,8 @@ def _rationale_test():
 
 
 def keeps_prediction(perm: object, params: dict) -> bool:
-    """Lesson 02, exercise 3: a non-identity permutation of the sentence's [CLS] row that keeps p(y)."""
+    """Lesson 02, exercise 4: a non-identity permutation of the sentence's [CLS] row, [CLS] itself left in
+    place, that keeps p(y)."""
     from attnlab.faithfulness import keeps_prediction as check
 
     sentence, tolerance = params.get("sentence"), params.get("tolerance")
@@ -70,3 +71,44 @@ def _spelled_set(accuracy: object, total: int) -> int | None:
     nearest = round(count)
     # float32 keeps 24 bits: a mean of `total` zeros and ones is exact to about total * 2**-24
     return nearest if 0 <= nearest <= total and abs(count - nearest) <= total * 2.0**-20 else None
+
+
+@lru_cache(maxsize=1)
+def _rationale_sentences(n: int):
+    model, test = _rationale_test()
+    return model, test.subset(slice(0, n))
+
+
+def detached_gradient_x_input(names: object, params: dict) -> bool:
+    """
+    Lesson 03, the LayerNorm exercise: the hook points whose outputs the student treats as constants in
+    the backward pass. The grader recomputes gradient x input on the course's rationale model with those
+    outputs detached (the forward pass is unchanged) and requires that its signed ranking finds the gold
+    words (mean ranking AUC at least `auc_min`) and that few gold words score negative (at most
+    `negative_max`). Detaching nothing, the wrong path, or everything (all scores 0) fails.
+    """
+    import torch
+
+    from attnlab.attribution import GradientXInput
+    from attnlab.attribution.plausibility import ranking_auc
+    from attnlab.tasks.vocab import word_mask
+
+    sentences, auc_min, negative_max = (params.get(key) for key in ("sentences", "auc_min", "negative_max"))
+    if type(sentences) is not int or not 0 < sentences <= 1000:
+        return False
+    if type(auc_min) not in (int, float) or type(negative_max) not in (int, float):
+        return False
+    model, test = _rationale_sentences(sentences)
+    known = set(model.hook_names())
+    if not isinstance(names, list) or not 0 < len(names) <= len(known):
+        return False
+    if any(type(name) is not str or name not in known for name in names):
+        return False
+    try:
+        with model.hooks([(name, lambda x, hook: x.detach()) for name in set(names)]):
+            scores = GradientXInput(model).attribute(test.tokens)  # (N, T)
+    except RuntimeError:  # autograd: nothing of the embeddings reaches the logit any more
+        return False
+    auc = ranking_auc(scores, test.rationale, word_mask(test.tokens)).nanmean().item()
+    negative = (scores[test.rationale] < 0).float().mean().item()
+    return bool(torch.isfinite(scores).all()) and auc >= auc_min and negative <= negative_max

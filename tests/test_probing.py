@@ -1,6 +1,8 @@
 """Probing: probes recover planted properties and only those, control tasks depend on word type only,
 selectivity is task minus control, single heads are scored on hand-made attention maps."""
 
+import re
+
 import matplotlib
 import pytest
 import torch
@@ -282,6 +284,35 @@ def test_tables_print_intervals_and_the_paired_difference_of_two_models() -> Non
     assert "+20.0% [" in format_comparison([trained, random])
     with pytest.raises(ValueError, match="same held-out words"):
         model_difference(trained, LayerRow("random", "pos", "hidden", 1, 0.6, 0.5, right[:50], right[:50]))
+
+
+def test_intervals_resample_whole_sentences_so_clustered_words_get_wider_intervals() -> None:
+    # 40 sentences of 5 words, each sentence right or wrong as a whole: 200 words, 40 independent draws
+    per_sentence = torch.rand(40, generator=torch.Generator().manual_seed(0)) < 0.7
+    right, sentence = per_sentence.repeat_interleave(5), torch.arange(40).repeat_interleave(5)
+    control = torch.zeros(200, dtype=torch.bool)
+    clustered = LayerRow("trained", "pos", "hidden", 1, 0.7, 0.0, right, control, sentence)
+    by_word = LayerRow("trained", "pos", "hidden", 1, 0.7, 0.0, right, control)  # no sentences: words resampled
+
+    def width(table: str) -> float:
+        low, high = re.search(r"\[([\d.]+)%, ([\d.]+)%\]", table.splitlines()[2]).groups()
+        return float(high) - float(low)
+
+    assert width(format_table([clustered])) > 1.8 * width(format_table([by_word]))  # about sqrt(5) wider
+    random = LayerRow("random", "pos", "hidden", 1, 0.0, 0.0, control, control, sentence)
+    random_by_word = LayerRow("random", "pos", "hidden", 1, 0.0, 0.0, control, control)
+    gap, naive = model_difference(clustered, random), model_difference(by_word, random_by_word)
+    assert gap.estimate == pytest.approx(naive.estimate)
+    assert gap.high - gap.low > 1.8 * (naive.high - naive.low)
+
+
+def test_visible_word_rows_carry_each_words_sentence(toy_language) -> None:
+    train, test = toy_language.train.subset(slice(0, 40)), toy_language.test.subset(slice(0, 30))
+    rows = probe_by_layer(toy_language.model, train, test, properties=("pos",), masked=False, cfg=ProbeConfig(steps=5))
+    b, _ = only_at(pos_task(test), test.mask).queries()
+    for row in rows:
+        assert torch.equal(row.sentence, b) and row.sentence.shape == row.correct.shape
+    assert len(b.unique()) < len(b)  # several words per sentence: the clusters the intervals resample
 
 
 def test_single_head_accuracy_on_a_hand_made_map() -> None:

@@ -11,9 +11,10 @@ by [MASK] before the forward pass, so its representation only holds what the con
 masked=False probes the visible words. `probe_inputs` runs the model once for both splits; pass its
 result to several probe_by_layer calls (hidden states, then attention) to run the model only once.
 
-`format_table` prints the rows with 95% intervals (seeded bootstrap over the held-out words,
-attnlab.stats); `format_comparison` sets two models side by side with the paired interval of their
-difference, both probed on the same words.
+`format_table` prints the rows with 95% intervals (seeded bootstrap, attnlab.stats, resampling whole
+test sentences: the words of one sentence are not independent, so treating them as such would make
+the intervals of visible-word probes too narrow); `format_comparison` sets two models side by side
+with the paired interval of their difference, both probed on the same words.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class LayerRow:
     control: float  # held-out accuracy of the same probe family on the control task
     correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) task, per held-out word
     control_correct: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) control
+    sentence: torch.Tensor | None = field(default=None, compare=False, repr=False)  # (M,) each word's test sentence
 
     @property
     def selectivity(self) -> float:
@@ -128,8 +130,11 @@ def probe_by_layer(
             x = {s: _layer_features(feats[s][prop], features, layer, pair) for s in ("train", "test")}
             experiments += [(x["train"], t["train"], x["test"], t["test"]) for t in (task, control)]
         results = train_and_evaluate_together(experiments, cfg)  # every layer's probes in one training loop
+        sentence = task["test"].queries()[0]  # (M,) the clusters the intervals resample
         for layer, (acc, ctl) in enumerate(zip(results[0::2], results[1::2])):
-            rows.append(LayerRow(name, prop, features, layer, acc.accuracy, ctl.accuracy, acc.correct, ctl.correct))
+            rows.append(
+                LayerRow(name, prop, features, layer, acc.accuracy, ctl.accuracy, acc.correct, ctl.correct, sentence)
+            )
     return rows
 
 
@@ -143,17 +148,26 @@ def _layer_features(features: ModelFeatures, kind: str, layer: int, pair: bool) 
 
 def _intervals(row: LayerRow) -> tuple[Interval, Interval, Interval] | None:
     """95% intervals of a row's probe accuracy, control accuracy and selectivity (paired: the task and its
-    control are asked on the same words); None for a row without per-word results."""
+    control are asked on the same words), resampling whole sentences when the row knows them; None for a
+    row without per-word results."""
     if row.correct is None or row.control_correct is None:
         return None
     task, control = row.correct.float(), row.control_correct.float()
-    return bootstrap(task), bootstrap(control), bootstrap(task, control)
+    groups = _groups(row)
+    return bootstrap(task, groups=groups), bootstrap(control, groups=groups), bootstrap(task, control, groups=groups)
+
+
+def _groups(row: LayerRow) -> torch.Tensor | None:
+    """The sentence of each of the row's words, if the row carries them for exactly its words."""
+    if row.sentence is None or row.correct is None or row.sentence.shape != row.correct.shape:
+        return None
+    return row.sentence
 
 
 def format_table(rows: list[LayerRow]) -> str:
     """A plain-text table, one line per (property, features, layer) and model: held-out accuracy of the
     probe and of its control task, and the selectivity, each with its 95% interval when the rows carry
-    per-word results (seeded bootstrap over the held-out words)."""
+    per-word results (seeded bootstrap over the held-out sentences)."""
     head = (
         f"{'property':<8} {'features':<9} {'layer':>5}  {'model':<8} {'probe [95% interval]':>24}"
         f" {'control [95% interval]':>24} {'selectivity [95% interval]':>27}"
@@ -173,10 +187,11 @@ def format_table(rows: list[LayerRow]) -> str:
 
 
 def model_difference(first: LayerRow, second: LayerRow) -> Interval:
-    """Paired 95% interval of first.accuracy - second.accuracy: two probes scored on the same held-out words."""
+    """Paired 95% interval of first.accuracy - second.accuracy: two probes scored on the same held-out words
+    (whole sentences resampled when the rows know them)."""
     if first.correct is None or second.correct is None or first.correct.shape != second.correct.shape:
         raise ValueError("a paired difference needs both rows' per-word results, on the same held-out words")
-    return bootstrap(first.correct.float(), second.correct.float())
+    return bootstrap(first.correct.float(), second.correct.float(), groups=_groups(first))
 
 
 def format_comparison(rows: list[LayerRow], first: str = "trained", second: str = "random") -> str:
