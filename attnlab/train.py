@@ -45,7 +45,7 @@ from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
 from attnlab.tasks.toy_language import ToyLanguageData, agreement_table, make_toy_language, verb_numbers
 from attnlab.tasks.vocab import MASK_ID, SPECIALS
 
-CACHE_FORMAT = 3  # bump when training code changes what a config produces (2: one thread; 3: the data hashed)
+CACHE_FORMAT = 3  # bump when training code changes what a config produces: old cache entries are then ignored
 SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"  # the course's trained models (package data)
 
 ForwardFn = Callable[[TinyTransformer, torch.Tensor], TransformerOutput]
@@ -55,7 +55,7 @@ ClassifierData = RationaleData | MultihopData  # anything with .tokens, .labels 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # Defaults train the rationale classifier to 99.6-100% held-out accuracy for seeds 0-3 in ~7 s.
+    # Defaults: the rationale classifier's recipe, near-perfect held-out accuracy on every seed tried.
     steps: int = 2000
     batch_size: int = 64
     lr: float = 6e-3
@@ -108,8 +108,8 @@ def fit(
     fixes every draw.
     """
     generator = torch.Generator().manual_seed(cfg.seed)
-    # foreach: one call per step for all parameters instead of a Python loop over them; a third faster
-    # here, with the same weights to the last bit
+    # foreach: one call per step for all parameters instead of a Python loop over them, with the same weights
+    # to the last bit
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     # Linear decay to 0 makes the last steps settle instead of bouncing around the optimum.
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / cfg.steps)

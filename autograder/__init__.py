@@ -35,7 +35,7 @@ Modules, one step each:
 import sys
 
 # jsonschema (under nbformat and nbgrader) imports rfc3987_syntax when it is installed, which builds some
-# 35 Earley parsers as it is imported: 1.2 s of every start of the grader, of `check` and of the self-check
-# cell, on a quiet machine (python-jsonschema/jsonschema#1428; no newer jsonschema is lazy about it). It
-# serves only the "iri" formats, which no notebook or gradebook schema uses. Marked as absent, it is skipped.
+# 35 Earley parsers at import, in every start of the grader, of `check` and of the self-check cell
+# (python-jsonschema/jsonschema#1428). It serves only the "iri" formats, which no notebook or gradebook
+# schema uses. Marked as absent, it is skipped; tests/test_internals.py fails once jsonschema stops needing it.
 sys.modules.setdefault("rfc3987_syntax", None)

@@ -23,8 +23,8 @@ from autograder.example_submissions import EXAMPLES
 from autograder.grade import Selection, grade, print_summary
 from autograder.notebooks import write_notebook
 
-# Example students include an endless loop; a short limit keeps the demo quick (the examples' lessons, 00 and
-# 01, take about 5 s in all, so no cell of theirs comes near it).
+# Example students include an endless loop; a short limit keeps the demo quick (no cell of the examples'
+# lessons, 00 and 01, comes near it).
 DEMO_TIMEOUT = 10
 
 

@@ -1,7 +1,7 @@
 """
 The one place that configures and calls nbgrader, so build, grade and the tests agree on how.
 
-nbgrader's Python API is used in-process (one ~4 s import instead of one per CLI call); its methods
+nbgrader's Python API is used in-process (nbgrader is imported once, not once per CLI call); its methods
 never raise, they return {"success": bool, "log": str, "error": str}, so `run` turns failures into
 NbgraderFailed. A course directory gets an `nbgrader_config.py` too, so an instructor can drive it
 with the `nbgrader` command (formgrader, export) directly.
@@ -153,7 +153,8 @@ def create_gradebook(db_url: str) -> None:
     Create an empty gradebook at db_url as nbgrader would: its tables, stamped with the head of its migrations.
 
     nbgrader does this itself on first use, but learns the head by running the `alembic` program: a new
-    Python process, about 3 s per class graded. alembic's API reads the same migration scripts in-process.
+    Python process per class graded. alembic's API reads the same migration scripts in-process; a test
+    (test_grading.py) fails when the result differs from the gradebook nbgrader makes itself.
     """
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory

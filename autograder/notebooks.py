@@ -9,7 +9,6 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.v4.rwbase import rejoin_lines
 
 from autograder.config import CourseError
 
@@ -231,10 +230,10 @@ def read_notebook(
             "delete the cells you added and save it again",
         )
     try:
-        # from_dict rather than reads: reads would silently give repeated cell ids random new ones.
+        # to_notebook rather than reads: reads would silently give repeated cell ids random new ones.
         if raw["nbformat"] != 4:
             raise ValueError("not format 4")
-        nb = rejoin_lines(nbformat.from_dict(raw))
+        nb = nbformat.v4.to_notebook(raw)
         nb.nbformat_minor = max(nb.get("nbformat_minor", 0), 5)  # cell ids exist from 4.5 on
         repeated = unique_cell_ids(nb)
         nbformat.validate(nb)
@@ -245,7 +244,7 @@ def read_notebook(
 
 def _from_version_3(raw: dict) -> dict:
     """A format 3 notebook as format 4 (nbformat's own conversion), or NotANotebook."""
-    from nbformat.v4.convert import upgrade
+    from nbformat.v4 import upgrade
 
     try:
         converted = upgrade(nbformat.from_dict(raw), from_version=3, from_minor=raw.get("nbformat_minor", 0))

@@ -216,6 +216,7 @@ class RobustExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         # A kernel can send output faster than any cap applied afterwards: beyond a bound, drop it now.
+        # (nbclient's output() is undocumented: tests/test_internals.py fails if its call changes.)
         content = msg.get("content", {})
         self._received += len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         if self._received > self.max_received_chars:

@@ -133,7 +133,7 @@ def require_safe_model_cache(course_root: Path | None = None) -> None:
 
 @lru_cache(maxsize=1)
 def _font_cache() -> tuple[Path, ...]:
-    """Matplotlib's font list, built once by the grader: each sandbox would otherwise rebuild it (~0.15 s)."""
+    """Matplotlib's font list, built once by the grader: each sandbox would otherwise rebuild it."""
     import matplotlib
     from matplotlib import font_manager  # noqa: F401  (builds the list in the grader's cache if missing)
 
