@@ -254,15 +254,22 @@ def apart_notebook(nb: NotebookNode, graded: Iterable[str]) -> NotebookNode:
     return apart
 
 
-def _execute_apart(nb: NotebookNode, library: Path, folder: Path, config) -> NotebookNode:
-    """nb run by RobustExecute (its settings from config) in a kernel whose attnlab is `library`."""
-    from autograder.preprocessors import RobustExecute
+def _execute_apart(
+    nb: NotebookNode, library: Path, folder: Path, config, shown: NotebookNode | None = None
+) -> NotebookNode:
+    """nb run by RobustExecute (its settings from config) in a kernel whose attnlab is `library`; the
+    notebook file that kernel can read is `shown` without its hidden tests (nb itself holds the hidden
+    parts it runs, without their start marker: it is never shown)."""
+    from autograder.preprocessors import RobustExecute, without_hidden_tests
 
     class ApartExecute(RobustExecute):
         def create_kernel_manager(self):
             km = super().create_kernel_manager()
             km.library = library
             return km
+
+        def shown_notebook(self) -> NotebookNode:
+            return without_hidden_tests(shown if shown is not None else new_notebook())
 
     executed, _ = ApartExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
     return executed
@@ -322,7 +329,7 @@ class GradeApart(NbGraderPreprocessor):
             library = strip_library(_library(), names, build)
             work = Path(folder) / "work"  # the kernel's folder without the sandbox: no attnlab beside it
             work.mkdir()
-            apart = _execute_apart(apart_notebook(nb, guarded), library, work, self.config)
+            apart = _execute_apart(apart_notebook(nb, guarded), library, work, self.config, shown=nb)
         ran = {grade_id_of(c): c for c in apart.cells if grade_id_of(c)}
         for cell in nb.cells:
             if _is_test_cell(cell) and grade_id_of(cell) in guarded:

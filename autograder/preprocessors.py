@@ -156,10 +156,12 @@ class RobustExecute(Execute):
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
         if sandbox is not None:  # the one file of its scratch folder: a read-only copy of the notebook it runs
-            self.km.notebook_copy = self.km.runtime_file(
-                "notebook.ipynb", nbformat.writes(without_hidden_tests(self.nb))
-            )
+            self.km.notebook_copy = self.km.runtime_file("notebook.ipynb", nbformat.writes(self.shown_notebook()))
         return self.km
+
+    def shown_notebook(self) -> NotebookNode:
+        """The notebook as the kernel may read it: the one it runs, without hidden tests."""
+        return without_hidden_tests(self.nb)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:
