@@ -68,7 +68,7 @@ def withheld_names(source: str) -> list[str]:
     return names
 
 
-def _is_test_cell(cell: NotebookNode) -> bool:
+def is_test_cell(cell: NotebookNode) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and isinstance(meta, dict) and bool(meta.get("grade")) and not meta.get("solution")
 
@@ -85,11 +85,17 @@ def grade_id_of(cell: NotebookNode) -> str:
     return grade_id if isinstance(grade_id, str) else ""
 
 
+def visible_part(source: str) -> str:
+    """A test cell's source before its hidden tests (all of it when it has none)."""
+    start = hidden_from(source)
+    return source if start is None else "".join(source.splitlines(keepends=True)[: start - 1])
+
+
 def guarded_tests(nb: NotebookNode) -> dict[str, list[str]]:
     """grade id -> withheld names, for every test cell of nb graded apart."""
     found = {}
     for cell in nb.cells:
-        if _is_test_cell(cell) and grade_id_of(cell):
+        if is_test_cell(cell) and grade_id_of(cell):
             names = withheld_names(cell.source)
             if names:
                 found[grade_id_of(cell)] = names
@@ -241,11 +247,11 @@ def _hidden_only(source: str) -> str:
 def apart_notebook(nb: NotebookNode, graded: Iterable[str]) -> NotebookNode:
     """What runs apart: the imports, the answer cells, then the hidden part of each test in `graded`."""
     graded = set(graded)
-    others = [c for c in nb.cells if c.cell_type == "code" and not _is_test_cell(c) and not _is_answer_cell(c)]
+    others = [c for c in nb.cells if c.cell_type == "code" and not is_test_cell(c) and not _is_answer_cell(c)]
     cells = [new_code_cell(_RUNNER), new_code_cell(f"_attnlab_statements({_imports(others)!r})")]
     cells += [new_code_cell(f"_attnlab_statements({c.source!r})") for c in nb.cells if _is_answer_cell(c)]
     for cell in nb.cells:
-        if _is_test_cell(cell) and grade_id_of(cell) in graded:
+        if is_test_cell(cell) and grade_id_of(cell) in graded:
             test = new_code_cell(_hidden_only(cell.source))
             test.metadata["nbgrader"] = copy.deepcopy(dict(cell.metadata["nbgrader"]))
             cells.append(test)
@@ -270,6 +276,9 @@ def _execute_apart(
 
         def shown_notebook(self) -> NotebookNode:
             return without_hidden_tests(shown if shown is not None else new_notebook())
+
+        def source_to_run(self, cell: NotebookNode) -> str:
+            return cell.source  # the hidden parts that run here are the point of this kernel
 
     executed, _ = ApartExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
     return executed
@@ -332,6 +341,6 @@ class GradeApart(NbGraderPreprocessor):
             apart = _execute_apart(apart_notebook(nb, guarded), library, work, self.config, shown=nb)
         ran = {grade_id_of(c): c for c in apart.cells if grade_id_of(c)}
         for cell in nb.cells:
-            if _is_test_cell(cell) and grade_id_of(cell) in guarded:
+            if is_test_cell(cell) and grade_id_of(cell) in guarded:
                 take_over(cell, ran[grade_id_of(cell)])
         return nb, resources
