@@ -7,8 +7,9 @@ An exercise declares it in its test cell, in the hidden tests (so only the instr
     ### BEGIN HIDDEN TESTS
     # graded without: attnlab.attribution.rollout.attention_rollout, attnlab.attribution.rollout.Rollout
 
-Each name is a function, a class (all its methods) or a dataclass field of the library. After the
-notebook ran in the student's kernel (where the visible checks give their feedback), the grader builds a
+Each name is a function, a class (all its methods) or a dataclass field of the library. The student's
+kernel runs only the visible part of such a test cell (where the visible checks give their feedback;
+RobustExecute.source_to_run). After the notebook ran there, the grader builds a
 copy of the library in which each named function, and each module-private helper it calls, raises
 instead of computing, and each named field cannot be read. It then runs, in a new sandboxed kernel whose
 `attnlab` is that copy: the notebook's import statements, the answer cells (the student's code,
@@ -19,7 +20,12 @@ error. So the decision rests on code that ran where the shortcut does not exist,
 student's kernel did (switching a guard off, keeping the library's code objects) takes part in it.
 
 The answer cells see the library copy only: an answer that calls a withheld function raises there, and
-one that reads a variable of the lesson (instead of its arguments) finds none.
+one that reads a variable of the lesson (instead of its arguments) finds none. The notebook file that
+kernel can read is the submission without its hidden tests, as in the student's kernel.
+
+A hidden test may also hand the answer inputs that only the exercise's intended route gets right: the
+test of collect_patterns gives a model whose own forward pass moves what enters its first block, so
+only hooks on a real forward pass see its patterns, and no loop over its blocks rebuilds them.
 """
 
 from __future__ import annotations
