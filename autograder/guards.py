@@ -7,8 +7,9 @@ An exercise declares it in its test cell, in the hidden tests (so only the instr
     ### BEGIN HIDDEN TESTS
     # graded without: attnlab.attribution.rollout.attention_rollout, attnlab.attribution.rollout.Rollout
 
-Each name is a function, a class (all its methods) or a dataclass field of the library. After the
-notebook ran in the student's kernel (where the visible checks give their feedback), the grader builds a
+Each name is a function, a class (all its methods) or a dataclass field of the library. The student's
+kernel runs only the visible part of such a test cell (where the visible checks give their feedback;
+RobustExecute.source_to_run). After the notebook ran there, the grader builds a
 copy of the library in which each named function, and each module-private helper it calls, raises
 instead of computing, and each named field cannot be read. It then runs, in a new sandboxed kernel whose
 `attnlab` is that copy: the notebook's import statements, the answer cells (the student's code,
@@ -19,7 +20,12 @@ error. So the decision rests on code that ran where the shortcut does not exist,
 student's kernel did (switching a guard off, keeping the library's code objects) takes part in it.
 
 The answer cells see the library copy only: an answer that calls a withheld function raises there, and
-one that reads a variable of the lesson (instead of its arguments) finds none.
+one that reads a variable of the lesson (instead of its arguments) finds none. The notebook file that
+kernel can read is the submission without its hidden tests, as in the student's kernel.
+
+A hidden test may also hand the answer inputs that only the exercise's intended route gets right: the
+test of collect_patterns gives a model whose own forward pass moves what enters its first block, so
+only hooks on a real forward pass see its patterns, and no loop over its blocks rebuilds them.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def withheld_names(source: str) -> list[str]:
     return names
 
 
-def _is_test_cell(cell: NotebookNode) -> bool:
+def is_test_cell(cell: NotebookNode) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and isinstance(meta, dict) and bool(meta.get("grade")) and not meta.get("solution")
 
@@ -85,11 +91,17 @@ def grade_id_of(cell: NotebookNode) -> str:
     return grade_id if isinstance(grade_id, str) else ""
 
 
+def visible_part(source: str) -> str:
+    """A test cell's source before its hidden tests (all of it when it has none)."""
+    start = hidden_from(source)
+    return source if start is None else "".join(source.splitlines(keepends=True)[: start - 1])
+
+
 def guarded_tests(nb: NotebookNode) -> dict[str, list[str]]:
     """grade id -> withheld names, for every test cell of nb graded apart."""
     found = {}
     for cell in nb.cells:
-        if _is_test_cell(cell) and grade_id_of(cell):
+        if is_test_cell(cell) and grade_id_of(cell):
             names = withheld_names(cell.source)
             if names:
                 found[grade_id_of(cell)] = names
@@ -241,11 +253,11 @@ def _hidden_only(source: str) -> str:
 def apart_notebook(nb: NotebookNode, graded: Iterable[str]) -> NotebookNode:
     """What runs apart: the imports, the answer cells, then the hidden part of each test in `graded`."""
     graded = set(graded)
-    others = [c for c in nb.cells if c.cell_type == "code" and not _is_test_cell(c) and not _is_answer_cell(c)]
+    others = [c for c in nb.cells if c.cell_type == "code" and not is_test_cell(c) and not _is_answer_cell(c)]
     cells = [new_code_cell(_RUNNER), new_code_cell(f"_attnlab_statements({_imports(others)!r})")]
     cells += [new_code_cell(f"_attnlab_statements({c.source!r})") for c in nb.cells if _is_answer_cell(c)]
     for cell in nb.cells:
-        if _is_test_cell(cell) and grade_id_of(cell) in graded:
+        if is_test_cell(cell) and grade_id_of(cell) in graded:
             test = new_code_cell(_hidden_only(cell.source))
             test.metadata["nbgrader"] = copy.deepcopy(dict(cell.metadata["nbgrader"]))
             cells.append(test)
@@ -254,15 +266,25 @@ def apart_notebook(nb: NotebookNode, graded: Iterable[str]) -> NotebookNode:
     return apart
 
 
-def _execute_apart(nb: NotebookNode, library: Path, folder: Path, config) -> NotebookNode:
-    """nb run by RobustExecute (its settings from config) in a kernel whose attnlab is `library`."""
-    from autograder.preprocessors import RobustExecute
+def _execute_apart(
+    nb: NotebookNode, library: Path, folder: Path, config, shown: NotebookNode | None = None
+) -> NotebookNode:
+    """nb run by RobustExecute (its settings from config) in a kernel whose attnlab is `library`; the
+    notebook file that kernel can read is `shown` without its hidden tests (nb itself holds the hidden
+    parts it runs, without their start marker: it is never shown)."""
+    from autograder.preprocessors import RobustExecute, without_hidden_tests
 
     class ApartExecute(RobustExecute):
         def create_kernel_manager(self):
             km = super().create_kernel_manager()
             km.library = library
             return km
+
+        def shown_notebook(self) -> NotebookNode:
+            return without_hidden_tests(shown if shown is not None else new_notebook())
+
+        def source_to_run(self, cell: NotebookNode) -> str:
+            return cell.source  # the hidden parts that run here are the point of this kernel
 
     executed, _ = ApartExecute(config=config).preprocess(nb, {"metadata": {"path": str(folder)}})
     return executed
@@ -322,9 +344,9 @@ class GradeApart(NbGraderPreprocessor):
             library = strip_library(_library(), names, build)
             work = Path(folder) / "work"  # the kernel's folder without the sandbox: no attnlab beside it
             work.mkdir()
-            apart = _execute_apart(apart_notebook(nb, guarded), library, work, self.config)
+            apart = _execute_apart(apart_notebook(nb, guarded), library, work, self.config, shown=nb)
         ran = {grade_id_of(c): c for c in apart.cells if grade_id_of(c)}
         for cell in nb.cells:
-            if _is_test_cell(cell) and grade_id_of(cell) in guarded:
+            if is_test_cell(cell) and grade_id_of(cell) in guarded:
                 take_over(cell, ran[grade_id_of(cell)])
         return nb, resources

@@ -5,7 +5,7 @@ one runner that takes a notebook through them without a gradebook.
     SANITIZE   ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells (the test cells as
                released), PinChoiceAnswers (a quiz answer is the letter written), CheckCellMetadata
     AUTOGRADE  RobustExecute (the sandboxed kernel), GradeApart (the hidden tests that forbid library
-               shortcuts, again in a kernel whose library lacks them), IgnorePattern (stderr),
+               shortcuts, only in a kernel whose library lacks them), IgnorePattern (stderr),
                ClearMetadataPreprocessor, LimitOutput, TruncateOutputs
                -- everything above runs the student's code; everything below only reads its results --
                JudgeGrades (the scores, decided here), SaveAutoGrades, AssignLatePenalties,

@@ -35,6 +35,7 @@ from traitlets import Bool, Integer
 from attnlab.protocol import RECORD_MIME
 from attnlab.selfcheck import forgotten_quotes
 from autograder.config import SandboxLimits
+from autograder.guards import GradeApart, is_test_cell, visible_part, withheld_names
 from autograder.kernel import SandboxedKernelManager
 from autograder.quiz_notebook import ANSWER_STUB
 from autograder.quizbank import answer_cell_number, answer_variable, graded_cell_number
@@ -156,12 +157,35 @@ class RobustExecute(Execute):
             sandbox = Sandbox(limits, slot=slot, writable_cache=self.writable_cache)
         self.km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", sandbox=sandbox, config=self.config)
         if sandbox is not None:  # the one file of its scratch folder: a read-only copy of the notebook it runs
-            self.km.notebook_copy = self.km.runtime_file(
-                "notebook.ipynb", nbformat.writes(without_hidden_tests(self.nb))
-            )
+            self.km.notebook_copy = self.km.runtime_file("notebook.ipynb", nbformat.writes(self.shown_notebook()))
         return self.km
 
+    def shown_notebook(self) -> NotebookNode:
+        """The notebook as the kernel may read it: the one it runs, without hidden tests."""
+        return without_hidden_tests(self.nb)
+
+    def source_to_run(self, cell: NotebookNode) -> str:
+        """What the kernel runs of a cell. A test cell graded apart (autograder/guards.py) runs its visible
+        part only: its hidden part runs again in the kernel apart, whose records and errors alone count
+        (guards.take_over), so running it here as well would only cost its time. Without GradeApart in the
+        pipeline (disabled), every cell runs whole."""
+        if self._grades_apart() and is_test_cell(cell) and withheld_names(cell.source):
+            return visible_part(cell.source)
+        return cell.source
+
+    def _grades_apart(self) -> bool:
+        if getattr(self, "_apart_enabled", None) is None:
+            self._apart_enabled = GradeApart(config=self.config).enabled
+        return self._apart_enabled
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        full, cell.source = cell.source, self.source_to_run(cell)
+        try:
+            return self._run_cell(cell, resources, index)
+        finally:
+            cell.source = full  # the notebook keeps the whole cell: GradeApart reads its hidden part
+
+    def _run_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:
             self._started, self._finished, self._received = time.monotonic(), [], 0
             self.km.seal()
@@ -245,8 +269,10 @@ class RobustExecute(Execute):
                 break
             self.timeout_func = lambda _cell, left=remaining: min(self.timeout, left)
             # Replayed on a copy: the graded outputs stay those of the first run.
+            replay = copy.deepcopy(self.nb.cells[index])
+            replay.source = self.source_to_run(replay)
             try:
-                self.execute_cell(copy.deepcopy(self.nb.cells[index]), index, store_history=False)
+                self.execute_cell(replay, index, store_history=False)
             except (CellTimeoutError, DeadKernelError):
                 self.log.warning("cell %d failed when replayed; the remaining cells run without it", index)
                 break

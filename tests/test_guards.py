@@ -168,3 +168,82 @@ def test_in_the_sandbox_the_copy_takes_the_place_of_the_installed_library(tmp_pa
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
     assert done.stdout.split() == [str(LIBRARY / "attribution" / "rollout.py"), "False", "True"], done.stderr
+
+
+LEAK = """
+import glob, os
+
+def leak():
+    # what any code of the submission can read of its notebook in the graded-apart kernel
+    found = glob.glob(os.path.expanduser("~/*.ipynb"))
+    raise RuntimeError("".join(open(path).read() for path in found) or "no notebook found")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")
+def test_the_graded_apart_kernel_reads_no_hidden_test_in_its_notebook():
+    from traitlets.config import Config
+
+    from autograder.guards import GradeApart
+
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell(LEAK)
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ex_leak", "locked": False}
+    test = nbformat.v4.new_code_cell(
+        "visible_check = 'the visible part'\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "# graded without: attnlab.attribution.rollout.attention_rollout\n"
+        "hidden_input = 'only-in-the-hidden-tests'\n"
+        "leak()\n"
+        "### END HIDDEN TESTS\n"
+    )
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_leak", "locked": True, "points": 1}
+    nb.cells = [answer, test]
+    nb, _ = GradeApart(config=Config()).preprocess(nb, {"metadata": {"path": "."}})
+    [error] = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    read = error.evalue
+    assert "the visible part" in read and "def leak()" in read, read  # it found the notebook and read it
+    assert "BEGIN HIDDEN TESTS" not in read and "END HIDDEN TESTS" not in read, read
+    assert "only-in-the-hidden-tests" not in read and "graded without" not in read, read
+
+
+def _guarded_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell("def f():\n    return 1\n")
+    answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "ex_f", "locked": False}
+    test = nbformat.v4.new_code_cell(
+        "assert f() == 1\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "# graded without: attnlab.attribution.rollout.attention_rollout\n"
+        "raise RuntimeError(f'the hidden part ran, f() = {f()}')\n"
+        "### END HIDDEN TESTS\n"
+    )
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test_f", "locked": True, "points": 1}
+    nb.cells = [answer, test]
+    return nb
+
+
+def _errors(cell) -> list[str]:
+    return [o.evalue for o in cell.outputs if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_the_students_kernel_leaves_a_graded_apart_hidden_part_to_the_kernel_apart(tmp_path):
+    from traitlets.config import Config
+
+    from autograder.guards import GradeApart
+    from autograder.preprocessors import RobustExecute
+
+    config = Config()
+    config.RobustExecute.sandbox = False  # what runs where does not depend on the sandbox
+    resources = {"metadata": {"path": str(tmp_path)}}
+    nb = _guarded_notebook()
+    ran, _ = RobustExecute(config=config).preprocess(nb, resources)
+    assert _errors(ran.cells[1]) == []  # the visible part ran and passed; the hidden part did not run here
+    assert ran.cells[1].source == _guarded_notebook().cells[1].source  # the cell itself is whole
+    judged, _ = GradeApart(config=config).preprocess(ran, resources)
+    assert _errors(judged.cells[1]) == ["the hidden part ran, f() = 1"]  # it ran apart, on the answer's code
+    config.GradeApart.enabled = False  # nothing would run it apart: the student's kernel runs the whole cell
+    whole, _ = RobustExecute(config=config).preprocess(_guarded_notebook(), resources)
+    assert _errors(whole.cells[1]) == ["the hidden part ran, f() = 1"]

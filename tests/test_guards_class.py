@@ -53,6 +53,43 @@ ATTACKS = {
         {"ex_collect_patterns": "def collect_patterns(model, tokens):\n    return model(tokens).attentions\n"},
         ["test_collect_patterns"],
     ),
+    "a_by_hand": (
+        "00_tiny_transformer",
+        {
+            "ex_collect_patterns": "def collect_patterns(model, tokens):\n"
+            "    # the blocks called by hand: each returns its pattern, no hook needed\n"
+            "    x, key_mask = model.embed(tokens), (tokens != model.cfg.pad_id)[:, None, None, :]\n"
+            "    patterns = []\n"
+            "    for block in model.blocks:\n"
+            "        x, pattern = block(x, key_mask)\n"
+            "        patterns.append(pattern)\n"
+            "    return torch.stack(patterns)\n"
+        },
+        ["test_collect_patterns"],
+    ),
+    "a_mass": (
+        "01_attention_as_explanation",
+        {
+            "ex_attention_mass": "from attnlab.faithfulness.variants import rationale_attention_mass\n\n"
+            "def attention_mass_on(rows, rationale):  # the library's mass, rows posing as one layer's [CLS] rows\n"
+            "    return rationale_attention_mass(rows[None, :, None, None, :], rationale)[:, 0]\n"
+        },
+        ["test_attention_mass"],
+    ),
+    "a_keeps": (
+        "02_faithfulness",
+        {
+            "ex_keeping_permutation": "def keeping_permutation(model, tokens, tolerance=0.05, tries=200, seed=0):\n"
+            "    generator = torch.Generator().manual_seed(seed)\n"
+            "    n = int((tokens != 0).sum())\n"
+            "    for _ in range(tries):  # the library's own check does the permuting and the comparing\n"
+            "        perm = torch.randperm(n, generator=generator)\n"
+            "        if keeps_prediction(model, tokens, perm, tolerance):\n"
+            "            return perm\n"
+            "    return None\n"
+        },
+        ["test_keeping_permutation"],
+    ),
     "a_helpers": (
         "02_faithfulness",
         {
