@@ -256,12 +256,26 @@ def _probe_predictions(mine: Record, reference: Record) -> bool:
     return probe_predictions(mine.value, reference.params)
 
 
+def _one_of(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import one_of
+
+    return one_of(mine.value, reference.params)
+
+
+def _word_control(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import word_control
+
+    return word_control(mine.value, reference.params)
+
+
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "close": _close,
     "equal": _equal,
     "all_equal": _all_equal,
     "keeps_prediction": _keeps_prediction,
     "probe_predictions": _probe_predictions,
+    "one_of": _one_of,
+    "word_control": _word_control,
 }
 
 
