@@ -257,6 +257,18 @@ def _detached_gradient_x_input(mine: Record, reference: Record) -> bool:
     return detached_gradient_x_input(mine.value, reference.params)
 
 
+def _one_of(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import one_of
+
+    return one_of(mine.value, reference.params)
+
+
+def _word_control(mine: Record, reference: Record) -> bool:
+    from autograder.verifiers import word_control
+
+    return word_control(mine.value, reference.params)
+
+
 VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "close": _close,
     "equal": _equal,
@@ -264,6 +276,8 @@ VERIFIERS: dict[str, Callable[[Record, Record], bool]] = {
     "keeps_prediction": _keeps_prediction,
     "probe_predictions": _probe_predictions,
     "detached_gradient_x_input": _detached_gradient_x_input,
+    "one_of": _one_of,
+    "word_control": _word_control,
 }
 
 

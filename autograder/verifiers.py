@@ -112,3 +112,62 @@ def detached_gradient_x_input(names: object, params: dict) -> bool:
     auc = ranking_auc(scores, test.rationale, word_mask(test.tokens)).nanmean().item()
     negative = (scores[test.rationale] < 0).float().mean().item()
     return bool(torch.isfinite(scores).all()) and auc >= auc_min and negative <= negative_max
+
+
+def one_of(answer: object, params: dict) -> bool:
+    """
+    A written answer (a prediction, a conclusion) that is one of the answers the instructor's run
+    supports: `accepted`, computed in that run from its intervals. Strings and integers only, compared
+    with their type (True is not 1).
+    """
+    accepted = params.get("accepted")
+    if type(answer) not in (str, int) or not isinstance(accepted, list):
+        return False
+    return any(type(answer) is type(a) and answer == a for a in accepted)
+
+
+# How far a control's share may stray from what a random choice gives: in standard errors of that share.
+# Five keep a seeded random control passing (a miss has odds below 1 in a million) while a control
+# chosen by the model's attention or by the rationale misses by tens of them.
+CONTROL_STANDARD_ERRORS = 5.0
+
+
+def word_control(mask: object, params: dict) -> bool:
+    """
+    Lesson 01, exercise 4: a control for "delete the most-attended word" on test sentences
+    [start, stop): one real word per sentence (never [CLS], never padding), chosen without regard to
+    what the comparison is about. Recomputed on the course model: how often the control word is a
+    rationale word, and how often it is the most-attended word, must each be what a random word gives,
+    a random word among all the words or among all but the most-attended one (Serrano & Smith's
+    control), within CONTROL_STANDARD_ERRORS standard errors.
+    """
+    import torch
+
+    start, stop = params.get("start"), params.get("stop")
+    if type(start) is not int or type(stop) is not int:
+        return False
+    model, test = _rationale_test()
+    tokens = test.tokens[start:stop]  # (n, T)
+    if not 0 <= start < stop <= len(test.tokens) or type(mask) is not torch.Tensor or mask.dtype != torch.bool:
+        return False
+    if tuple(mask.shape) != tuple(tokens.shape):
+        return False
+    words = tokens != 0
+    words[:, 0] = False  # [CLS]
+    if not bool((mask.sum(1) == 1).all()) or bool((mask & ~words).any()):
+        return False
+    with torch.no_grad():
+        cls_rows = model(tokens).attentions[-1, :, :, 0].mean(1)  # (n, T) last layer, [CLS] row, mean head
+    top = torch.zeros_like(words).scatter(1, cls_rows.masked_fill(~words, -1).argmax(-1, keepdim=True), True)
+    rationale = test.rationale[start:stop] & words
+    return any(all(_like_chance(mask, flags, pool) for flags in (rationale, top)) for pool in (words, words & ~top))
+
+
+def _like_chance(chosen, flags, pool) -> bool:
+    """Whether the share of rows whose chosen word is flagged is what one word drawn from pool gives."""
+    if bool((pool.sum(1) == 0).any()) or bool((chosen & ~pool).any()):
+        return False
+    p = (flags & pool).sum(1).double() / pool.sum(1).double()  # (n,) chance that a random word is flagged
+    observed = (chosen & flags).any(1).double().mean()
+    standard_error = (p * (1 - p)).sum().sqrt() / len(p)
+    return bool(abs(observed - p.mean()) <= CONTROL_STANDARD_ERRORS * standard_error)

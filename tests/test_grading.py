@@ -91,7 +91,7 @@ EXPECTED = {
     ("hal", "01_attention_as_explanation"): (0, ["missing_notebook"]),
     ("ivy", "01_attention_as_explanation"): (None, []),
     ("jo", "quiz_05"): ("odd", []),
-    ("max", "01_attention_as_explanation"): (3, []),  # nbgrader's own autograde gives the same (test_nbgrader_path)
+    ("max", "01_attention_as_explanation"): (5, []),  # nbgrader's own autograde gives the same (test_nbgrader_path)
     ("ida", "quiz"): (0, ["not_a_notebook"]),
     ("kim", "quiz"): (0, ["missing_notebook"]),
     ("lou", "quiz"): (None, ["timeout"]),
