@@ -39,6 +39,7 @@ ATTACKS = {
         "03_beyond_attention",
         {
             "ex_gradient_weighted": "import gc, types\n"
+            "from attnlab.attribution.grad_attention import grad_weighted_rollout\n"
             "def gradient_weighted(attentions, grads):\n"
             "    # the code refusing() keeps aside, found through gc; the library's own when nothing is off\n"
             "    saved = next((o[1] for o in gc.get_objects() if type(o) is tuple and len(o) == 2\n"

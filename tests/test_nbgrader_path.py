@@ -82,6 +82,13 @@ def _solve_lesson(path: Path, solution: Path, hard_code_first: bool) -> None:
     nbformat.write(nb, path)
 
 
+def _points_by_test(solution: Path) -> dict[str, float]:
+    """The lesson's graded cells and their points, as the instructor's source notebook sets them."""
+    cells = nbformat.read(solution, as_version=4).cells
+    meta = [c.metadata.get("nbgrader", {}) for c in cells]
+    return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade")}
+
+
 def _nbgrader_scores(course_dir: Path, exchange: Path, tmp_path: Path) -> dict[tuple[str, str], float]:
     export = tmp_path / "export.csv"
     _instructor(course_dir, exchange, "export", f"--to={export}")
@@ -125,7 +132,14 @@ def hub(tmp_path_factory, course):
 def test_nbgrader_autograde_gives_the_course_scores(hub, course, tmp_path):
     root, course_dir, exchange, _ = hub
     by_nbgrader = _nbgrader_scores(course_dir, exchange, tmp_path)
-    assert by_nbgrader == {("stu1", "quiz"): 8, ("stu2", "quiz"): 1, ("stu1", LESSON): 4, ("stu2", LESSON): 3}
+    points = _points_by_test(course.solutions_dir / f"{LESSON}.ipynb")
+    full, hard_coded = sum(points.values()), sum(points.values()) - points["test_attention_mass"]
+    assert by_nbgrader == {
+        ("stu1", "quiz"): 8,
+        ("stu2", "quiz"): 1,
+        ("stu1", LESSON): full,
+        ("stu2", LESSON): hard_coded,
+    }
     report = grade(course, course_dir / "submitted", tmp_path / "out", timeout=30, workers=1)
     by_grade = {(g.submission.student, g.submission.assignment): g.score for g in report.graded}
     assert by_grade == by_nbgrader

@@ -26,7 +26,9 @@ from autograder.quizbank import COURSE_QUIZ, load_quizzes
 from autograder.sandbox import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
-TIMEOUT = 10
+# Above what every cell of this class takes with three test workers on two cores: fay's 200,000 printed
+# lines took 6 s alone and over 10 s there (the class holds no endless loop, so the limit costs nothing).
+TIMEOUT = 30
 # The example class's quizzes, without its slow looper, and one lesson, whose records travel through every mode
 # too. Quizzes are quick to run; what these tests compare is the grading around them.
 STUDENTS = ("ada", "ben", "cy", "eve", "fay", "gus")
