@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from attnlab.models import TinyTransformer, TransformerOutput
+from attnlab.models import TinyTransformer, TransformerOutput, n_outputs, require_model
 
 
 class Attribution:
@@ -28,8 +28,7 @@ class Attribution:
     has_convergence_delta = False
 
     def __init__(self, model: TinyTransformer) -> None:
-        if not isinstance(model, TinyTransformer):
-            raise TypeError(f"expected a TinyTransformer, got {type(model).__name__}")
+        require_model(model)
         self.model = model
 
     def attribute(
@@ -77,7 +76,7 @@ def resolve_target(
         target = torch.full((B,), target, dtype=torch.long)
     if target.shape != (B,):
         raise ValueError(f"target must be an int or a tensor of shape ({B},), got shape {tuple(target.shape)}")
-    n_out = model.head.out_features
+    n_out = n_outputs(model)
     if int(target.min()) < 0 or int(target.max()) >= n_out:
         raise ValueError(f"target class out of range: the model has {n_out} outputs")
     return target.long()
