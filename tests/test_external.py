@@ -38,7 +38,9 @@ from attnlab.patching import (  # noqa: E402
     multihop_pairs,
     path_patching,
 )
+from attnlab.patching.activation import MAX_BATCH, fitting_batch  # noqa: E402
 from attnlab.probing import extract_features  # noqa: E402
+from attnlab.probing.features import random_model_like  # noqa: E402
 from attnlab.train import multihop_model, rationale_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +136,15 @@ def test_every_patching_kind_gives_the_course_models_numbers_and_the_known_route
         assert_close(mine.ablated, ablation(course, pairs.clean, metric, method=method).ablated, method)
 
 
+def test_a_model_wrapped_twice_gives_the_same_numbers_through_either_wrapper(rationale_pair, batch):
+    course, wrapped = rationale_pair
+    again = from_hf(wrapped.hf, causal=False, readout=0)  # a notebook cell run a second time
+    for model in (again, wrapped):
+        assert_close(Rollout(model).attribute(batch), Rollout(course).attribute(batch), "rollout")
+    with pytest.raises(TypeError, match="random_model_like"):
+        random_model_like(again)
+
+
 def test_a_padded_row_scores_as_the_same_row_alone(rationale_pair, batch):
     _, wrapped = rationale_pair
     row = int((batch == wrapped.cfg.pad_id).sum(1).argmax())  # the most padded row
@@ -212,10 +223,10 @@ def test_bert_wrapped_patches_the_residual_stream_as_a_hand_written_hook_does():
 
 def gpt2(kind=transformers.GPT2LMHeadModel, **extra):
     torch.manual_seed(0)
+    sizes = dict(vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=4)
     config = transformers.GPT2Config(
-        vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, bos_token_id=None, eos_token_id=None, **extra,
-    )  # fmt: skip
+        **{**sizes, **extra}, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None
+    )
     return kind(config).eval()
 
 
@@ -239,6 +250,14 @@ def test_gpt2_attention_is_causal_and_the_classifier_reads_the_last_real_token()
     library.set_attn_implementation("eager")
     expected = library(padded, attention_mask=(padded != 0).long()).logits  # transformers reads the last real token
     assert_close(wrapped(padded).logits, expected, "sequence classifier")
+
+
+def test_patching_a_large_vocabulary_takes_fewer_sequences_per_pass(rationale_pair):
+    # 2048 sequences of 16 tokens over GPT-2's 50257-token vocabulary would be 6.6 GB of logits in one pass
+    wrapped = from_hf(gpt2(vocab_size=50257, n_layer=1))
+    per_pass = fitting_batch(wrapped, 16)
+    assert 1 <= per_pass < MAX_BATCH and per_pass * 16 * 50257 * 4 <= 2**28  # at most 256 MB of float32 logits
+    assert fitting_batch(rationale_pair[1], 16) == MAX_BATCH  # a classifier's few logits change nothing
 
 
 def test_integrated_gradients_refuses_a_model_without_a_baseline_token():

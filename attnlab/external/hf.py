@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 import os
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,11 +65,13 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     """The attention of every wrapped model. query, key, value: (B, H, T, Dh). Returns ((B, T, H, Dh), pattern)."""
     dh = query.shape[-1]
     scaling = dh**-0.5 if scaling is None else scaling
-    route = getattr(module, "_attnlab_route", None)
-    adapter = route[0]() if route else None
-    if adapter is None or adapter._pass is None:
+    # The adapter whose call is running (a model wrapped twice, say by a re-run cell, has two), and the layer.
+    routes = [(owner(), l) for owner, l in getattr(module, "_attnlab_routes", ())]
+    running = [(adapter, l) for adapter, l in routes if adapter is not None and adapter._pass is not None]
+    if not running:
         return _library_attention(module, query, key, value, attention_mask, scaling, dropout)
-    points = adapter.blocks[route[1]].attn
+    adapter, layer = running[0]
+    points = adapter.blocks[layer].attn
     q, k, v = points.hook_q(query), points.hook_k(key), points.hook_v(value)  # each (B, H, T, Dh)
     scores = q @ k.transpose(-2, -1)  # (B, H, T, T)
     # The course divides by sqrt(Dh); multiplying by its inverse rounds differently, so divide when that is the scale.
@@ -313,8 +317,11 @@ class HFTransformer(HookedModule):
                 raise TypeError("the MLP's activation must be a module (config.hidden_act a name such as 'gelu')")
             act.register_forward_hook(on_output(points.mlp.hook_post))
             block.get_submodule(layout.mlp_out).register_forward_hook(on_output(points.hook_mlp_out))
-            # The attention function finds its hook points (and this adapter) through the module it is called with.
-            object.__setattr__(block.get_submodule(layout.attn), "_attnlab_route", (me, l))
+            # The attention function finds its hook points (and this adapter) through the module it is called
+            # with; a plain attribute, not a submodule, so the wrapped model's modules and state dict stay its own.
+            attention = block.get_submodule(layout.attn)
+            routes = [r for r in getattr(attention, "_attnlab_routes", ()) if r[0]() is not None]
+            object.__setattr__(attention, "_attnlab_routes", [*routes, (me, l)])
         if layout.ln_f is not None:
             self.backbone.get_submodule(layout.ln_f).register_forward_hook(layer_norm(self.ln_f.hook_scale))
         if self.family == "bert":
@@ -402,12 +409,27 @@ def load(folder: str | os.PathLike, **options) -> HFTransformer:
             "models offline from local folders only: on a machine with internet, run "
             "Model.from_pretrained(name).save_pretrained(folder), then load_hf(folder)"
         )
-    os.environ["HF_HUB_OFFLINE"] = "1"  # set before transformers is first imported, it keeps every later call local
-    import transformers
+    with _offline():
+        import transformers
 
-    config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
-    kinds = [k for k in (config.architectures or []) if k in SUPPORTED]
-    if not kinds:
-        raise TypeError(f"{path} holds a {config.architectures} model; from_hf supports {', '.join(SUPPORTED)}")
-    model = getattr(transformers, kinds[0]).from_pretrained(path, local_files_only=True)
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        kinds = [k for k in (config.architectures or []) if k in SUPPORTED]
+        if not kinds:
+            raise TypeError(f"{path} holds a {config.architectures} model; from_hf supports {', '.join(SUPPORTED)}")
+        model = getattr(transformers, kinds[0]).from_pretrained(path, local_files_only=True)
     return HFTransformer(model, **options)
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """No network for the duration: local_files_only on every call, and HF_HUB_OFFLINE for the hub library
+    (which reads it when first imported) so that nothing it does on the side waits on the network either."""
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["HF_HUB_OFFLINE"]
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
