@@ -205,8 +205,8 @@ class HFTransformer(HookedModule):
         super().__init__()
         family, kind = _family(model)
         config = model.config
-        if family == "bert" and causal:
-            raise ValueError("causal=True is for GPT-2 models; a BERT model is bidirectional")
+        if family == "bert" and (causal or config.is_decoder):
+            raise ValueError("from_hf takes BERT as the bidirectional encoder it is (causal=True is for GPT-2)")
         self.family, self.kind = family, kind
         self.hf = model.eval()
         self.layout = LAYOUTS[family]
@@ -241,7 +241,8 @@ class HFTransformer(HookedModule):
         )
         self.hook_embed = HookPoint()  # (B, T, D) what block 0 reads
         self.blocks = nn.ModuleList([_Block() for _ in range(self.cfg.n_layers)])
-        self.ln_f = _Scale()
+        if self.layout.ln_f is not None:
+            self.ln_f = _Scale()  # the LayerNorm after the last block (GPT-2; BERT has none)
         if family == "bert":
             self.embed_ln = _Scale()  # the embeddings' LayerNorm, before hook_embed
         self._pass: _Pass | None = None
