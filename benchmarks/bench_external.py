@@ -4,6 +4,7 @@ the CPU time per call of each; then the per-call cost at GPT-2-small's and BERT-
 weights), BERT against transformers' own eager forward pass.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_external.py [--repeats 3] [--skip-small]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_external.py --recipes   # lesson 06's candidates
 
 CPU time (time.process_time, one torch thread), median of the repeats: the machine is shared.
 """
@@ -140,11 +141,62 @@ def bert_base(repeats: int) -> None:
         print(f"| {method.name} | | {cpu_ms(lambda m=method: m.attribute(tokens), repeats)[0]:.0f} |")
 
 
+def recipes() -> None:
+    """Lesson 06's first question: does a real architecture, trained by the course's own train_classifier
+    through the adapter, reach the course model's accuracy on the rationale task, and do the methods still
+    find the rationale? (Training time is wall-clock here: one run, the machine shared.)"""
+    import transformers
+
+    from attnlab.attribution.plausibility import format_table, score_against_rationale
+    from attnlab.train import TrainConfig, rationale_setup, train_classifier
+
+    train, test, cfg = rationale_setup(0, "nano", 4000, 1000)
+    sizes = dict(vocab_size=cfg.vocab_size, num_labels=2, pad_token_id=cfg.pad_id)
+    torch.manual_seed(0)
+    gpt2 = transformers.GPT2Config(
+        **sizes, n_positions=cfg.max_len, n_embd=32, n_layer=2, n_head=2, n_inner=64, activation_function="gelu",
+        layer_norm_epsilon=1e-5, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, classifier_dropout=0.0,
+        bos_token_id=None, eos_token_id=None,
+    )  # fmt: skip
+    bert = transformers.BertConfig(
+        **sizes, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=cfg.max_len, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    candidates = {
+        "causal GPT-2, read at the last real token, course recipe (2000 steps, lr 6e-3)": (
+            lambda: from_hf(transformers.GPT2ForTokenClassification(gpt2), causal=True, readout="last"),
+            TrainConfig(seed=0),
+        ),
+        "BERT (post-LN, pooler), 3000 steps, lr 1e-3": (
+            lambda: from_hf(transformers.BertForSequenceClassification(bert)),
+            TrainConfig(steps=3000, lr=1e-3, seed=0),
+        ),
+    }
+    for name, (make, recipe) in candidates.items():
+        torch.manual_seed(0)
+        model = make()
+        start = time.perf_counter()
+        train_classifier(model, train, recipe)
+        seconds = time.perf_counter() - start
+        with torch.no_grad():
+            accuracy = float((model(test.tokens).logits.argmax(-1) == test.labels).float().mean())
+        print(f"\n{name}: held-out accuracy {accuracy:.1%}, trained in {seconds:.0f} s")
+        if not model.cfg.causal:  # a causal classifier's attention rows differ per example (its readout)
+            rows, _ = score_against_rationale(model, test.tokens[:200], test.rationale[:200])
+            print(format_table(rows))
+    rows, _ = score_against_rationale(rationale_model().model, test.tokens[:200], test.rationale[:200])
+    print(f"\nThe course's own rationale classifier, the same 200 sentences\n{format_table(rows)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-small", action="store_true", help="leave out GPT-2-small and BERT-base")
+    parser.add_argument("--recipes", action="store_true", help="only train GPT-2 and BERT on the rationale task")
     args = parser.parse_args()
+    if args.recipes:
+        recipes()
+        return
     copied_checkpoints(args.repeats)
     if not args.skip_small:
         gpt2_small(args.repeats)
