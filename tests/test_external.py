@@ -260,6 +260,18 @@ def test_patching_a_large_vocabulary_takes_fewer_sequences_per_pass(rationale_pa
     assert fitting_batch(rationale_pair[1], 16) == MAX_BATCH  # a classifier's few logits change nothing
 
 
+def test_attention_methods_read_the_row_a_causal_classifier_decides_from():
+    wrapped = from_hf(gpt2(transformers.GPT2ForSequenceClassification, num_labels=2, pad_token_id=0))
+    same_length = torch.tensor([[3, 4, 5, 6], [8, 9, 10, 11]])
+    with pytest.raises(ValueError, match="classifies from position 3, not 0"):
+        Rollout(wrapped).attribute(same_length)  # row 0 of a causal model sees only its first token
+    assert Rollout(wrapped).attribute(same_length, position=3).shape == (2, 4)
+    ragged = torch.tensor([[3, 4, 5, 6], [8, 9, 0, 0]])
+    with pytest.raises(ValueError, match=r"position \[1, 3\]"):
+        GradWeightedRollout(wrapped).attribute(ragged, position=3)
+    assert LRP(wrapped, rule="cp").attribute(ragged).shape == (2, 4)  # gradient methods explain the logit itself
+
+
 def test_integrated_gradients_refuses_a_model_without_a_baseline_token():
     wrapped = from_hf(gpt2())  # GPT-2 has no pad token
     with pytest.raises(ValueError, match="baseline_id"):

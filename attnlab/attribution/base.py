@@ -26,6 +26,7 @@ from attnlab.models import TinyTransformer, TransformerOutput, n_outputs, requir
 class Attribution:
     name = "attribution"
     has_convergence_delta = False
+    reads_attention_row = False  # True: the scores are the query row `position` of attention (or its rollout)
 
     def __init__(self, model: TinyTransformer) -> None:
         require_model(model)
@@ -49,6 +50,8 @@ class Attribution:
         if return_convergence_delta and not self.has_convergence_delta:
             raise ValueError(f"{self.name} has no convergence delta")
         mask = mask.bool()
+        if self.reads_attention_row:
+            check_readout_row(self.model, mask, position)
         target = resolve_target(self.model, tokens, mask, target, position)
         result = self._attribute(tokens, target, mask, position)
         scores, delta = result if isinstance(result, tuple) else (result, None)
@@ -62,6 +65,22 @@ class Attribution:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def check_readout_row(model: TinyTransformer, mask: torch.Tensor, position: int) -> None:
+    """A classifier that reads another row than `position` (a causal model reads each sentence's last
+    token) would be explained from a row its decision never used: refused, with the row to pass."""
+    readout_positions = getattr(model, "readout_positions", None)
+    if model.cfg.head != "cls" or readout_positions is None:
+        return
+    rows = readout_positions(mask)  # (B,)
+    if not bool((rows == position).all()):
+        wanted = sorted({int(r) for r in rows})
+        raise ValueError(
+            f"this model classifies from position {wanted[0] if len(wanted) == 1 else wanted}, not {position}: "
+            "pass that position= (attention is read at one row for the whole batch, so a causal model's "
+            "sentences must be of one length)"
+        )
 
 
 def resolve_target(

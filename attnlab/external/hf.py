@@ -340,8 +340,8 @@ class HFTransformer(HookedModule):
             return self.backbone.wte(tokens) + self.backbone.wpe(positions)
         return self.backbone.embeddings(input_ids=tokens)
 
-    def _readout_index(self, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) the position each row is classified from."""
+    def readout_positions(self, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) the position each row is classified from (attention methods must read that row)."""
         if self.readout == "last":
             return mask.long().sum(1) - 1  # right padding: the last real token
         if not 0 <= self.readout < mask.shape[1]:
@@ -357,7 +357,7 @@ class HFTransformer(HookedModule):
             return hf.cls(hidden)  # (B, T, V)
         if kind == "BertForSequenceClassification":
             return hf.classifier(hf.dropout(output.pooler_output))  # (B, C): the pooler reads [CLS]
-        read = hidden[torch.arange(len(hidden)), self._readout_index(mask)]  # (B, D)
+        read = hidden[torch.arange(len(hidden)), self.readout_positions(mask)]  # (B, D)
         if kind == "GPT2ForSequenceClassification":
             return hf.score(read)
         return hf.classifier(hf.dropout(read))  # GPT2ForTokenClassification, read at one position
