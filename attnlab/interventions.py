@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import torch
 
 from attnlab.hooks import HookPoint
-from attnlab.models import TinyTransformer
+from attnlab.models import TinyTransformer, require_writable_pattern
 from attnlab.tasks.vocab import MASK_ID, PAD_ID
 
 
@@ -56,6 +56,7 @@ def replace_attention(
         raise ValueError(f"mode must be 'uniform', 'permute' or 'given', got {mode!r}")
     if (mode == "given") != (attention is not None):
         raise ValueError("pass attention=... exactly when mode='given'")
+    require_writable_pattern(model, "replace_attention")
     chosen_heads = model.cfg.head_indices(heads)
     generator = torch.Generator().manual_seed(seed)
     allowed_by_layer: dict[str, torch.Tensor] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +100,54 @@ class TransformerOutput:
 
     # `attentions` is a stacked copy; the logits were computed from `attention_list`. To differentiate
     # with respect to the attention weights use: torch.autograd.grad(y, out.attention_list).
+
+
+@runtime_checkable
+class HookedTransformerModel(Protocol):
+    """What attnlab's methods use of a model: TinyTransformer has it, and so do the adapters around other
+    libraries' transformers (attnlab.external.from_hf). Methods reach the forward pass only through the
+    hook points named in this module's docstring, so any model that routes its tensors through them works.
+
+    A model may also have `pattern_writable = False` (its backend ignores edits of the attention
+    pattern: methods that change the pattern refuse it) and `baseline_id` (the token integrated gradients
+    integrates from, when it is not the pad token; None when the model has none).
+    """
+
+    cfg: TinyTransformerConfig
+    hook_dict: dict[str, HookPoint]
+
+    def validate_tokens(self, tokens: torch.Tensor) -> None: ...
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor: ...  # (B, T) -> (B, T, D), what hook_embed sees
+
+    def hooks(self, fwd_hooks): ...
+
+    def run_with_cache(self, *args, names=None, **kwargs): ...
+
+    def __call__(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput: ...
+
+
+def require_model(model: object) -> None:
+    """A TypeError that names what is expected, for anything that is not an attnlab model."""
+    if not isinstance(model, HookedTransformerModel):
+        raise TypeError(
+            f"expected a TinyTransformer or a wrapped model (attnlab.external.from_hf), got {type(model).__name__}"
+        )
+
+
+def n_outputs(model: HookedTransformerModel) -> int:
+    """How many logits the model explains per example: its classes, or its vocabulary for a token head."""
+    return model.cfg.n_classes if model.cfg.head == "cls" else model.cfg.vocab_size
+
+
+def require_writable_pattern(model: HookedTransformerModel, what: str) -> None:
+    """Refuse a method that changes attention patterns on a backend that ignores such edits."""
+    if not getattr(model, "pattern_writable", True):
+        raise ValueError(
+            f"{what} changes the attention pattern, but this model's backend ignores edits of its "
+            "attention pattern (hook_pattern is read-only there), so the result would silently be wrong; "
+            "reading patterns and gradient-based methods still work"
+        )
 
 
 # -----------------------------------------------------------------------------

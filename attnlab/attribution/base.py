@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import torch
 
-from attnlab.models import TinyTransformer, TransformerOutput
+from attnlab.models import TinyTransformer, TransformerOutput, n_outputs, require_model
 
 
 class Attribution:
     name = "attribution"
     has_convergence_delta = False
+    reads_attention_row = False  # True: the scores are the query row `position` of attention (or its rollout)
 
     def __init__(self, model: TinyTransformer) -> None:
-        if not isinstance(model, TinyTransformer):
-            raise TypeError(f"expected a TinyTransformer, got {type(model).__name__}")
+        require_model(model)
         self.model = model
 
     def attribute(
@@ -50,6 +50,8 @@ class Attribution:
         if return_convergence_delta and not self.has_convergence_delta:
             raise ValueError(f"{self.name} has no convergence delta")
         mask = mask.bool()
+        if self.reads_attention_row:
+            check_readout_row(self.model, mask, position)
         target = resolve_target(self.model, tokens, mask, target, position)
         result = self._attribute(tokens, target, mask, position)
         scores, delta = result if isinstance(result, tuple) else (result, None)
@@ -65,6 +67,22 @@ class Attribution:
         return f"{type(self).__name__}({self.name!r})"
 
 
+def check_readout_row(model: TinyTransformer, mask: torch.Tensor, position: int) -> None:
+    """A classifier that reads another row than `position` (a causal model reads each sentence's last
+    token) would be explained from a row its decision never used: refused, with the row to pass."""
+    readout_positions = getattr(model, "readout_positions", None)
+    if model.cfg.head != "cls" or readout_positions is None:
+        return
+    rows = readout_positions(mask)  # (B,)
+    if not bool((rows == position).all()):
+        wanted = sorted({int(r) for r in rows})
+        raise ValueError(
+            f"this model classifies from position {wanted[0] if len(wanted) == 1 else wanted}, not {position}: "
+            "pass that position= (attention is read at one row for the whole batch, so a causal model's "
+            "sentences must be of one length)"
+        )
+
+
 def resolve_target(
     model: TinyTransformer, tokens: torch.Tensor, mask: torch.Tensor, target: int | torch.Tensor | None, position: int
 ) -> torch.Tensor:
@@ -77,7 +95,7 @@ def resolve_target(
         target = torch.full((B,), target, dtype=torch.long)
     if target.shape != (B,):
         raise ValueError(f"target must be an int or a tensor of shape ({B},), got shape {tuple(target.shape)}")
-    n_out = model.head.out_features
+    n_out = n_outputs(model)
     if int(target.min()) < 0 or int(target.max()) >= n_out:
         raise ValueError(f"target class out of range: the model has {n_out} outputs")
     return target.long()

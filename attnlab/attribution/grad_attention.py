@@ -61,6 +61,7 @@ class GradWeightedRollout(Attribution):
     """Chefer et al. 2021b: the row `position` of grad_weighted_rollout for the target class."""
 
     name = "grad-weighted rollout"
+    reads_attention_row = True
 
     def _attribute(self, tokens, target, mask, position):
         attentions, grads = attention_and_gradients(self.model, tokens, mask, target, position)
@@ -75,6 +76,7 @@ class AttentionGradCAM(Attribution):
     """
 
     name = "attention Grad-CAM"
+    reads_attention_row = True
 
     def _attribute(self, tokens, target, mask, position):
         attentions, grads = attention_and_gradients(self.model, tokens, mask, target, position)

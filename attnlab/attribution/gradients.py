@@ -40,11 +40,27 @@ def logit_from_embeddings(
     return target_logit(model, out, target, position)
 
 
+def baseline_token(model: TinyTransformer) -> int:
+    """The token the baseline puts in place of every word: the model's `baseline_id` if it has one, else [PAD].
+
+    A model without a pad token (GPT-2) has baseline_id None: there is no neutral token to guess, and
+    an id outside the vocabulary would silently embed some other row, so integrated gradients refuses it.
+    """
+    token = getattr(model, "baseline_id", model.cfg.pad_id)
+    if token is None or not 0 <= token < model.cfg.vocab_size:
+        raise ValueError(
+            "integrated gradients needs a baseline token to put in place of the words, and this model has "
+            "no pad token: choose a neutral token and wrap the model with from_hf(model, baseline_id=...)"
+        )
+    return token
+
+
 def pad_baseline(model: TinyTransformer, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, T, D) baseline embeddings: every real word replaced by [PAD], [CLS] (position 0) kept."""
+    """(B, T, D) baseline embeddings: every real word replaced by [PAD] (or the model's baseline token),
+    [CLS] (position 0) kept."""
     words = mask.clone()
     words[:, 0] = False
-    return input_embeddings(model, tokens.masked_fill(words, model.cfg.pad_id))
+    return input_embeddings(model, tokens.masked_fill(words, baseline_token(model)))
 
 
 LN_SCALE = ("plain", "detached")
@@ -98,6 +114,7 @@ class IntegratedGradients(Attribution):
 
     def __init__(self, model: TinyTransformer, n_steps: int = 64, method: str = "riemann") -> None:
         super().__init__(model)
+        baseline_token(model)  # refused here, before any work, when the model has no baseline token
         if n_steps < 1:
             raise ValueError(f"n_steps must be positive, got {n_steps}")
         if method not in ("gausslegendre", "riemann"):

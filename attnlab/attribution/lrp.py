@@ -40,7 +40,7 @@ import torch
 from attnlab.attribution.base import Attribution
 from attnlab.attribution.gradients import input_embeddings, logit_from_embeddings
 from attnlab.hooks import HookFn, HookPoint
-from attnlab.models import TinyTransformer
+from attnlab.models import TinyTransformer, require_writable_pattern
 
 RULES = ("attnlrp", "cp")
 IDENTITY_EPS = 1e-10
@@ -129,6 +129,8 @@ class LRP(Attribution):
         super().__init__(model)
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        if rule == "attnlrp":  # its A @ V rule halves the gradient at hook_pattern
+            require_writable_pattern(model, "AttnLRP")
         self.rule = rule
         self.name = "AttnLRP" if rule == "attnlrp" else "CP-LRP"
 
@@ -157,6 +159,8 @@ def relevance_budget(
 ) -> RelevanceBudget:
     """Split each example's logit into the relevance reaching the inputs and what biases and the
     softmax rule absorb, from one modified backward pass (gradient x input at every bias and softmax)."""
+    if rule == "attnlrp":
+        require_writable_pattern(model, "AttnLRP")
     mask = tokens != model.cfg.pad_id
     if target is None:
         with torch.no_grad():

@@ -20,6 +20,7 @@ class RawAttention(Attribution):
     """
 
     name = "raw attention"
+    reads_attention_row = True
 
     def __init__(self, model, layer: int | str = -1, head: int | str = "mean") -> None:
         super().__init__(model)

@@ -94,6 +94,8 @@ class FusedHeadsAttribution(Attribution):
     """A method that fuses the heads and adds the residual before following attention across layers
     (rollout, flow): the two options, checked once."""
 
+    reads_attention_row = True
+
     def __init__(self, model, head_fusion: str = "mean", residual: bool = True) -> None:
         super().__init__(model)
         if head_fusion not in HEAD_FUSIONS:

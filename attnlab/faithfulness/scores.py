@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from attnlab.attribution.base import Attribution
-from attnlab.models import TinyTransformer
+from attnlab.models import TinyTransformer, require_model
 
 Scores = torch.Tensor | Attribution  # a (B, T) tensor, or a method that computes one
 
 
 def require_classifier(model: TinyTransformer) -> None:
-    if not isinstance(model, TinyTransformer):
-        raise TypeError(f"expected a TinyTransformer, got {type(model).__name__}")
+    require_model(model)
     if model.cfg.head != "cls":
         raise ValueError("faithfulness metrics explain a [CLS] classifier (head='cls'), not a token head")
 

@@ -22,6 +22,9 @@ from attnlab.patching.results import PatchingResult, recovery_result
 from attnlab.patching.sites import Sites
 
 MAX_BATCH = 2048  # sequences per forward pass: sites x pairs are split into chunks of this size
+# Logits per forward pass, in floats (256 MB). A course model's are a few per sequence, far below it; a token
+# head over GPT-2's 50k vocabulary gives 800k for 16 tokens, and 2048 such sequences would need 6.6 GB.
+LOGITS_BUDGET = 2**26
 
 
 def check_pair(model, clean: torch.Tensor, corrupt: torch.Tensor) -> None:
@@ -57,6 +60,12 @@ def cache_layers(model, tokens: torch.Tensor, sites: Sites) -> dict[int, torch.T
 def metric_on(model, tokens: torch.Tensor, metric: Metric) -> torch.Tensor:
     """(N,) the metric of an unpatched run."""
     return evaluate(metric, model(tokens).logits)
+
+
+def fitting_batch(model, width: int, max_batch: int = MAX_BATCH) -> int:
+    """max_batch, lowered so that one forward pass's logits stay within LOGITS_BUDGET for `width` tokens."""
+    per_sequence = model.cfg.n_classes if model.cfg.head == "cls" else width * model.cfg.vocab_size
+    return max(1, min(max_batch, LOGITS_BUDGET // per_sequence))
 
 
 def chunks(sites: Sites, n_pairs: int, max_batch: int = MAX_BATCH) -> list[list[tuple[int, ...]]]:
@@ -104,7 +113,7 @@ def run_patched(
     """
     N = tokens.shape[0]
     values = []
-    for chunk in chunks(sites, N, max_batch):
+    for chunk in chunks(sites, N, fitting_batch(model, tokens.shape[1], max_batch)):
         logits = patched_logits(model, tokens, sites, chunk, sources)  # (S * N, C)
         values += [evaluate(metric, part) for part in logits.view(len(chunk), N, -1)]
     return torch.stack(values).view(*sites.shape, N)

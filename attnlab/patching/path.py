@@ -22,7 +22,15 @@ from collections.abc import Sequence
 
 import torch
 
-from attnlab.patching.activation import MAX_BATCH, cache_layers, check_pair, chunks, metric_on, patched_logits
+from attnlab.patching.activation import (
+    MAX_BATCH,
+    cache_layers,
+    check_pair,
+    chunks,
+    fitting_batch,
+    metric_on,
+    patched_logits,
+)
 from attnlab.patching.metrics import Metric, evaluate
 from attnlab.patching.results import PatchingResult, recovery_result
 from attnlab.patching.sites import Sites
@@ -79,7 +87,7 @@ def path_patching(
     receiver_hook = f"blocks.{r_layer}.attn.hook_{receiver_input}"
     N = clean.shape[0]
     values = []
-    for chunk in chunks(senders, N, max_batch):
+    for chunk in chunks(senders, N, fitting_batch(model, clean.shape[1], max_batch)):
         S = len(chunk)
         received = {}
 

@@ -89,6 +89,11 @@ def attention_token_features(
 
 def random_model_like(model: TinyTransformer, seed: int = 0) -> TinyTransformer:
     """The same architecture with seeded random weights: what a probe finds without any training."""
+    if not isinstance(model, TinyTransformer):
+        raise TypeError(
+            f"random_model_like re-initialises a TinyTransformer, not a {type(model).__name__}: for a wrapped model, "
+            "build the same architecture from its config with a seed and wrap that"
+        )
     with torch.random.fork_rng():  # do not disturb the caller's random stream
         torch.manual_seed(seed)
         return TinyTransformer(model.cfg).eval()
