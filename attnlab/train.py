@@ -151,3 +151,20 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# -----------------------------------------------------------------------------
+# the recipes' old address
+
+# A lesson a student copied into work/ before the model zoo existed imports the recipes from here, and
+# `make lab` never replaces such a copy (it holds the student's answers): these names still resolve.
+# Lazily: this module never imports the zoo, which imports it.
+_MOVED_TO_THE_ZOO = {"rationale_model", "toy_language_model", "multihop_model", "TrainedModel", "cached_model"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_THE_ZOO:
+        import attnlab.zoo
+
+        return getattr(attnlab.zoo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
