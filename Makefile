@@ -85,11 +85,11 @@ test-checkpoints: setup
 	ATTNLAB_RETRAIN=all OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests/test_checkpoints.py
 
 checkpoints: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --regenerate
+	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.zoo --regenerate
 
 # 8 model families x 3 seeds retrained under each kernel setting, one setting after the other: slow.
 bands: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.course_models --measure-bands
+	OMP_NUM_THREADS=1 $(BIN)/python -m attnlab.zoo --measure-bands
 
 clean:
 	rm -rf build demo-output .pytest_cache

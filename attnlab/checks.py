@@ -129,7 +129,7 @@ def record(
 
     verify says how the grader compares it with the instructor's recorded value: "close" (tensors and
     numbers within atol/rtol, everything else equal), "equal", or the name of a grader-side check
-    (autograder/verifiers.py) that gets `params`; never a threshold on a number the student's code
+    (autograder/pipeline/verifiers.py) that gets `params`; never a threshold on a number the student's code
     claims. The grader takes verify, tolerances, params and hint from the instructor's run, never from
     the student's.
     """
@@ -174,7 +174,7 @@ class refusing:
 
     A courtesy for the visible checks, not a guard: it runs in the student's kernel, where one line of
     student code switches it off. What a hidden test forbids is enforced by grading it apart, in an
-    interpreter whose library lacks the forbidden functions (autograder/guards.py).
+    interpreter whose library lacks the forbidden functions (autograder/pipeline/guards.py).
     """
 
     def __init__(self, *functions, message: str = REFUSED) -> None:

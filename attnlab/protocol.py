@@ -9,7 +9,7 @@ would otherwise spend more time importing torch than running all of its answers.
   (attnlab.selfcheck).
 - A record: a display output of its test cell with the MIME type RECORD_MIME and a JSON payload, whose
   fields are RECORD_FIELDS; its value is one of VALUE_KINDS (encoded by attnlab.checks.encode_value,
-  decoded and judged by autograder/records.py, never trusted beyond plain data).
+  decoded and judged by autograder/pipeline/records.py, never trusted beyond plain data).
 - The exit statuses of `python -m autograder check`, which the self-check cell reads.
 """
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from attnlab.protocol import CHECK_NO_ANSWER_KEY
 from attnlab.settings import recording
 
-# The stub `build` puts in every exercise (autograder/student_cells.py builds it from this text).
+# The stub `build` puts in every exercise (autograder/course/student_cells.py builds it from this text).
 NOT_DONE_YET = "not done yet: write your code here, in place of this line"
 STUB = f'raise NotImplementedError("{NOT_DONE_YET}")'
 SKIPPED_WHILE_GRADED = (

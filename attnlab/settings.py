@@ -12,7 +12,7 @@ the grader and the tests read is read here, and only here; every other module as
   per recipe (`make test-checkpoints`).
 - ATTNLAB_CHROMIUM, `chromium()`: the browser the browser tests drive; default /usr/bin/chromium.
 
-(`ATTNLAB_PYTHON_BIN` is only passed from `autograder/lab.py` to the students' terminal, whose shell
+(`ATTNLAB_PYTHON_BIN` is only passed from `autograder/student/lab.py` to the students' terminal, whose shell
 script reads it: no Python reads it.)
 
 Each function reads the environment when it is called, never at import, so a variable set in a notebook

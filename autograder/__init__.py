@@ -8,28 +8,15 @@ writes feedback and grades, and lets a self-learner check a notebook alone.
     python -m autograder lab [JUPYTERLAB OPTIONS]  JupyterLab for students (what `make lab` runs)
     python -m autograder demo                  build, run the lessons, grade the bundled examples
 
-Modules, one step each:
-    config        course.toml and the repository layout
-    quizbank      the quiz questions as data, their shuffled options and key
-    quiz_notebook the quiz bank as an nbgrader notebook
-    nbgrader_api  the one place that configures and calls nbgrader
-    build         sources -> course directory -> student versions
-    student_cells what every student notebook gets besides the lesson: a guide, tags, a self-check cell
-    sandbox       the bubblewrap command every kernel that runs student code starts in
-    kernel        the kernel manager that starts kernels in the sandbox, over ipc
-    preprocessors our additions to nbgrader's pipeline (answer pinning, robust execution, output limits)
-    intake        copies a submissions folder into the course, fixing what can be fixed, refusing the rest
-    records       what hidden tests hand out of the kernel, judged in the grader's process
-    reference     the instructor's records, from one cached run of the solution
-    verifiers     checks of exercises with many right answers, on the course's own models
-    results       reads an executed notebook into per-question verdicts (scores decided here)
-    worker        one submission as a task: here, in a local pool or on a Dask cluster
-    gradebook     writes scores into nbgrader's gradebook
-    feedback      the HTML a student gets back, and the self-check's verdict (templates/)
-    report        the class report and the LMS-ready wide CSV
-    output        atomic writes and spreadsheet-safe CSV values
-    lab           JupyterLab as students meet it (student_jupyter/: no instructor tools)
-    grade / check / demo  the commands
+Rooms, lowest first; each may import only the rooms below it (its __init__ says which;
+tests/test_layout.py holds every import to that):
+    course    the course as data: course.toml, assignments, the quiz bank, cell metadata, files
+    sandbox   bubblewrap, cgroups and the kernel manager every student kernel starts in
+    pipeline  the grading steps, records and their judging, the instructor's references, the key
+    outputs   gradebook, LMS files, feedback, the class report and CSVs, the terminal table
+    student   check, the untouched shortcut, lab
+    release   build: solutions/ -> the nbgrader course -> lessons/, quizzes/, the example class
+    run       grade (lock, regrade store, workers, Dask) and demo
 """
 
 import sys

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from attnlab.protocol import CHECK_USER_ERROR
-from autograder.config import (
+from autograder.course.config import (
     CourseError,
     NoAnswerKey,
     load_config,
@@ -26,7 +26,7 @@ OPTIONAL_PACKAGES = {
 
 
 def _build(args: argparse.Namespace) -> int:
-    from autograder.build import build, kept_message
+    from autograder.release.build import build, kept_message
 
     course = load_config(args.root)
     print("building the course with nbgrader (about 10 s) ...", flush=True)
@@ -41,8 +41,9 @@ def _build(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     require_grading_arguments(args.submissions, args.timeout, args.workers)
-    from autograder.grade import Selection, grade, print_summary
-    from autograder.roster import load_roster
+    from autograder.course.roster import load_roster
+    from autograder.outputs.grades import print_summary
+    from autograder.run.grade import GradeOptions, Selection, grade
 
     course = load_config(args.root)
     if args.db_password_file:
@@ -52,23 +53,25 @@ def _grade(args: argparse.Namespace) -> int:
         course,
         args.submissions,
         args.out,
-        db_url=args.db,
-        timeout=args.timeout,
-        sandbox=not args.no_sandbox,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        selection=selection,
-        progress=lambda line: print(line, flush=True),
-        verbose=args.verbose,
-        bar=None if args.verbose else _progress_bar,
-        roster=load_roster(args.roster),
+        GradeOptions(
+            db_url=args.db,
+            timeout=args.timeout,
+            sandbox=not args.no_sandbox,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            selection=selection,
+            progress=lambda line: print(line, flush=True),
+            verbose=args.verbose,
+            bar=None if args.verbose else _progress_bar,
+            roster=load_roster(args.roster),
+        ),
     )
     print_summary(report)
     return 0
 
 
 def _formgrader(args: argparse.Namespace) -> int:
-    from autograder.formgrader import formgrader
+    from autograder.outputs.formgrader import formgrader
 
     formgrader(args.course, args.port, args.allow_root)
     return 0
@@ -104,15 +107,15 @@ def _check(args: argparse.Namespace) -> int:
     except NoAnswerKey as error:  # a student without solutions/: the self-check cell says so in its own words
         print(f"error: {error}", file=sys.stderr)
         return CHECK_NO_ANSWER_KEY
-    from autograder.notebooks import read_checkable
+    from autograder.course.notebooks import read_checkable
 
     nb = read_checkable(args.notebook, course.max_notebook_bytes)  # a file that is no notebook is told at once
     output = "json" if args.json else "html" if args.html else "text"
-    from autograder.untouched import print_untouched
+    from autograder.student.untouched import print_untouched
 
     if print_untouched(course, nb, args.notebook, output, []):
         return 1  # nothing written yet: told at once, nothing run
-    from autograder.check import check, print_check  # seconds of imports: only once there is work to do
+    from autograder.student.check import check, print_check  # seconds of imports: only once there is work to do
 
     result = check(course, args.notebook, timeout=args.timeout, sandbox=not args.no_sandbox)
     print_check(result, output=output)
@@ -120,8 +123,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from autograder.config import find_root
-    from autograder.lab import lab
+    from autograder.course.config import find_root
+    from autograder.student.lab import lab
 
     try:
         root = find_root(args.root)  # from work/ too: the course is found in a parent folder
@@ -132,7 +135,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from autograder.demo import demo
+    from autograder.run.demo import demo
 
     return demo(load_config(args.root), args.out)
 

@@ -19,7 +19,7 @@ import torch
 
 from attnlab.attribution import GradWeightedRollout, Rollout, attention_rollout, grad_weighted_rollout, standard_methods
 from attnlab.models import TinyTransformer, TinyTransformerConfig
-from attnlab.train import rationale_model
+from attnlab.zoo import rationale_model
 
 
 def joint_attention(att_mat: np.ndarray) -> np.ndarray:

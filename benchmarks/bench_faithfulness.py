@@ -14,7 +14,7 @@ import torch
 
 from attnlab.attribution import standard_methods
 from attnlab.faithfulness import AdversaryConfig, adversarial_attention, faithfulness_table, permutation_effect
-from attnlab.train import rationale_model
+from attnlab.zoo import rationale_model
 
 
 def main() -> None:

@@ -29,10 +29,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from autograder.config import load_config
-from autograder.example_submissions import solved_copy
-from autograder.grade import grade
-from autograder.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
+from autograder.course.config import load_config
+from autograder.course.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
+from autograder.release.example_submissions import solved_copy
+from autograder.run.grade import GradeOptions, grade
 
 BIN = Path(sys.executable).parent
 
@@ -84,13 +84,13 @@ def sandbox_overhead(course, runs: int) -> None:
     """The sandbox's own cost: one notebook run through the pipeline with and without it, alternately."""
     import statistics
 
-    from autograder.check import run_notebook
-    from autograder.nbgrader_api import Execution
+    from autograder.pipeline.nbgrader_api import Execution
+    from autograder.pipeline.running import run_notebook
 
     notebooks = {
         "quiz-like (no imports)": ['ANSWER_1 = "B"', 'assert ANSWER_1 == "B"'],
         "lesson-like (torch, matplotlib, a model, a figure)": [
-            "import torch, matplotlib.pyplot as plt\nfrom attnlab.train import rationale_model",
+            "import torch, matplotlib.pyplot as plt\nfrom attnlab.zoo import rationale_model",
             "trained = rationale_model(seed=0)\nout = trained.model(trained.test.tokens[:64])",
             "plt.imshow(out.attentions[-1, 0, 0].detach())\nplt.show()",
         ],
@@ -116,9 +116,8 @@ def sandbox_overhead(course, runs: int) -> None:
 
 def warm_references(course, assignment: str) -> None:
     """The instructor's results are computed once per course version and cached: not part of a class's cost."""
-    from autograder.check import references_cache
-    from autograder.nbgrader_api import Execution
-    from autograder.reference import instructor_references
+    from autograder.pipeline.nbgrader_api import Execution
+    from autograder.pipeline.reference import instructor_references, references_cache
 
     if assignment != "quiz":
         instructor_references(
@@ -129,7 +128,7 @@ def warm_references(course, assignment: str) -> None:
 def ours(course, submissions: Path, out: Path, sandbox: bool) -> tuple[float, float, dict[str, float]]:
     """(seconds in all, seconds of course setup before the first submission, scores)."""
     start = time.perf_counter()
-    report = grade(course, submissions, out, sandbox=sandbox, workers=1)
+    report = grade(course, submissions, out, GradeOptions(sandbox=sandbox, workers=1))
     return time.perf_counter() - start, report.setup_seconds, {g.submission.student: g.score for g in report.graded}
 
 
@@ -178,10 +177,10 @@ def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path
         if options is None:
             with dask_cluster(2) as address:
                 start = time.perf_counter()
-                grade(course, folder, out, scheduler=address)
+                grade(course, folder, out, GradeOptions(scheduler=address))
         else:
             start = time.perf_counter()
-            grade(course, folder, out, **options)
+            grade(course, folder, out, GradeOptions(**options))
         timings[name] = time.perf_counter() - start
         grades[name] = (out / "grades.csv").read_text()
         print(f"  {name:<16} {timings[name]:7.1f} s   {timings[name] / n:.2f} s per submission", flush=True)

@@ -7,7 +7,7 @@ of a shared machine falls on both sides alike. Prints each side's range and medi
 - rfc3987: autograder/__init__.py marks jsonschema's optional rfc3987_syntax as absent. Timed: a process
   that imports the grader and validates a notebook, with the mark (A) and with rfc3987_syntax imported
   first, as any process without the mark imports it (B).
-- gradebook: autograder.nbgrader_api.create_gradebook writes nbgrader's tables and stamps them with the
+- gradebook: autograder.pipeline.nbgrader_api.create_gradebook writes nbgrader's tables and stamps them with the
   head of nbgrader's migrations in-process. Timed: a new gradebook made that way, then opened by nbgrader
   (A), against one nbgrader makes itself on first opening (B), which runs the `alembic` program.
 - scheduler (with --scheduler; it retrains two models per run): tests/conftest.py overrides xdist's private
@@ -33,7 +33,10 @@ VALIDATE = "import autograder, nbformat; nbformat.validate(nbformat.v4.new_noteb
 OPEN = "from nbgrader.api import Gradebook; Gradebook(URL).close()"
 CASES = {
     "rfc3987": (VALIDATE, "import rfc3987_syntax; " + VALIDATE),
-    "gradebook": ("from autograder.nbgrader_api import create_gradebook; create_gradebook(URL); " + OPEN, OPEN),
+    "gradebook": (
+        "from autograder.pipeline.nbgrader_api import create_gradebook; create_gradebook(URL); " + OPEN,
+        OPEN,
+    ),
 }
 
 

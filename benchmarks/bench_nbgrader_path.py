@@ -18,8 +18,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, SubmittedAssignment
 
-from autograder.config import load_config
-from autograder.grade import grade
+from autograder.course.config import load_config
+from autograder.run.grade import GradeOptions, grade
 
 BIN = Path(sys.executable).parent
 
@@ -40,7 +40,7 @@ def main() -> None:
             for workers in (1, 2):
                 out = Path(tmp) / f"out{workers}"
                 start = time.perf_counter()
-                report = grade(course, course.examples_dir, out, workers=workers, verbose=False)
+                report = grade(course, course.examples_dir, out, GradeOptions(workers=workers, verbose=False))
                 timings[f"grade, {workers} worker{'s' if workers > 1 else ''}"].append(time.perf_counter() - start)
             by_grade = {(g.submission.student, g.submission.assignment): g.score for g in report.graded}
             start = time.perf_counter()

@@ -25,7 +25,7 @@ from attnlab.patching import (
     negation_pairs,
     path_patching,
 )
-from attnlab.train import multihop_model, rationale_model
+from attnlab.zoo import multihop_model, rationale_model
 
 
 def cpu_seconds(run, repeats: int) -> float:

@@ -28,7 +28,7 @@ from attnlab.probing import (
 )
 from attnlab.probing.tasks import antecedent_class_distribution, coref_task, pos_distribution
 from attnlab.tasks.base import mask_one_word
-from attnlab.train import toy_language_model
+from attnlab.zoo import toy_language_model
 
 
 def main() -> None:

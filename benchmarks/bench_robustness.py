@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the at
 import test_robustness  # noqa: E402
 from test_integrity import Class  # noqa: E402
 
-from autograder.config import load_config  # noqa: E402
-from autograder.grade import grade  # noqa: E402
+from autograder.course.config import load_config  # noqa: E402
+from autograder.run.grade import GradeOptions, grade  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
         klass = Class(course, Path(root))
         test_robustness._attack_class(klass)
         start = time.perf_counter()
-        report = grade(course, klass.folder, klass.out, timeout=60, workers=2)
+        report = grade(course, klass.folder, klass.out, GradeOptions(timeout=60, workers=2))
         seconds = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -16,7 +16,7 @@ import torch
 from nbclient import NotebookClient
 
 from attnlab import settings
-from attnlab.train import rationale_model, toy_language_model
+from attnlab.zoo import rationale_model, toy_language_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import torch
 from xdist.scheduler import LoadScopeScheduling
 
 import autograder  # noqa: F401  before any test imports nbformat: spares each worker the IRI parsers (autograder/__init__)
-from attnlab.train import TrainedModel, rationale_model, toy_language_model
+from attnlab.zoo import TrainedModel, rationale_model, toy_language_model
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +26,8 @@ def toy_language() -> TrainedModel:
 
 @pytest.fixture(scope="session")
 def course():
-    """The course configuration (autograder/course.toml) of this repository."""
-    from autograder.config import load_config
+    """The course configuration (autograder/course/course.toml) of this repository."""
+    from autograder.course.config import load_config
 
     return load_config()
 

@@ -42,10 +42,10 @@ import nbformat
 import pytest
 
 from attnlab import settings
-from autograder.build import assignments
-from autograder.config import load_config
-from autograder.example_submissions import SOLUTION_REGION
-from autograder.lab import WORKSPACE, lab_command, prepare_workspace
+from autograder.course.assignments import assignments
+from autograder.course.config import load_config
+from autograder.release.example_submissions import SOLUTION_REGION
+from autograder.student.lab import WORKSPACE, lab_command, prepare_workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -489,8 +489,8 @@ def test_the_quiz_check_command_works_in_the_terminal(page, lab, course_copy):
 
 
 def test_a_feedback_page_reads_well_on_a_phone(browser, course_copy, tmp_path):
-    from autograder import feedback
-    from autograder.check import check
+    from autograder.outputs import feedback
+    from autograder.student.check import check
 
     course = load_config(REPO)
     result = check(course, course.examples_dir / "ben" / "quiz" / "quiz.ipynb")

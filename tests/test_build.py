@@ -6,11 +6,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import EXAMPLES_DIR, MANIFEST, assignments, build
-from autograder.config import load_config
-from autograder.notebooks import RAISES_TAG
-from autograder.quizbank import load_quizzes
-from autograder.student_cells import SELF_CHECK_IDS
+from autograder.course.assignments import assignments
+from autograder.course.config import load_config
+from autograder.course.notebooks import RAISES_TAG
+from autograder.course.quizbank import load_quizzes
+from autograder.course.student_cells import SELF_CHECK_IDS
+from autograder.release.build import EXAMPLES_DIR, MANIFEST, build
 
 pytestmark = pytest.mark.slow
 REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)

@@ -7,7 +7,7 @@ on one thread gives the same weights to the last bit (`make checkpoints` followe
 code paths) rounds float sums in other orders and training ends up elsewhere, as with another seed: so
 each held-out metric and headline figure of a retrained model must lie within its family's band, the
 range of retrainings measured over seeds and kernel settings, widened, and kept beside the checkpoints
-(attnlab/checkpoints/bands.json, written by `make bands`; attnlab/course_models.py says how a band is
+(attnlab/checkpoints/bands.json, written by `make bands`; attnlab/zoo/bands.py says how a band is
 made).
 
 The retraining test takes minutes. ATTNLAB_RETRAIN=all retrains all 18 (`make test-checkpoints`,
@@ -21,9 +21,12 @@ differ in size, seed or layers only.
 import pytest
 import torch
 
-from attnlab import settings, train
-from attnlab.course_models import COURSE_MODELS, CourseModel, figures, load_bands
-from attnlab.train import SHIPPED_DIR
+from attnlab import settings
+from attnlab.zoo import cache
+from attnlab.zoo.bands import load_bands
+from attnlab.zoo.cache import SHIPPED_DIR
+from attnlab.zoo.figures import figures
+from attnlab.zoo.registry import COURSE_MODELS, CourseModel
 
 RECIPES_NO_UNIT_TEST_TRAINS = ("masked LM", "multi-hop")
 
@@ -51,7 +54,7 @@ def empty_cache(tmp_path, monkeypatch):
 
 def test_every_model_a_lesson_loads_is_shipped_and_nothing_else(empty_cache, monkeypatch):
     used = []
-    load = train._load
+    load = cache._load
 
     def recording_load(path, model):
         metrics = load(path, model)
@@ -59,7 +62,7 @@ def test_every_model_a_lesson_loads_is_shipped_and_nothing_else(empty_cache, mon
             used.append(path)
         return metrics
 
-    monkeypatch.setattr(train, "_load", recording_load)
+    monkeypatch.setattr(cache, "_load", recording_load)
     for entry in COURSE_MODELS:
         trained = entry.load()
         assert trained.source == "shipped", f"{entry.name} has no shipped checkpoint: run `make checkpoints`"

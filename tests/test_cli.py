@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.quizbank import COURSE_QUIZ, load_quizzes
+from autograder.course.quizbank import COURSE_QUIZ, load_quizzes
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -58,9 +58,9 @@ def test_check_reports_an_unfinished_exercise_with_its_hint(course):
     [
         (["grade", "no/such/folder", "--out", "out"], "is not a folder"),
         (["check", "no/such.ipynb"], "no such notebook"),
-        (["check", "autograder/examples/gus/quiz/quiz.ipynb"], "cannot be checked"),
+        (["check", "autograder/release/examples/gus/quiz/quiz.ipynb"], "cannot be checked"),
         (["check", "README.md"], "cannot be checked"),
-        (["grade", "autograder/examples", "--out", "out", "--timeout", "0"], "at least 1 second"),
+        (["grade", "autograder/release/examples", "--out", "out", "--timeout", "0"], "at least 1 second"),
     ],
 )
 def test_a_user_mistake_gets_a_message_not_a_traceback(tmp_path, args, says):

@@ -16,7 +16,7 @@ import pytest
 from test_integrity import Class
 
 import autograder
-from autograder.sandbox import FIRST_SANDBOX_UID, bwrap_path
+from autograder.sandbox.bwrap import FIRST_SANDBOX_UID, bwrap_path
 
 pytestmark = [
     pytest.mark.slow,

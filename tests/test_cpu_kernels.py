@@ -18,12 +18,12 @@ import nbformat
 import pytest
 import torch
 
-from attnlab.course_models import capability_under
-from autograder.build import assignments
-from autograder.check import run_notebook
-from autograder.config import load_config
-from autograder.nbgrader_api import Execution
-from autograder.sandbox import bwrap_path
+from attnlab.zoo.kernels import capability_under
+from autograder.course.assignments import assignments
+from autograder.course.config import load_config
+from autograder.pipeline.nbgrader_api import Execution
+from autograder.pipeline.running import run_notebook
+from autograder.sandbox.bwrap import bwrap_path
 
 LESSONS = [a for a in assignments(load_config()) if not a.is_quiz]
 # The last cell of every run says which kernels its sandboxed Python really used.

@@ -5,16 +5,11 @@ import math
 import pytest
 import torch
 
-from attnlab.faithfulness import (
-    attention_mass_report,
-    deception_penalty,
-    deceptive_model,
-    rationale_attention_mass,
-    uniform_attention_model,
-)
+from attnlab.faithfulness import attention_mass_report, rationale_attention_mass
 from attnlab.models import TinyTransformer, preset
 from attnlab.tasks.rationale import MAX_LEN, make_rationale_task
 from attnlab.train import TrainConfig, classifier_accuracy, train_classifier
+from attnlab.zoo import deception_penalty, deceptive_model, uniform_attention_model
 
 SMALL = TrainConfig(steps=150, batch_size=32, seed=0)
 

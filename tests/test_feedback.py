@@ -2,8 +2,8 @@
 
 import nbformat
 
-from autograder.feedback import render, render_check
-from autograder.results import Verdict
+from autograder.outputs.feedback import render, render_check
+from autograder.pipeline.results import Verdict
 
 
 def _lesson() -> nbformat.NotebookNode:

@@ -1,6 +1,6 @@
 """`python -m autograder grade` on a class with every kind of broken submission, through real nbgrader.
 
-The class is the bundled examples (autograder/examples/, described in autograder/example_submissions.py)
+The class is the bundled examples (autograder/release/examples/, described in autograder/release/example_submissions.py)
 plus two submissions made here: a folder with two notebooks, and an endless loop that a plain interrupt
 stops (the examples' `dee` ignores interrupts).
 """
@@ -17,10 +17,10 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.build import assignments
-from autograder.grade import Selection, grade
-from autograder.notebooks import graded_cell_titles
-from autograder.quizbank import COURSE_QUIZ, load_quizzes
+from autograder.course.assignments import assignments
+from autograder.course.notebooks import graded_cell_titles
+from autograder.course.quizbank import COURSE_QUIZ, load_quizzes
+from autograder.run.grade import GradeOptions, Selection, grade
 
 pytestmark = pytest.mark.slow
 # Short, so the endless loops of `dee` and `lou` cost little, yet above what every other cell of the examples
@@ -63,7 +63,7 @@ def quizzes(course):
 def graded(tmp_path_factory, course, submissions):
     before = _fingerprint(submissions)
     out = tmp_path_factory.mktemp("graded")
-    report = grade(course, submissions, out, timeout=TIMEOUT)
+    report = grade(course, submissions, out, GradeOptions(timeout=TIMEOUT))
     return report, before
 
 
@@ -218,8 +218,8 @@ def test_grading_the_same_folder_again_gives_the_same_grades(graded, course, sub
     subset = tmp_path / "submitted"
     for student in ("ben", "fay", "gus"):
         shutil.copytree(submissions / student, subset / student)
-    first = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
-    again = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
+    first = grade(course, subset, tmp_path / "out", GradeOptions(timeout=TIMEOUT))
+    again = grade(course, subset, tmp_path / "out", GradeOptions(timeout=TIMEOUT))
     assert (first.out / "grades.csv").read_text() == (again.out / "grades.csv").read_text()
     original = [r for r in _rows(report.out) if r["student_id"] in {"ben", "fay", "gus"}]
     assert _rows(again.out) == original
@@ -230,7 +230,7 @@ def test_a_gradebook_anywhere_sqlalchemy_can_reach(course, submissions, tmp_path
     shutil.copytree(submissions / "gus", subset / "gus")
     url = f"sqlite:///{tmp_path / 'elsewhere' / 'class.db'}"
     (tmp_path / "elsewhere").mkdir()
-    grade(course, subset, tmp_path / "out", db_url=url)
+    grade(course, subset, tmp_path / "out", GradeOptions(db_url=url))
     assert not (tmp_path / "out" / "gradebook.db").exists()
     with Gradebook(url, course.course_id) as gb:
         assert [s.id for s in gb.students] == ["gus"]
@@ -239,7 +239,7 @@ def test_a_gradebook_anywhere_sqlalchemy_can_reach(course, submissions, tmp_path
 def test_a_new_gradebook_is_the_one_nbgrader_itself_creates(tmp_path, monkeypatch):
     from sqlalchemy import create_engine, inspect, text
 
-    from autograder.nbgrader_api import create_gradebook, sqlite_url
+    from autograder.pipeline.nbgrader_api import create_gradebook, sqlite_url
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # nbgrader runs `alembic`
     ours, theirs = sqlite_url(tmp_path / "ours.db"), sqlite_url(tmp_path / "theirs.db")
@@ -279,11 +279,11 @@ def test_the_lms_files_list_every_student_with_the_release_points(graded):
 
 
 def test_a_roster_puts_names_in_the_gradebook(course, submissions, tmp_path):
-    from autograder.roster import Student
+    from autograder.course.roster import Student
 
     roster = {"ada": Student("ada", "Ada", "Lovelace", "ada@example.org")}
     only = Selection(frozenset({"ada"}), frozenset({"quiz"}))
-    report = grade(course, submissions, tmp_path / "out", timeout=TIMEOUT, selection=only, roster=roster)
+    report = grade(course, submissions, tmp_path / "out", GradeOptions(timeout=TIMEOUT, selection=only, roster=roster))
     with Gradebook(f"sqlite:///{tmp_path / 'out' / 'gradebook.db'}", course.course_id) as gb:
         ada = gb.find_student("ada")
         assert (ada.first_name, ada.last_name, ada.email) == ("Ada", "Lovelace", "ada@example.org")
@@ -296,7 +296,7 @@ def test_a_gradebook_changed_behind_grades_back_is_regraded_not_kept(course, sub
     `grade` notices, says so, and grades the submission again instead of keeping it as unchanged."""
     only = Selection(frozenset({"ben"}), frozenset({"quiz"}))
     out = tmp_path / "out"
-    first = grade(course, submissions, out, timeout=TIMEOUT, selection=only)
+    first = grade(course, submissions, out, GradeOptions(timeout=TIMEOUT, selection=only))
     right = {v.question: v.score for v in _one(first, "ben", "quiz").verdicts}
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course.course_id) as gb:
         cell = gb.find_grade("q8", "quiz", "quiz", "ben")
@@ -304,10 +304,10 @@ def test_a_gradebook_changed_behind_grades_back_is_regraded_not_kept(course, sub
         cell.auto_score = 1.0  # ben's wrong answer to q8, marked right behind grade's back
         gb.db.commit()
     said = []
-    second = grade(course, submissions, out, timeout=TIMEOUT, selection=only, progress=said.append)
+    second = grade(course, submissions, out, GradeOptions(timeout=TIMEOUT, selection=only, progress=said.append))
     assert [(g.submission.student, g.submission.assignment) for g in second.regraded] == [("ben", "quiz")]
     assert any("changed outside this command" in line for line in said)
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course.course_id) as gb:
         assert gb.find_grade("q8", "quiz", "quiz", "ben").auto_score == right["q8"] == 0
-    third = grade(course, submissions, out, timeout=TIMEOUT, selection=only)
+    third = grade(course, submissions, out, GradeOptions(timeout=TIMEOUT, selection=only))
     assert third.regraded == []  # in agreement again: kept

@@ -1,5 +1,5 @@
 """
-Exercises graded apart (autograder/guards.py): the library copy without the shortcuts, the run apart,
+Exercises graded apart (autograder/pipeline/guards.py): the library copy without the shortcuts, the run apart,
 and the probe's predictions read back from the accuracies it reports.
 """
 
@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import attnlab
-from autograder.guards import UnknownName, apart_notebook, guarded_tests, strip_library, withheld_names
-from autograder.sandbox import Sandbox, bwrap_path, process_slot
-from autograder.verifiers import probe_predictions
+from autograder.pipeline.guards import UnknownName, apart_notebook, guarded_tests, strip_library, withheld_names
+from autograder.pipeline.verifiers import probe_predictions
+from autograder.sandbox.bwrap import Sandbox, bwrap_path, process_slot
 
 LIBRARY = Path(attnlab.__file__).resolve().parent
 
@@ -74,7 +74,7 @@ import torch
 from attnlab.attribution import attention_rollout, LeaveOneOut
 from attnlab.faithfulness import eraser, sufficiency
 from attnlab.models import TransformerOutput
-from attnlab.train import rationale_model
+from attnlab.zoo import rationale_model
 
 def fails(call):
     try:
@@ -185,7 +185,7 @@ def leak():
 def test_the_graded_apart_kernel_reads_no_hidden_test_in_its_notebook():
     from traitlets.config import Config
 
-    from autograder.guards import GradeApart
+    from autograder.pipeline.guards import GradeApart
 
     nb = nbformat.v4.new_notebook()
     answer = nbformat.v4.new_code_cell(LEAK)
@@ -232,8 +232,8 @@ def _errors(cell) -> list[str]:
 def test_the_students_kernel_leaves_a_graded_apart_hidden_part_to_the_kernel_apart(tmp_path):
     from traitlets.config import Config
 
-    from autograder.guards import GradeApart
-    from autograder.preprocessors import RobustExecute
+    from autograder.pipeline.guards import GradeApart
+    from autograder.pipeline.preprocessors import RobustExecute
 
     config = Config()
     config.RobustExecute.sandbox = False  # what runs where does not depend on the sandbox

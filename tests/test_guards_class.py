@@ -9,9 +9,9 @@ import copy
 import nbformat
 import pytest
 
-from autograder.example_submissions import solved_copy
-from autograder.grade import grade
-from autograder.sandbox import bwrap_path
+from autograder.release.example_submissions import solved_copy
+from autograder.run.grade import GradeOptions, grade
+from autograder.sandbox.bwrap import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 
@@ -71,7 +71,7 @@ ATTACKS = {
     "a_mass": (
         "01_attention_as_explanation",
         {
-            "ex_attention_mass": "from attnlab.faithfulness.variants import rationale_attention_mass\n\n"
+            "ex_attention_mass": "from attnlab.faithfulness.attention_mass import rationale_attention_mass\n\n"
             "def attention_mass_on(rows, rationale):  # the library's mass, rows posing as one layer's [CLS] rows\n"
             "    return rationale_attention_mass(rows[None, :, None, None, :], rationale)[:, 0]\n"
         },
@@ -162,7 +162,7 @@ def graded(tmp_path_factory, course):
         target = root / "submitted" / student / lesson / f"{lesson}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(nb, target)
-    report = grade(course, root / "submitted", root / "out", workers=2)
+    report = grade(course, root / "submitted", root / "out", GradeOptions(workers=2))
     by_student = {item.submission.student: item for item in report.graded}
     return by_student, points
 

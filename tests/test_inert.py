@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 import nbformat
 from nbconvert import HTMLExporter
 
-from autograder.inert import InertContent, inert_markdown
+from autograder.pipeline.inert import InertContent, inert_markdown
 
 PNG = "iVBORw0KGgo="
 RUNS = {"script", "svg", "iframe", "object", "embed", "math", "style", "link", "meta", "base", "form"}

@@ -22,14 +22,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.check import references_cache
-from autograder.config import CourseError
-from autograder.example_submissions import solved_copy
-from autograder.grade import OutLock, grade
-from autograder.nbgrader_api import Execution
-from autograder.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
-from autograder.reference import instructor_references
-from autograder.sandbox import FIRST_SANDBOX_UID, bwrap_path, process_slot
+from autograder.course.config import CourseError
+from autograder.course.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
+from autograder.pipeline.nbgrader_api import Execution
+from autograder.pipeline.reference import instructor_references, references_cache
+from autograder.release.example_submissions import solved_copy
+from autograder.run.grade import GradeOptions, grade
+from autograder.run.store import OutLock
+from autograder.sandbox.bwrap import FIRST_SANDBOX_UID, bwrap_path, process_slot
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 TIMEOUT = 10
@@ -559,7 +559,7 @@ def attacked(tmp_path_factory, course):
     # A short budget per notebook, so the replaying attacker is cut off quickly.
     short = replace(course, budget=BUDGET)
     try:
-        report = grade(short, klass.folder, klass.out, timeout=TIMEOUT)
+        report = grade(short, klass.folder, klass.out, GradeOptions(timeout=TIMEOUT))
     finally:
         del os.environ["ATTNLAB_TEST_SECRET"]
     return klass, report, before, watched
@@ -673,7 +673,7 @@ def test_a_second_run_into_the_same_out_refuses(attacked, course):
     klass, _, _, _ = attacked
     with OutLock(klass.out):
         with pytest.raises(CourseError, match="being graded"):
-            grade(course, klass.folder, klass.out, timeout=TIMEOUT)
+            grade(course, klass.folder, klass.out, GradeOptions(timeout=TIMEOUT))
 
 
 def test_a_regrade_gives_the_same_grades(attacked, course, tmp_path):
@@ -683,7 +683,7 @@ def test_a_regrade_gives_the_same_grades(attacked, course, tmp_path):
         (subset / student).mkdir(parents=True)
         for assignment in (klass.folder / student).iterdir():
             subprocess.run(["cp", "-r", str(assignment), str(subset / student)], check=True)
-    again = grade(course, subset, tmp_path / "out", timeout=TIMEOUT)
+    again = grade(course, subset, tmp_path / "out", GradeOptions(timeout=TIMEOUT))
     first = {
         (r["student_id"], r["question"]): r
         for r in _rows(klass.out)

@@ -56,7 +56,7 @@ def test_ipython_still_shows_tracebacks_through_showtraceback_with_a_structured_
 
 
 def test_nbclient_still_hands_every_output_message_to_output():
-    # RobustExecute.output drops a flood of output as it arrives (autograder/preprocessors.py).
+    # RobustExecute.output drops a flood of output as it arrives (autograder/pipeline/preprocessors.py).
     from nbclient import NotebookClient
 
     assert _parameters(NotebookClient.output) == ["self", "outs", "msg", "display_id", "cell_index"]

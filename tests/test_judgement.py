@@ -1,6 +1,6 @@
 """
 Exercises that ask for a decision (a control, a conclusion, a prediction) and how the grader judges it:
-against what the course model shows, recomputed in the grader (autograder/verifiers.py) or taken from
+against what the course model shows, recomputed in the grader (autograder/pipeline/verifiers.py) or taken from
 the instructor's run, never against what the student's code claims. The last tests grade lessons 01 and
 02 through `check` with the solutions filled in and the decisions answered wrong or lazily.
 """
@@ -9,11 +9,11 @@ import nbformat
 import pytest
 import torch
 
-from autograder.build import assignments
-from autograder.check import check
-from autograder.example_submissions import solved_copy
-from autograder.records import Record, judge
-from autograder.verifiers import one_of, word_control
+from autograder.course.assignments import assignments
+from autograder.pipeline.records import Record, judge
+from autograder.pipeline.verifiers import one_of, word_control
+from autograder.release.example_submissions import solved_copy
+from autograder.student.check import check
 
 
 def test_a_written_answer_counts_only_if_the_run_supports_it():
@@ -39,7 +39,7 @@ def test_the_student_cannot_choose_the_accepted_answers():
 @pytest.fixture(scope="module")
 def course_test():
     """The course model's test sentences, what the verifier recomputes on, and their last-layer [CLS] rows."""
-    from autograder.verifiers import _rationale_test
+    from autograder.pipeline.verifiers import _rationale_test
 
     model, test = _rationale_test()
     words = test.tokens != 0

@@ -4,7 +4,7 @@ grader judges the decision against what the course model shows, never against th
 
 - lesson 03: which activations the backward pass must treat as constants so that gradient x input stops
   being blind; the grader recomputes the scores on the course model from the student's list
-  (autograder/verifiers.py, detached_gradient_x_input);
+  (autograder/pipeline/verifiers.py, detached_gradient_x_input);
 - lessons 04 and 05: which statements the printed output supports; the instructor's solution derives
   the key from its own run, and the grader compares with that record.
 
@@ -16,9 +16,9 @@ answers it refuses.
 import nbformat
 import pytest
 
-from autograder.check import check
-from autograder.example_submissions import solved_copy
-from autograder.verifiers import detached_gradient_x_input
+from autograder.pipeline.verifiers import detached_gradient_x_input
+from autograder.release.example_submissions import solved_copy
+from autograder.student.check import check
 
 PARAMS = {"sentences": 400, "auc_min": 0.75, "negative_max": 0.40}  # those of lesson 03's hidden test
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from autograder.lab import OPENS_ON, STUDENT_CONFIG, lab_command
+from autograder.student.lab import OPENS_ON, STUDENT_CONFIG, lab_command
 
 
 def test_it_serves_the_course_opens_on_the_lessons_and_passes_options_on(tmp_path, monkeypatch):

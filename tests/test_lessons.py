@@ -12,13 +12,13 @@ classes below, which `--dist loadscope` may give to different workers.
 import nbformat
 import pytest
 
-from autograder.build import assignments
-from autograder.check import check
-from autograder.config import load_config
-from autograder.example_submissions import solved_copy
-from autograder.grade import grade
-from autograder.judge import verdict_of
-from autograder.results import NOT_DONE
+from autograder.course.assignments import assignments
+from autograder.course.config import load_config
+from autograder.pipeline.judge import verdict_of
+from autograder.pipeline.results import NOT_DONE
+from autograder.release.example_submissions import solved_copy
+from autograder.run.grade import grade
+from autograder.student.check import check
 
 pytestmark = pytest.mark.slow
 ASSIGNMENTS = assignments(load_config())
@@ -77,7 +77,8 @@ class LessonHalf:
         nb = _executed(out, "untouched", lesson)
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         assert all(cell.execution_count for cell in code if cell.source.strip())  # no cell was skipped
-        # Graded cells were judged (autograder/judge.py): each says "not done yet"; the others keep their errors.
+        # Graded cells were judged (autograder/pipeline/judge.py): each says "not done yet";
+        # the others keep their errors.
         judged = [verdict_of(cell) for cell in code if verdict_of(cell) is not None]
         assert judged and {v.message for v in judged} == {NOT_DONE}, [(v.question, v.message) for v in judged]
         errors = [

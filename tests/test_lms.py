@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from autograder.config import CourseError
-from autograder.lms import CANVAS_COLUMNS, canvas_csv, moodle_csv
-from autograder.roster import load_roster
+from autograder.course.config import CourseError
+from autograder.course.roster import load_roster
+from autograder.outputs.lms import CANVAS_COLUMNS, canvas_csv, moodle_csv
 
 
 def _release(points: list[float]) -> nbformat.NotebookNode:

@@ -9,7 +9,7 @@ from attnlab.interventions import block_keys
 from attnlab.tasks.multihop import MARKER, MULTIHOP_VOCAB, make_multihop_task
 from attnlab.tasks.rationale import POSITIVE
 from attnlab.tasks.vocab import word_mask
-from attnlab.train import TrainedModel, multihop_model
+from attnlab.zoo import TrainedModel, multihop_model
 
 
 @pytest.fixture(scope="module")

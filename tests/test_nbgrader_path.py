@@ -21,9 +21,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.build import build
-from autograder.grade import grade
-from autograder.quizbank import answer_cell_number, load_quizzes
+from autograder.course.notebooks import grade_id_of, is_graded, points_of
+from autograder.course.quizbank import answer_cell_number, load_quizzes
+from autograder.release.build import build
+from autograder.run.grade import GradeOptions, grade
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def _answer_quiz(path: Path, letters: dict[int, str]) -> None:
 
 def _solve_lesson(path: Path, solution: Path, hard_code_first: bool) -> None:
     """Every exercise as the instructor solved it; the first, if asked, hard-coded to its visible example."""
-    from autograder.example_submissions import solved_copy
+    from autograder.release.example_submissions import solved_copy
 
     nb = solved_copy(nbformat.read(path, as_version=4), nbformat.read(solution, as_version=4))
     if hard_code_first:
@@ -85,8 +86,7 @@ def _solve_lesson(path: Path, solution: Path, hard_code_first: bool) -> None:
 def _points_by_test(solution: Path) -> dict[str, float]:
     """The lesson's graded cells and their points, as the instructor's source notebook sets them."""
     cells = nbformat.read(solution, as_version=4).cells
-    meta = [c.metadata.get("nbgrader", {}) for c in cells]
-    return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade")}
+    return {grade_id_of(cell): points_of(cell) for cell in cells if is_graded(cell)}
 
 
 def _nbgrader_scores(course_dir: Path, exchange: Path, tmp_path: Path) -> dict[tuple[str, str], float]:
@@ -140,7 +140,7 @@ def test_nbgrader_autograde_gives_the_course_scores(hub, course, tmp_path):
         ("stu1", LESSON): full,
         ("stu2", LESSON): hard_coded,
     }
-    report = grade(course, course_dir / "submitted", tmp_path / "out", timeout=30, workers=1)
+    report = grade(course, course_dir / "submitted", tmp_path / "out", GradeOptions(timeout=30, workers=1))
     by_grade = {(g.submission.student, g.submission.assignment): g.score for g in report.graded}
     assert by_grade == by_nbgrader
 
@@ -160,7 +160,7 @@ def test_grade_feedback_goes_back_through_the_exchange(hub, course, tmp_path):
     """`grade` keeps what nbgrader's release_feedback needs: its feedback reaches the students."""
     root, course_dir, exchange, homes = hub
     out = tmp_path / "out"
-    grade(course, course_dir / "submitted", out, timeout=30, workers=1)
+    grade(course, course_dir / "submitted", out, GradeOptions(timeout=30, workers=1))
     _instructor(out / "course", exchange, "release_feedback", "quiz", f"--CourseDirectory.course_id={COURSE_ID}")
     before = set(homes["stu2"].glob("quiz/feedback/*/quiz.html"))
     _student(homes["stu2"], exchange, "fetch_feedback", "quiz")
@@ -198,7 +198,7 @@ def _scores_in(db: Path, course_id: str) -> dict[tuple[str, str], dict[str, floa
 @pytest.fixture(scope="module")
 def graded_examples(tmp_path_factory, course):
     out = tmp_path_factory.mktemp("examples") / "out"
-    report = grade(course, course.examples_dir, out, timeout=TIMEOUT, workers=1)
+    report = grade(course, course.examples_dir, out, GradeOptions(timeout=TIMEOUT, workers=1))
     by_grade = {
         (g.submission.student, g.submission.assignment): {v.question: v.score for v in g.verdicts}
         for g in report.graded
@@ -266,7 +266,7 @@ def test_the_formgrader_autograde_button_gives_grades_scores(graded_examples, co
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root is refused")
 def test_the_formgrader_refuses_to_run_as_root(course, tmp_path):
-    from autograder import nbgrader_api
+    from autograder.pipeline import nbgrader_api
 
     nbgrader_api.write_config_file(course, tmp_path, "sqlite:///gradebook.db")
     done = subprocess.run(

@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.check import NO_SANDBOX_NOTE
-from autograder.example_submissions import solved_copy
-from autograder.notebooks import write_notebook
-from autograder.untouched import NOTHING_RUN
+from autograder.course.notebooks import write_notebook
+from autograder.release.example_submissions import solved_copy
+from autograder.student.check import NO_SANDBOX_NOTE
+from autograder.student.untouched import NOTHING_RUN
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -124,7 +124,9 @@ def test_the_students_path_imports_no_linux_only_module(solved_quiz, tmp_path):
     (blocker / "sitecustomize.py").write_text(BLOCKER)
     env = _without_bwrap(tmp_path) | {"PYTHONPATH": str(blocker)}
     # The blocker works: the grading path does import them.
-    grading = subprocess.run([sys.executable, "-c", "import autograder.grade"], env=env, capture_output=True, text=True)
+    grading = subprocess.run(
+        [sys.executable, "-c", "import autograder.run.store"], env=env, capture_output=True, text=True
+    )
     assert grading.returncode != 0 and "No module named 'fcntl' (as on Windows)" in grading.stderr
     # lab: the workspace and the JupyterLab command.
     course = tmp_path / "course"
@@ -171,7 +173,7 @@ check_this_notebook()
 LAB_OUTSIDE_JUPYTER = """
 import sys
 from pathlib import Path
-from autograder.lab import lab_command, prepare_workspace
+from autograder.student.lab import lab_command, prepare_workspace
 print(len(prepare_workspace(Path(sys.argv[1]))))
 lab_command(Path(sys.argv[1]), [])
 """

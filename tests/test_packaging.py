@@ -104,13 +104,13 @@ def test_the_library_and_the_grader_import_no_test_only_or_instructors_only_pack
 
 def test_grading_without_an_instructors_extra_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
     # as on a student's install (no Dask): `grade --scheduler` is a user mistake, told in one line
-    import autograder.grade
+    import autograder.run.grade
     from autograder.__main__ import main
 
     def without_dask(*args, **kwargs):
         raise ModuleNotFoundError("No module named 'distributed'", name="distributed")
 
-    monkeypatch.setattr(autograder.grade, "grade", without_dask)
+    monkeypatch.setattr(autograder.run.grade, "grade", without_dask)
     (tmp_path / "submissions").mkdir()
     argv = ["grade", str(tmp_path / "submissions"), "--out", str(tmp_path / "out"), "--scheduler", "tls://h:8786"]
     assert main(argv) == 2

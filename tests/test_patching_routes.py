@@ -18,7 +18,7 @@ from attnlab.patching import (
 from attnlab.plots import plot_estimate_vs_patching, plot_patching_map
 from attnlab.tasks.multihop import MARKER
 from attnlab.tasks.rationale import NEGATION, NEGATIVE, POSITIVE, label_of
-from attnlab.train import multihop_model
+from attnlab.zoo import multihop_model
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.example_submissions import solved_copy
-from autograder.notebooks import write_notebook
-from autograder.sandbox import bwrap_path
+from autograder.course.notebooks import write_notebook
+from autograder.release.example_submissions import solved_copy
+from autograder.sandbox.bwrap import bwrap_path
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="these paths matter to the sandbox: bubblewrap needed")

@@ -3,8 +3,8 @@
 import nbformat
 import pytest
 
-from autograder.notebooks import nbgrader_metadata
-from autograder.preprocessors import PinChoiceAnswers, RestoreSourceCells, TruncateOutputs, written_answer
+from autograder.course.notebooks import nbgrader_metadata
+from autograder.pipeline.preprocessors import PinChoiceAnswers, RestoreSourceCells, TruncateOutputs, written_answer
 
 
 @pytest.mark.parametrize(
@@ -131,8 +131,8 @@ def _stdout(cell) -> str:
 
 @pytest.mark.slow
 def test_robust_execute_survives_a_hung_cell_a_deaf_cell_and_a_dead_kernel(tmp_path):
-    from autograder.notebooks import KERNELSPEC
-    from autograder.preprocessors import RobustExecute, stopped
+    from autograder.course.notebooks import KERNELSPEC
+    from autograder.pipeline.preprocessors import RobustExecute, stopped
 
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": dict(KERNELSPEC)})
     nb.cells = [
@@ -201,8 +201,8 @@ def test_the_nbclient_interfaces_robust_execute_is_built_on_are_unchanged():
         "AsyncKernelClient.wait_for_ready(timeout=...)": "timeout" in parameters(AsyncKernelClient.wait_for_ready),
     }
     changed = [what for what, holds in relied_on.items() if not holds]
-    assert not changed, "RobustExecute (autograder/preprocessors.py) relies on interfaces that changed:\n" + "\n".join(
-        changed
+    assert not changed, (
+        "RobustExecute (autograder/pipeline/preprocessors.py) relies on interfaces that changed:\n" + "\n".join(changed)
     )
 
 
@@ -214,8 +214,8 @@ def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, 
     from nbgrader.preprocessors import OverwriteCells
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autograder import nbgrader_api
-    from autograder.pipeline import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, execution_steps, judging_steps
+    from autograder.pipeline import nbgrader_api
+    from autograder.pipeline.steps import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, execution_steps, judging_steps
 
     course_dir = tmp_path / "course"
     nbgrader_api.write_config_file(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
@@ -241,7 +241,7 @@ def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, 
 def test_a_moved_course_folder_keeps_its_own_gradebook(course, tmp_path):
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autograder import nbgrader_api
+    from autograder.pipeline import nbgrader_api
 
     out = tmp_path / "out"
     nbgrader_api.write_config_file(course, out / "course", nbgrader_api.sqlite_url(out / "gradebook.db"))

@@ -47,9 +47,9 @@ from attnlab.tasks.toy_language import (
     VERB_NUMBER,
     agreement_table,
     make_toy_language,
+    masked_lm_accuracy,
     pronoun_agrees,
 )
-from attnlab.train import masked_lm_accuracy
 
 matplotlib.use("Agg")
 

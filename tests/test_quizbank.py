@@ -7,9 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import CourseError, load_config
-from autograder.quiz_notebook import READER_ID
-from autograder.quizbank import (
+from autograder.course.config import CourseError, load_config
+from autograder.course.quiz_notebook import READER_ID
+from autograder.course.quizbank import (
     COURSE_QUIZ,
     LETTERS,
     answer_cell_id,

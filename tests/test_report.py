@@ -18,11 +18,12 @@ import nbformat
 import pytest
 
 from attnlab import settings
-from autograder.grade import Graded, _store
-from autograder.intake import NO_ASSIGNMENT, Submission, shown
-from autograder.quizbank import COURSE_QUIZ, load_quizzes
-from autograder.report import histogram_figure, previous_scores, summarize, write_report
-from autograder.results import Verdict
+from autograder.course.quizbank import COURSE_QUIZ, load_quizzes
+from autograder.outputs.grades import Graded
+from autograder.outputs.report import histogram_figure, previous_scores, summarize, write_report
+from autograder.pipeline.intake import NO_ASSIGNMENT, Submission, shown
+from autograder.pipeline.results import Verdict
+from autograder.run.store import store as _store
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON = "01_attention_as_explanation"
@@ -273,8 +274,8 @@ def test_the_report_in_chromium(tmp_path, quizzes, releases):
 
 @pytest.mark.slow
 def test_a_real_partial_regrade_reports_the_score_before(tmp_path, course, quizzes):
-    from autograder.grade import grade
-    from autograder.sandbox import bwrap_path
+    from autograder.run.grade import GradeOptions, grade
+    from autograder.sandbox.bwrap import bwrap_path
 
     if bwrap_path() is None:
         pytest.skip("needs bubblewrap (bwrap)")
@@ -282,7 +283,7 @@ def test_a_real_partial_regrade_reports_the_score_before(tmp_path, course, quizz
     for student in ("ada", "ben"):
         shutil.copytree(course.examples_dir / student / "quiz", folder / student / "quiz")
     out = tmp_path / "out"
-    first = grade(course, folder, out, timeout=10)
+    first = grade(course, folder, out, GradeOptions(timeout=10))
     ada = next(g for g in first.graded if g.submission.student == "ada")
     assert ada.score == 8  # the example's ada answers every question right
     last = quizzes[COURSE_QUIZ].questions[-1]
@@ -292,7 +293,7 @@ def test_a_real_partial_regrade_reports_the_score_before(tmp_path, course, quizz
     (answer,) = [c for c in nb.cells if c.source.startswith(f"{last.variable} =")]
     answer.source = f'{last.variable} = "{wrong}"'  # ada changes her last answer to a wrong one
     nbformat.write(nb, quiz)
-    grade(course, folder, out, timeout=10)
+    grade(course, folder, out, GradeOptions(timeout=10))
     run = json.loads((out / "report.json").read_text())["regraded"]
     assert run["kept"] == 1 and [(r["student"], r["score"], r["was"]) for r in run["submissions"]] == [
         ("ada", 7.0, 8.0)

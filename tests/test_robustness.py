@@ -20,10 +20,10 @@ import pytest
 from test_integrity import FIRST, Class, _cell
 
 from attnlab.protocol import RECORD_MIME
-from autograder.build import write_quiz_sources
-from autograder.grade import grade
-from autograder.sandbox import bwrap_path
-from autograder.worker import WORKER_DIED, Outcome, Task, run_all, run_task
+from autograder.release.build import write_quiz_sources
+from autograder.run.grade import GradeOptions, grade
+from autograder.run.worker import WORKER_DIED, Outcome, Task, run_all, run_task
+from autograder.sandbox.bwrap import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 TIMEOUT = 20
@@ -60,7 +60,7 @@ def _attack_class(c: Class) -> None:
     c.add("hon_quiz", "quiz", c.quiz(), c.all_right)
     c.add("hon_first", FIRST, c.first_solved, sum(c.first_points.values()))
     # The inflated records cost the test cells of the kernel they were made in; collect_patterns is graded
-    # apart (autograder/guards.py), where only answer cells and its hidden test run: its honest answer counts.
+    # apart (autograder/pipeline/guards.py), where only answer cells and its hidden test run: its honest answer counts.
     c.add(
         "a_inflate",
         FIRST,
@@ -105,7 +105,7 @@ def graded(tmp_path_factory, course):
     klass = Class(course, root)
     _attack_class(klass)
     with _private_tempdir() as temporary:
-        report = grade(course, klass.folder, klass.out, timeout=TIMEOUT, workers=2)
+        report = grade(course, klass.folder, klass.out, GradeOptions(timeout=TIMEOUT, workers=2))
         left = list(temporary.iterdir())
     return klass, report, left
 
@@ -184,7 +184,7 @@ def dies_on_marked(task: Task) -> Outcome:
 
 
 def test_a_worker_that_dies_takes_only_its_submission(tmp_path, course):
-    from autograder.nbgrader_api import Execution, pipeline_settings
+    from autograder.pipeline.nbgrader_api import Execution, pipeline_settings
 
     c = Class(course, tmp_path)
     source = write_quiz_sources(course, tmp_path)["quiz"].read_text()
@@ -213,7 +213,7 @@ def test_an_inflating_record_is_refused_unread():
 
     import torch
 
-    from autograder.records import Unreadable, decode, read_records
+    from autograder.pipeline.records import Unreadable, decode, read_records
 
     big = io.BytesIO()
     torch.save(torch.zeros(5_000_000, dtype=torch.uint8)[:10], big)
@@ -273,7 +273,7 @@ def _child(code: str) -> list[str]:
 def test_a_reader_that_dies_hangs_or_lies_costs_one_value_and_the_next_is_read(child, says):
     import torch
 
-    from autograder.tensor_reader import ReaderFailed, TensorReader
+    from autograder.pipeline.tensor_reader import ReaderFailed, TensorReader
 
     reader = TensorReader(command=child, seconds=5)
     try:
@@ -294,7 +294,7 @@ def test_records_are_read_on_after_the_reader_is_killed():
 
     import torch
 
-    from autograder.records import _reader, decode
+    from autograder.pipeline.records import _reader, decode
 
     encoded = {"tensor": base64.b64encode(_archive(torch.eye(3, dtype=torch.float64))).decode()}
     assert torch.equal(decode(encoded), torch.eye(3, dtype=torch.float64))
@@ -347,33 +347,33 @@ def test_a_grading_failure_is_never_kept_as_unchanged(tmp_path, course):
     c = Class(course, tmp_path)
     c.add("hon_all", "quiz", c.quiz(), c.all_right)
     c.add("hon_five", "quiz", c.quiz(5), 5)
-    grade(course, c.folder, c.out, timeout=TIMEOUT)
+    grade(course, c.folder, c.out, GradeOptions(timeout=TIMEOUT))
     # As a run whose sandboxes failed (another run's kernels on the same uids) stored it: 0, grading_failed.
     stored = c.out / "results" / "hon_all" / "quiz.json"
     data = json.loads(stored.read_text())
     data["status"], data["verdicts"] = ["grading_failed"], [v | {"score": 0.0} for v in data["verdicts"]]
     stored.write_text(json.dumps(data))
-    again = grade(course, c.folder, c.out, timeout=TIMEOUT)
+    again = grade(course, c.folder, c.out, GradeOptions(timeout=TIMEOUT))
     failed_before, untouched = _item(again, "hon_all"), _item(again, "hon_five")
     assert failed_before.regraded and (failed_before.score, failed_before.status) == (c.all_right, "ok")
     assert not untouched.regraded and untouched.score == 5
 
 
 def test_the_regrade_fingerprint_holds_the_graders_code(tmp_path, monkeypatch):
-    import autograder.grade as grading
-    from autograder.config import PACKAGE_DIR
-    from autograder.intake import Submission
+    import autograder.run.store as grading
+    from autograder.course.config import PACKAGE_DIR
+    from autograder.pipeline.intake import Submission
 
     copy = tmp_path / "autograder"
     shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "examples", "student_jupyter"))
     before = grading.grader_digest(copy)
-    (copy / "templates" / "feedback.html.j2").write_text("{{ nothing }}")
+    (copy / "outputs" / "templates" / "feedback.html.j2").write_text("{{ nothing }}")
     grading.grader_digest.cache_clear()  # read once per process; here the code changes within one
     assert grading.grader_digest(copy) != before
     submission = Submission("ada", "quiz", None)
-    fingerprint = grading._fingerprint(submission, "inputs")
+    fingerprint = grading.fingerprint(submission, "inputs")
     monkeypatch.setattr(grading, "grader_digest", lambda: "another grader")
-    assert grading._fingerprint(submission, "inputs") != fingerprint
+    assert grading.fingerprint(submission, "inputs") != fingerprint
 
 
 # --- What the kernel sees and may write --------------------------------------------------------------
@@ -395,9 +395,9 @@ except OSError as e:
 
 
 def test_the_kernel_sees_no_hidden_test_no_host_path_and_cannot_write_its_connection_file(tmp_path, course):
-    from autograder.check import run_notebook
-    from autograder.nbgrader_api import Execution
-    from autograder.results import verdicts
+    from autograder.pipeline.nbgrader_api import Execution
+    from autograder.pipeline.results import verdicts
+    from autograder.pipeline.running import run_notebook
 
     c = Class(course, tmp_path)
     source = nbformat.read(write_quiz_sources(course, tmp_path)["quiz"], as_version=4)
@@ -417,7 +417,7 @@ def test_the_kernel_sees_no_hidden_test_no_host_path_and_cannot_write_its_connec
 
 HOLD_A_SLOT = """
 import sys, time
-from autograder.sandbox import process_slot
+from autograder.sandbox.bwrap import process_slot
 print(process_slot(), flush=True)
 sys.stdin.read()  # held until the test closes stdin
 """
@@ -425,7 +425,7 @@ sys.stdin.read()  # held until the test closes stdin
 
 @pytest.mark.skipif(__import__("os").geteuid() != 0, reason="slots are held only when grading as root")
 def test_processes_grading_side_by_side_never_share_a_sandbox_uid():
-    from autograder.sandbox import process_slot
+    from autograder.sandbox.bwrap import process_slot
 
     holders = [
         subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -443,7 +443,7 @@ def test_processes_grading_side_by_side_never_share_a_sandbox_uid():
 
 
 def test_a_sandbox_cgroup_limits_every_process_of_the_kernel_together(tmp_path):
-    from autograder import cgroups
+    from autograder.sandbox import cgroups
 
     root = tmp_path / "cgroup"  # a stand-in for /sys/fs/cgroup: the files a cgroup v2 hierarchy offers
     root.mkdir()
@@ -462,7 +462,7 @@ def test_a_sandbox_cgroup_limits_every_process_of_the_kernel_together(tmp_path):
 
 
 def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
-    from autograder import cgroups
+    from autograder.sandbox import cgroups
 
     assert not cgroups.available(tmp_path)  # no cgroup.controllers: cgroup v1, or none
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
@@ -470,8 +470,8 @@ def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
 
 
 def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypatch, course):
-    from autograder.check import references_cache
-    from autograder.config import CourseError
+    from autograder.course.config import CourseError
+    from autograder.pipeline.reference import references_cache
 
     root = tmp_path / "cache"  # ATTNLAB_CACHE_DIR set to the cache root: the grader's results sit inside it
     (root / "attnlab-grader" / "reference").mkdir(parents=True)
@@ -487,7 +487,7 @@ def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypa
 
 
 def test_a_notebook_of_too_many_cells_is_refused_before_it_is_validated(tmp_path, monkeypatch):
-    from autograder import notebooks
+    from autograder.course import notebooks
 
     monkeypatch.setattr(notebooks, "MAX_CELLS", 50)  # 20,000 in use: the same check, on a small file
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {i}") for i in range(51)])

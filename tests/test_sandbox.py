@@ -7,10 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.check import run_notebook
-from autograder.nbgrader_api import Execution
-from autograder.preprocessors import stopped
-from autograder.sandbox import bwrap_path
+from autograder.pipeline.nbgrader_api import Execution
+from autograder.pipeline.preprocessors import stopped
+from autograder.pipeline.running import run_notebook
+from autograder.sandbox.bwrap import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 
@@ -119,7 +119,7 @@ def test_the_budget_stops_the_notebook(course):
 
 def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_still_records(course):
     from attnlab.protocol import RECORD_MIME
-    from autograder.notebooks import nbgrader_metadata
+    from autograder.course.notebooks import nbgrader_metadata
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -141,10 +141,10 @@ def test_the_kernel_imports_the_library_the_sandbox_binds(course, tmp_path, monk
     import shutil
 
     import attnlab
-    import autograder.sandbox
+    import autograder.sandbox.bwrap
 
     clone = tmp_path / "clone" / "attnlab"
     shutil.copytree(Path(attnlab.__file__).resolve().parent, clone, ignore=shutil.ignore_patterns("*.pt"))
-    monkeypatch.setattr(autograder.sandbox, "_library_dir", lambda: clone)
+    monkeypatch.setattr(autograder.sandbox.bwrap, "_library_dir", lambda: clone)
     nb = run(course, "import attnlab, os\nprint(os.path.dirname(attnlab.__file__))")
     assert text(nb.cells[0]).strip() == str(clone)

@@ -20,10 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import CourseError
-from autograder.grade import Selection, grade
-from autograder.quizbank import COURSE_QUIZ, load_quizzes
-from autograder.sandbox import bwrap_path
+from autograder.course.config import CourseError
+from autograder.course.quizbank import COURSE_QUIZ, load_quizzes
+from autograder.run.grade import GradeOptions, Selection, grade
+from autograder.sandbox.bwrap import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
 # Above what every cell of this class takes with three test workers on two cores: fay's 200,000 printed
@@ -80,12 +80,12 @@ def _gradebook(url: str, course) -> dict:
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory, course, klass):
     out = tmp_path_factory.mktemp("one") / "out"
-    return grade(course, klass, out, timeout=TIMEOUT, workers=1)
+    return grade(course, klass, out, GradeOptions(timeout=TIMEOUT, workers=1))
 
 
 def test_two_workers_give_the_same_files_and_gradebook(tmp_path, course, klass, one_worker):
     lines = []
-    two = grade(course, klass, tmp_path / "out", timeout=TIMEOUT, workers=2, progress=lines.append)
+    two = grade(course, klass, tmp_path / "out", GradeOptions(timeout=TIMEOUT, workers=2, progress=lines.append))
     assert _grades(two.out) == _grades(one_worker.out)
     assert _feedback(two.out) == _feedback(one_worker.out)
     assert (two.out / "grades_wide.csv").read_text() == (one_worker.out / "grades_wide.csv").read_text()
@@ -103,18 +103,23 @@ def test_unchanged_submissions_are_kept_and_changed_ones_regraded(tmp_path, cour
     for student in ("ada", "ben", "cy"):
         shutil.copytree(klass / student / "quiz", folder / student / "quiz")
     out = tmp_path / "out"
-    first = grade(course, folder, out, timeout=TIMEOUT)
-    again = grade(course, folder, out, timeout=TIMEOUT)
+    first = grade(course, folder, out, GradeOptions(timeout=TIMEOUT))
+    again = grade(course, folder, out, GradeOptions(timeout=TIMEOUT))
     assert again.regraded == [] and _grades(out) == _grades(first.out)
     last = load_quizzes(course.quiz_bank, course.shuffle_seed)[COURSE_QUIZ].questions[-1].variable
     quiz = folder / "ben" / "quiz" / "quiz.ipynb"
     quiz.write_text(quiz.read_text().replace(f'{last} = \\"', f'{last} = \\" ', 1))  # ben edits an answer
-    changed = grade(course, folder, out, timeout=TIMEOUT)
+    changed = grade(course, folder, out, GradeOptions(timeout=TIMEOUT))
     assert [(g.submission.student, g.submission.assignment) for g in changed.regraded] == [("ben", "quiz")]
-    one = grade(course, folder, out, timeout=TIMEOUT, selection=Selection(students=frozenset({"cy"}), force=True))
+    one = grade(
+        course, folder, out, GradeOptions(timeout=TIMEOUT, selection=Selection(students=frozenset({"cy"}), force=True))
+    )
     assert [g.submission.student for g in one.regraded] == ["cy"]
     quizzes = grade(
-        course, folder, out, timeout=TIMEOUT, selection=Selection(assignments=frozenset({"quiz"}), force=True)
+        course,
+        folder,
+        out,
+        GradeOptions(timeout=TIMEOUT, selection=Selection(assignments=frozenset({"quiz"}), force=True)),
     )
     assert {g.submission.assignment for g in quizzes.regraded} == {"quiz"}
     assert _grades(out) == _grades(first.out)
@@ -243,7 +248,7 @@ def cluster(tmp_path, course):
             "127.0.0.1",
             "--no-dashboard",
             "--preload",
-            "autograder.dask_worker",
+            "autograder.run.dask_worker",
             "--local-directory",
             str(tmp_path / "dask"),
             *flags,
@@ -296,7 +301,7 @@ def test_a_dask_cluster_grades_the_same_even_when_a_worker_dies(tmp_path, course
     killer = threading.Thread(target=_kill_a_busy_worker, args=(cluster, stop, killed))
     killer.start()
     try:
-        report = grade(course, klass, tmp_path / "out", timeout=TIMEOUT, scheduler=cluster)
+        report = grade(course, klass, tmp_path / "out", GradeOptions(timeout=TIMEOUT, scheduler=cluster))
     finally:
         stop.set()
         killer.join()
@@ -310,9 +315,9 @@ def test_a_dask_cluster_grades_the_same_even_when_a_worker_dies(tmp_path, course
 
 def test_the_grader_reaches_a_cluster_only_over_tls_with_certificates(tmp_path, course, klass):
     with pytest.raises(CourseError, match="over TLS"):
-        grade(course, klass, tmp_path / "plain", timeout=TIMEOUT, scheduler="tcp://127.0.0.1:8786")
+        grade(course, klass, tmp_path / "plain", GradeOptions(timeout=TIMEOUT, scheduler="tcp://127.0.0.1:8786"))
     with pytest.raises(CourseError, match="certificates"):  # tls:// without credentials in Dask's configuration
-        grade(course, klass, tmp_path / "bare", timeout=TIMEOUT, scheduler="tls://127.0.0.1:8786")
+        grade(course, klass, tmp_path / "bare", GradeOptions(timeout=TIMEOUT, scheduler="tls://127.0.0.1:8786"))
 
 
 @pytest.mark.parametrize("scheduler_flags, says", [((), "not over TLS"), (("tls",), "answer key")])
@@ -337,7 +342,7 @@ def test_a_worker_refuses_to_start_without_tls_or_with_the_answer_key(tmp_path, 
             "--host",
             "127.0.0.1",
             "--preload",
-            "autograder.dask_worker",
+            "autograder.run.dask_worker",
             *flags,
         ],
         capture_output=True,
@@ -401,7 +406,7 @@ def postgres():
 
 def test_a_postgresql_gradebook_with_parallel_workers(tmp_path, course, klass, one_worker, postgres, monkeypatch):
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # never on a command line, never in a file under OUT
-    report = grade(course, klass, tmp_path / "out", db_url=postgres, timeout=TIMEOUT, workers=2)
+    report = grade(course, klass, tmp_path / "out", GradeOptions(db_url=postgres, timeout=TIMEOUT, workers=2))
     assert _grades(report.out) == _grades(one_worker.out)
     assert _gradebook(postgres, course) == _gradebook(f"sqlite:///{one_worker.out / 'gradebook.db'}", course)
     for path in report.out.rglob("*"):

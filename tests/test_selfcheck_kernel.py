@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from autograder.notebooks import write_notebook
+from autograder.course.notebooks import write_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 SELF_CHECK = "from attnlab.selfcheck import check_this_notebook\ncheck_this_notebook()"
@@ -108,7 +108,7 @@ def test_unsaved_changes_are_a_callout_in_the_same_output_as_the_verdict(kernel)
 
 
 def test_an_answer_without_quotes_is_told_so_in_the_notebook_and_by_the_grader(kernel):
-    from autograder.preprocessors import written_answer
+    from autograder.pipeline.preprocessors import written_answer
 
     kc, _ = kernel
     quiz = nbformat.read(REPO / "quizzes" / "quiz.ipynb", as_version=4)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from attnlab import settings
-from attnlab.course_models import trained_from_scratch
 from attnlab.models import preset
 from attnlab.tasks.rationale import make_rationale_task
-from attnlab.train import cached_model
+from attnlab.zoo import cached_model
+from attnlab.zoo.shipped import trained_from_scratch
 
 
 def test_each_setting_follows_the_environment_at_call_time(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@ import torch
 from attnlab.models import TinyTransformer, preset
 from attnlab.tasks.rationale import make_rationale_task
 from attnlab.tasks.vocab import Vocab
-from attnlab.train import TrainConfig, cached_model, classifier_accuracy, train_classifier
+from attnlab.train import TrainConfig, classifier_accuracy, train_classifier
+from attnlab.zoo import cached_model
 
 
 def test_rationale_classifier_reaches_98_percent_held_out(rationale):
@@ -91,7 +92,7 @@ def test_the_key_hashes_the_data_and_the_vocabulary(tmp_path, monkeypatch):
 
 def test_shipped_checkpoints_come_first_unless_the_student_trains_their_own(tmp_path, monkeypatch):
     shipped, own = tmp_path / "shipped", tmp_path / "own"
-    monkeypatch.setattr("attnlab.train.SHIPPED_DIR", shipped)
+    monkeypatch.setattr("attnlab.zoo.cache.SHIPPED_DIR", shipped)
     monkeypatch.setenv("ATTNLAB_CACHE_DIR", str(own))
     cfg = preset("one-layer", vocab_size=50, max_len=16)
     train, test = _tiny_data()

@@ -9,11 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import demo
-from autograder.build import KEPT_DIR, MANIFEST, build, digest, read_manifest, write_generated
-from autograder.example_submissions import solved_copy
-from autograder.lab import WORKSPACE, prepare_workspace
-from autograder.notebooks import write_notebook
+from autograder.course.notebooks import write_notebook
+from autograder.release.build import KEPT_DIR, MANIFEST, build, digest, read_manifest, write_generated
+from autograder.release.example_submissions import solved_copy
+from autograder.run import demo
+from autograder.student.lab import WORKSPACE, prepare_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 

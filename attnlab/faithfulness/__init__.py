@@ -11,7 +11,7 @@ Is attention faithful? The tests of the literature, for any attribution method o
 - correlation.py:  Kendall tau against leave-one-out or gradients (Jain & Wallace 2019)
 - permutation.py:  permuted attention (Jain & Wallace 2019)
 - adversarial.py:  adversarial attention within an output tolerance (Jain & Wallace 2019)
-- variants.py:     uniform-attention model (Wiegreffe & Pinter 2019), deceptive model (Pruthi et al. 2020)
+- attention_mass.py: [CLS] attention on the rationale (the figure the zoo's deceptive model is trained against)
 - report.py:       faithfulness_table: one table for every method
 """
 
@@ -22,6 +22,7 @@ from attnlab.faithfulness.adversarial import (
     adversarial_attention,
     jensen_shannon,
 )
+from attnlab.faithfulness.attention_mass import attention_mass_report, rationale_attention_mass
 from attnlab.faithfulness.correlation import RankAgreement, kendall_tau, rank_agreement
 from attnlab.faithfulness.eraser import BINS, ErasureCurves, comprehensiveness, erasure_curves, sufficiency
 from attnlab.faithfulness.erasure import erase, predicted_probability
@@ -29,22 +30,27 @@ from attnlab.faithfulness.flip import DecisionFlip, attention_flip, deletion_fli
 from attnlab.faithfulness.permutation import PermutationEffect, keeps_prediction, p_with_cls_row, permutation_effect
 from attnlab.faithfulness.ranking import n_top, rank_words, top_words
 from attnlab.faithfulness.report import FaithfulnessTable, MethodFaithfulness, faithfulness_table
-from attnlab.faithfulness.variants import (
-    UniformAttentionModel,
-    attention_mass_report,
-    deception_penalty,
-    deceptive_model,
-    rationale_attention_mass,
-    uniform_attention_model,
-)
 
 __all__ = [
     "AdversarialAttention", "AdversaryConfig", "AttendedAblation", "BINS", "DecisionFlip", "ErasureCurves",
-    "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement", "UniformAttentionModel",
+    "FaithfulnessTable", "MethodFaithfulness", "PermutationEffect", "RankAgreement",
     "adversarial_attention", "attended_ablation", "attention_mass_report", "cls_attention", "faithfulness_table",
-    "attention_flip", "comprehensiveness", "deception_penalty", "deceptive_model", "deletion_flip", "erase",
+    "attention_flip", "comprehensiveness", "deletion_flip", "erase",
     "erasure_curves",
     "jensen_shannon", "keeps_prediction", "kendall_tau", "n_top", "p_with_cls_row", "permutation_effect",
     "predicted_probability", "rank_agreement",
-    "rank_words", "rationale_attention_mass", "sufficiency", "top_words", "uniform_attention_model",
+    "rank_words", "rationale_attention_mass", "sufficiency", "top_words",
 ]  # fmt: skip
+
+# A lesson 02 a student copied into work/ before the model zoo existed imports the two trained variants
+# from here, and `make lab` never replaces such a copy (it holds the student's answers): these names still
+# resolve, lazily, so no metric module depends on training code (tests/test_layout.py).
+_MOVED_TO_THE_ZOO = {"deceptive_model", "uniform_attention_model", "UniformAttentionModel", "deception_penalty"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED_TO_THE_ZOO:
+        import attnlab.zoo
+
+        return getattr(attnlab.zoo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

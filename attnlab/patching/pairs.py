@@ -10,7 +10,7 @@ means the same thing in every pair and a (layer, position) sweep can be averaged
   information has to travel from the "not" position to position 0.
 - `multihop_pairs` (the multi-hop task): the decisive word after the marker "#" is swapped for a word
   of the other polarity. The multi-hop model was trained so that [CLS] looks only at itself in layers
-  0 and 1 and only at the marker in layer 2 (attnlab.train.multihop_model): the route is decisive word
+  0 and 1 and only at the marker in layer 2 (attnlab.zoo.multihop_model): the route is decisive word
   -> marker (layer 0 or 1) -> [CLS] (layer 2), known by construction.
 
     pairs = negation_pairs(200, seed=0).where_model_is_right(model)

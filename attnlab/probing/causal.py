@@ -20,8 +20,7 @@ import torch
 
 from attnlab.interventions import mask_heads
 from attnlab.models import TinyTransformer
-from attnlab.tasks.toy_language import NO_LABEL, ToyLanguageData, agreement_table
-from attnlab.train import masked_lm_accuracy
+from attnlab.tasks.toy_language import NO_LABEL, ToyLanguageData, agreement_table, masked_lm_accuracy
 
 
 @torch.no_grad()

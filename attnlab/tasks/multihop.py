@@ -7,7 +7,7 @@ distractors:
 
     [CLS] the plot was great and # awful music really bad      -> negative (the word after "#")
 
-The gold rationale is that one decisive word. `attnlab.train.multihop_model` trains a 3-layer model
+The gold rationale is that one decisive word. `attnlab.zoo.multihop_model` trains a 3-layer model
 on it with a routing constraint (an attention penalty, see there): `[CLS]` may look only at itself in
 layers 0 and 1, and only at the marker in layer 2. So the decisive word can reach `[CLS]` only by
 being copied into the marker's position first. The last layer's raw attention then points at the

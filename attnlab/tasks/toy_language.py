@@ -16,7 +16,7 @@ Two clauses, the second opening with a pronoun that refers back to exactly one n
   and object nouns to their verb, a preposition to its noun, that noun to the noun it modifies, the
   first verb to the root ([CLS], position 0), the second verb to the first, "." to its clause's verb.
 
-A masked language model trained on it (attnlab.train) must track these relations to fill in masked
+A masked language model trained on it (attnlab.zoo.toy_language_model) must track these relations to fill in masked
 verbs, determiners and pronouns: the probing lesson asks where that information sits.
 """
 
@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from attnlab.tasks.base import TokenDataset, pad_batch, pad_labels
+from attnlab.tasks.base import TokenDataset, mask_one_word, pad_batch, pad_labels
 from attnlab.tasks.vocab import Vocab
+
+if TYPE_CHECKING:  # the data does not need the model; its accuracy measure only names it
+    from attnlab.models import TinyTransformer
 
 POS_TAGS = ("DET", "ADJ", "NOUN", "PRON", "VERB", "ADP", "ADV", "PUNCT")
 NO_LABEL = -1  # for [CLS] and [PAD] in every per-token label tensor
@@ -198,3 +202,29 @@ def make_toy_language(n: int = 3000, seed: int = 0) -> ToyLanguageData:
         heads=pad_labels(heads, MAX_LEN, NO_LABEL),
         antecedent=pad_labels(antecedents, MAX_LEN, NO_LABEL),
     )
+
+
+@torch.no_grad()
+def masked_lm_accuracy(model: TinyTransformer, data: ToyLanguageData, seed: int = 0) -> dict[str, float]:
+    """Fill in one masked word per sentence and score the parts the grammar decides:
+
+    masked_word_accuracy: the exact word (often undecidable: any noun may follow "the");
+    verb_agreement_accuracy: at a masked verb, a verb form of the subject's number is predicted;
+    pronoun_agreement_accuracy: at a masked pronoun, a pronoun that agrees with the antecedent is predicted.
+    """
+    masked, hidden = mask_one_word(data, seed)
+    rows, position = hidden.nonzero(as_tuple=True)  # (N,) each: one word per sentence, in order
+    predicted = model(masked).logits[rows, position].argmax(-1)  # (N,)
+    gold = data.tokens[rows, position]  # (N,)
+    number = verb_numbers(data.vocab)  # (V,) 1 singular verb, 2 plural verb, 0 other
+    is_verb = number[gold] > 0  # (N,)
+    agrees = agreement_table(data.vocab)  # (V, V) [pronoun, noun]
+    is_pronoun = agrees.any(1)[gold]  # (N,) every pronoun agrees with some noun
+    antecedent = data.tokens[rows, data.antecedent[rows, position].clamp(min=0)]  # (N,) read only at pronouns
+    verbs = (number[predicted] == number[gold])[is_verb]
+    pronouns = agrees[predicted, antecedent][is_pronoun]
+    return {
+        "masked_word_accuracy": (predicted == gold).float().mean().item(),
+        "verb_agreement_accuracy": int(verbs.sum()) / max(len(verbs), 1),
+        "pronoun_agreement_accuracy": int(pronouns.sum()) / max(len(pronouns), 1),
+    }

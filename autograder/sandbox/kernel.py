@@ -1,0 +1,137 @@
+"""
+The kernel manager of every grading run: a normal jupyter_client kernel manager whose kernel process
+is started inside the sandbox (autograder/sandbox/bwrap.py) and reached over `ipc` transport.
+
+Only public jupyter_client interfaces are overridden: `format_kernel_cmd` (wrap the command),
+`write_connection_file` (readable by the sandbox's uid), `start_kernel` (the kernel's own stdout and
+stderr kept off the grader's terminal, no environment), `interrupt_kernel` (remember that a cell was
+interrupted at its timeout), `kernel_spec` (interrupt by message: a signal would stop at bwrap) and
+`cleanup_resources` (remove the socket folder) and `client` (a cap on the size of every message the
+grader's sockets take: zmq refuses a larger one before reading it into memory and closes that channel;
+RobustExecute then connects a new client). `seal` and `unseal` close the socket folder to the kernel while it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import zmq
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from traitlets import Any, Int
+
+from attnlab.settings import RECORDING_ENV
+from autograder.sandbox import cgroups
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    sandbox = Any(None, allow_none=True, help="a Sandbox, or None to run the kernel without one")
+    notebook_copy = Any(None, allow_none=True, help="the notebook file to show read-only in the sandbox's home")
+    interrupts = Int(0, help="how many times the kernel was interrupted (a cell ran past its timeout)")
+    max_message_bytes = Int(32 * 2**20, help="largest message taken from the kernel; a larger one is dropped unread")
+    library = Any(
+        None, allow_none=True, help="a copy of attnlab the kernel imports instead (autograder/pipeline/guards.py)"
+    )
+    _runtime: Path | None = None
+
+    _private: Path | None = None
+    _group = None  # the kernel's cgroup (cgroups.py), when one can be made
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if self.sandbox is not None:
+            # No network inside the sandbox: the kernel's sockets are files in a folder both sides see.
+            self._runtime = self.sandbox.runtime_dir()
+            self._private = Path(tempfile.mkdtemp(prefix="attnlab-kernel-args-"))  # the grader's only
+            self.transport = "ipc"
+            self.ip = str(self._runtime / "kernel")
+            self.connection_file = str(self._runtime / "kernel.json")
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        spec = super().kernel_spec
+        if spec is not None and self.sandbox is not None and spec.interrupt_mode != "message":
+            spec.interrupt_mode = "message"
+        return spec
+
+    def client(self, **kwargs):
+        kc = super().client(**kwargs)
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)  # the control channel's
+        # Default options of the client's own context: every channel it opens later (iopub, shell, stdin).
+        kc.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        return kc
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.sandbox is None:
+            return command
+        notebook = Path(self.notebook_copy) if self.notebook_copy else None
+        wrapped = self.sandbox.command(
+            command, self._runtime, notebook, args_file=self._private / "bwrap.args", library=self.library
+        )
+        self._leave_group()  # a restart: the old kernel's group goes with it
+        if self.sandbox.uid is not None and cgroups.available():
+            limits = self.sandbox.limits
+            self._group = cgroups.SandboxGroup(limits.memory_mb * 2**20, limits.processes)
+            wrapped = self._group.launcher() + wrapped
+        return wrapped
+
+    def _leave_group(self) -> None:
+        if self._group is not None:
+            self._group.remove()
+            self._group = None
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None and self.sandbox.uid is not None:
+            # Readable by the kernel's uid through its group, not writable: it is a file on the host's disk.
+            os.chown(self.connection_file, 0, self.sandbox.uid)
+            os.chmod(self.connection_file, 0o440)
+
+    async def start_kernel(self, **kw) -> None:
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        if self.sandbox is not None:
+            kw["env"] = {}  # bwrap needs none, and sets the kernel's own; nothing of the grader's goes in
+        else:
+            kw["env"] = os.environ | {RECORDING_ENV: "1"}  # hidden tests hand their results out
+            if self.library is not None:  # found before the installed attnlab (the kernel's folder holds none)
+                kw["env"]["PYTHONPATH"] = os.pathsep.join(
+                    [str(Path(self.library).parent), os.environ.get("PYTHONPATH", "")]
+                )
+        await super().start_kernel(**kw)
+
+    async def interrupt_kernel(self) -> None:
+        self.interrupts += 1
+        await super().interrupt_kernel()
+
+    def runtime_file(self, name: str, text: str) -> Path:
+        """A file written into this kernel's host folder (readable by the kernel), e.g. its notebook copy."""
+        path = self._runtime / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o444)
+        return path
+
+    def seal(self) -> None:
+        """Once the kernel's sockets exist: its folder on the host becomes read-only for it (running as root,
+        where the kernel has a uid of its own), so it cannot fill the host's disk through it."""
+        if self._runtime is not None and self.sandbox.uid is not None:
+            os.chown(self._runtime, 0, 0)
+            self._runtime.chmod(0o711)
+
+    def unseal(self) -> None:
+        """Before a restart: the new kernel creates its sockets again."""
+        if self._runtime is not None and self.sandbox.uid is not None:
+            os.chown(self._runtime, self.sandbox.uid, self.sandbox.uid)
+            self._runtime.chmod(0o700)
+
+    async def cleanup_resources(self, restart: bool = False) -> None:
+        await super().cleanup_resources(restart=restart)
+        if not restart and self._runtime is not None:
+            self._leave_group()
+            shutil.rmtree(self._runtime, ignore_errors=True)
+            shutil.rmtree(self._private, ignore_errors=True)
