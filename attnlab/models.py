@@ -127,6 +127,25 @@ class HookedTransformerModel(Protocol):
     def __call__(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput: ...
 
 
+def masks(
+    tokens: torch.Tensor, mask: torch.Tensor | None, pad_id: int, causal: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (B, T) bool mask of real tokens (default: tokens != pad_id) and the key mask every attention
+    layer applies: (B, 1, 1, T), or (B, 1, T, T) when causal. Shared by every model attnlab runs."""
+    if mask is None:
+        mask = tokens != pad_id
+    elif mask.shape != tokens.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match tokens shape {tuple(tokens.shape)}")
+    mask = mask.bool()
+    if not mask.any(dim=1).all():
+        raise ValueError("every sequence needs at least one non-padding token")
+    key_mask = mask[:, None, None, :]  # (B, 1, 1, T): which keys may be attended to
+    if causal:
+        T = tokens.shape[1]
+        key_mask = key_mask & torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # (B, 1, T, T)
+    return mask, key_mask
+
+
 def require_model(model: object) -> None:
     """A TypeError that names what is expected, for anything that is not an attnlab model."""
     if not isinstance(model, HookedTransformerModel):
@@ -285,19 +304,7 @@ class TinyTransformer(HookedModule):
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
         """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
         self.validate_tokens(tokens)
-        B, T = tokens.shape
-        if mask is None:
-            mask = tokens != self.cfg.pad_id
-        elif mask.shape != tokens.shape:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match tokens shape {tuple(tokens.shape)}")
-        mask = mask.bool()
-        if not mask.any(dim=1).all():
-            raise ValueError("every sequence needs at least one non-padding token")
-
-        key_mask = mask[:, None, None, :]  # (B, 1, 1, T): which keys may be attended to
-        if self.cfg.causal:
-            causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # (T, T)
-            key_mask = key_mask & causal  # (B, 1, T, T)
+        mask, key_mask = masks(tokens, mask, self.cfg.pad_id, self.cfg.causal)
 
         x = self.hook_embed(self.embed(tokens))  # (B, T, D)
         hidden, patterns = [x], []

@@ -40,7 +40,7 @@ from torch import nn
 
 from attnlab.external.liveness import mark_pattern_liveness
 from attnlab.hooks import HookedModule, HookPoint
-from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput
+from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, masks
 
 ATTENTION_NAME = "attnlab"
 SUPPORTED = (
@@ -365,17 +365,7 @@ class HFTransformer(HookedModule):
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
         """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
         self.validate_tokens(tokens)
-        B, T = tokens.shape
-        if mask is None:
-            mask = tokens != self.cfg.pad_id
-        elif mask.shape != tokens.shape:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match tokens shape {tuple(tokens.shape)}")
-        mask = mask.bool()
-        if not mask.any(dim=1).all():
-            raise ValueError("every sequence needs at least one non-padding token")
-        key_mask = mask[:, None, None, :]  # (B, 1, 1, T)
-        if self.cfg.causal:
-            key_mask = key_mask & torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()  # (B, 1, T, T)
+        mask, key_mask = masks(tokens, mask, self.cfg.pad_id, self.cfg.causal)
         if self._pass is not None:
             raise RuntimeError("this wrapped model is already running (a hook called it again)")
         self._pass = state = _Pass(key_mask)
