@@ -6,6 +6,7 @@ process stays small; nothing is left in the temporary folder.
 """
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -456,17 +457,80 @@ def test_a_sandbox_cgroup_limits_every_process_of_the_kernel_together(tmp_path):
     assert (group.path / "memory.max").read_text() == str(512 * 2**20)
     # The launcher puts the kernel's first process in the group before it runs anything.
     done = subprocess.run([*group.launcher(), "/bin/sh", "-c", "echo $$"], capture_output=True, text=True)
-    assert group.procs.read_text().strip() == done.stdout.strip()
+    assert [procs.read_text().strip() for procs in group.procs] == [done.stdout.strip()]
     group.remove()
     assert not group.path.exists()
 
 
-def test_without_a_cgroup_v2_memory_controller_none_is_used(tmp_path):
+def test_a_cgroup_v1_sandbox_group_limits_memory_swap_and_processes(tmp_path):
     from autograder.sandbox import cgroups
 
-    assert not cgroups.available(tmp_path)  # no cgroup.controllers: cgroup v1, or none
+    root = tmp_path / "cgroup"  # a stand-in for a cgroup v1 machine: one hierarchy per controller
+    for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "cgroup.procs"):
+        (root / "memory").mkdir(parents=True, exist_ok=True)
+        (root / "memory" / name).write_text("")
+    (root / "pids").mkdir()
+    (root / "pids" / "cgroup.procs").write_text("")
+    group = cgroups.SandboxGroup(512 * 2**20, 64, root=root)
+    memory, pids = group.folders
+    assert memory.parent == root / "memory" / cgroups.PARENT and pids.parent == root / "pids" / cgroups.PARENT
+    assert (memory / "memory.limit_in_bytes").read_text() == str(512 * 2**20)
+    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(512 * 2**20)  # no swap beyond it
+    assert (pids / "pids.max").read_text() == "64"
+    # The kernel's first process joins both hierarchies before it runs anything.
+    done = subprocess.run([*group.launcher(), "/bin/sh", "-c", "echo $$"], capture_output=True, text=True)
+    assert [procs.read_text().strip() for procs in group.procs] == [done.stdout.strip()] * 2
+    group.remove()
+    assert not memory.exists() and not pids.exists()
+
+
+def test_without_a_memory_controller_no_cgroup_is_used(tmp_path):
+    from autograder.sandbox import cgroups
+
+    assert not cgroups.available(tmp_path)  # neither cgroup v2 nor v1
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
-    assert not cgroups.available(tmp_path)  # cgroup v2 without the memory controller (this test machine's)
+    assert not cgroups.available(tmp_path)  # cgroup v2 without the memory controller
+    (tmp_path / "cgroup.controllers").unlink()
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("")
+    assert cgroups.available(tmp_path) == (os.geteuid() == 0)  # cgroup v1's memory controller, for root only
+
+
+def _machine_cgroups() -> bool:
+    from autograder.sandbox import cgroups
+
+    return cgroups.available()
+
+
+FORK_THREE = """
+import subprocess, sys
+grab = "b = bytearray({each}); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(3)"
+children = [subprocess.Popen([sys.executable, '-c', grab]) for _ in range(3)]
+print(sum(child.wait() == 0 for child in children))
+"""
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")
+@pytest.mark.skipif(not _machine_cgroups(), reason="needs root and a writable cgroup memory controller")
+def test_on_this_machine_the_sandbox_limits_its_processes_memory_together(course):
+    """Three children of a kernel, each within the per-process limit, together over the sandbox's memory:
+    the group's limit stops them (the out-of-memory killer takes one); rlimits alone would let all three run."""
+    from dataclasses import replace
+
+    import nbformat
+
+    from autograder.pipeline.nbgrader_api import Execution
+    from autograder.pipeline.preprocessors import stopped
+    from autograder.pipeline.running import run_notebook
+
+    limit_mb = 1536
+    limited = replace(course, sandbox_limits=replace(course.sandbox_limits, memory_mb=limit_mb))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(FORK_THREE.format(each=int(limit_mb * 0.45) * 2**20))]
+    nb = run_notebook(limited, nb, nb, Path.cwd(), Execution(timeout=60, sandbox=True))
+    said = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("name") == "stdout").strip()
+    died = (stopped(nb.cells[0]) or {}).get("status") == "kernel_died"
+    assert died or said in ("0", "1", "2"), (said, nb.cells[0].outputs)
 
 
 def test_a_model_cache_holding_the_graders_answers_is_refused(tmp_path, monkeypatch, course):

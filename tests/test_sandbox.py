@@ -1,6 +1,8 @@
 """The sandbox and the robust executor on small hand-made notebooks: each claim of the trust model, checked."""
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,3 +150,74 @@ def test_the_kernel_imports_the_library_the_sandbox_binds(course, tmp_path, monk
     monkeypatch.setattr(autograder.sandbox.bwrap, "_library_dir", lambda: clone)
     nb = run(course, "import attnlab, os\nprint(os.path.dirname(attnlab.__file__))")
     assert text(nb.cells[0]).strip() == str(clone)
+
+
+# Every mount the kernel sees, and which of them it can create a file in: (mount point, size limit in bytes).
+WHERE_IT_WRITES = r"""
+import os
+written = set()
+for line in open('/proc/self/mountinfo'):
+    point, options = line.split()[4].replace('\\040', ' '), line.split(' - ')[1].split()[2]
+    probe = os.path.join(point, '.attnlab-probe')
+    try:
+        with open(probe, 'x') as f:
+            f.write('x')
+    except OSError:
+        continue
+    os.remove(probe)
+    size = next((int(o[5:].rstrip('k')) * 1024 for o in options.split(',') if o.startswith('size=')), None)
+    written.add((point, size))
+print(sorted(written), os.getuid())
+"""
+WRITABLE = {"/tmp", "/home/student", "/dev/shm"}
+
+
+def _written(line: str) -> tuple[dict[str, int | None], int]:
+    mounts, uid = line.rsplit(" ", 1)
+    return dict(eval(mounts)), int(uid)
+
+
+def test_the_kernel_writes_only_to_its_own_bounded_tmpfs_folders(course):
+    """Not the folder of its connection file on the host (its sockets live in its own /tmp), nor bwrap's
+    root or /dev: only /tmp, its home and /dev/shm, each no larger than the sandbox's disk limit."""
+    nb = run(course, WHERE_IT_WRITES)
+    written, _ = _written(text(nb.cells[0]).strip())
+    assert set(written) == WRITABLE
+    assert all(size is not None and size <= course.sandbox_limits.disk_mb * 2**20 for size in written.values())
+
+
+NOT_ROOT = ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
+
+
+def _can_run_without_root() -> bool:
+    try:
+        done = subprocess.run([*NOT_ROOT, "true"], capture_output=True)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _can_run_without_root(), reason="needs root and unshare --map-user")
+def test_a_grader_without_root_runs_the_kernel_in_the_same_sandbox(tmp_path):
+    """A grader that is not root (an instructor's own account) runs kernels with its own uid: they must be
+    as confined as under root. Simulated as root in a user namespace where this process is uid 1000."""
+    script = (
+        "import nbformat, pathlib\n"
+        "from autograder.course.config import load_config\n"
+        "from autograder.pipeline.nbgrader_api import Execution\n"
+        "from autograder.pipeline.running import run_notebook\n"
+        "nb = nbformat.v4.new_notebook()\n"
+        f"nb.cells = [nbformat.v4.new_code_cell({WHERE_IT_WRITES!r}), nbformat.v4.new_code_cell('print(6 * 7)')]\n"
+        "nb = run_notebook(load_config(), nb, nb, pathlib.Path.cwd(), Execution(timeout=30, sandbox=True))\n"
+        "for cell in nb.cells:\n"
+        "    print(''.join(o.get('text', '') for o in cell.outputs).strip())\n"
+    )
+    done = subprocess.run(
+        [*NOT_ROOT, sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe, answer = done.stdout.strip().splitlines()[-2:]
+    written, uid = _written(probe)
+    assert uid == 1000  # the grader's own uid: no uid of its own without root
+    assert set(written) == WRITABLE
+    assert answer == "42"

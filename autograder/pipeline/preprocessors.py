@@ -182,7 +182,6 @@ class RobustExecute(Execute):
     def _run_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:
             self._started, self._finished, self._received = time.monotonic(), [], 0
-            self.km.seal()
         cell.metadata.pop("autograder", None)  # only the grader writes there; a submission's own is dropped
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
@@ -253,10 +252,8 @@ class RobustExecute(Execute):
         return self.budget - (time.monotonic() - self._started)
 
     def _restart_and_replay(self) -> None:
-        self.km.unseal()
         run_sync(self.km.restart_kernel)(now=True)
         self._reconnect()  # a fresh client: the old one's channels may have been closed by an oversized message
-        self.km.seal()
         for index in self._finished:
             remaining = self._remaining()
             if remaining <= 0:

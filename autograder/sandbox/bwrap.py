@@ -4,9 +4,11 @@ An OS sandbox for every kernel that runs a student's code: bubblewrap (bwrap), o
 Inside, the kernel sees the system, the Python installation, the virtual environment, the course's
 library and the cached mini-models, all read-only; a private /tmp and a private home folder (its
 working folder, holding a read-only copy of the notebook), both small tmpfs; and one folder of its
-own on the host, where the kernel's sockets live (the grader talks to it over `ipc` transport, since
-the sandbox has no network). It does not see the grader's home, the course folder, the gradebook,
-other submissions, solutions/ or the grader's processes (own pid namespace and /proc).
+own on the host, read-only, holding its connection file. It writes only to its two tmpfs folders: its
+sockets are files in its own /tmp, which the grader reaches through the sandbox's root
+(/proc/PID/root; `ipc` transport, since the sandbox has no network). It does not see the grader's
+home, the course folder, the gradebook, other submissions, solutions/ or the grader's processes (own
+pid namespace and /proc).
 
 Limits: address space, processes, file size and core dumps through rlimits set inside (prlimit);
 disk through the size of the tmpfs folders. Running as root, the kernel also drops to an unprivileged
@@ -18,11 +20,14 @@ kernel process is killed, bwrap's --die-with-parent and the pid namespace kill e
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -76,6 +81,20 @@ def _take_a_slot() -> tuple[int, object]:
             continue
         return slot, lock
     raise CourseError(f"all {MAX_SLOTS} sandbox slots of this machine are taken by running graders; try again later")
+
+
+def sandbox_pid(info_file: Path, running: Callable[[], bool], timeout: float) -> int | None:
+    """The host pid of a sandbox's pid 1, as bwrap writes it to its --info-fd once the sandbox exists;
+    None if bwrap ended first (`running` says whether it still runs) or took longer than `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return int(json.loads(info_file.read_text())["child-pid"])
+        except (OSError, ValueError, KeyError):  # not written (completely) yet
+            if not running():
+                return None
+            time.sleep(0.01)
+    return None
 
 
 class SandboxUnavailable(CourseError):
@@ -206,11 +225,12 @@ class Sandbox:
         return sorted(found.items())
 
     def runtime_dir(self) -> Path:
-        """A fresh host folder for one kernel's connection file and sockets, writable by the sandbox only."""
+        """A fresh host folder for one kernel's connection file and notebook copy: the grader's, read-only
+        inside, and readable by no other user of the machine (the kernel's uid reads it through its group)."""
         folder = Path(tempfile.mkdtemp(prefix="attnlab-kernel-"))
         if self.uid is not None:
-            os.chown(folder, self.uid, self.uid)
-        folder.chmod(0o700)
+            os.chown(folder, os.geteuid(), self.uid)
+            folder.chmod(0o750)
         return folder
 
     def command(
@@ -221,21 +241,26 @@ class Sandbox:
         env: dict[str, str] | None = None,
         args_file: Path | None = None,
         library: Path | None = None,
+        info_file: Path | None = None,
     ) -> list[str]:
         """
         kernel_cmd (python -m ipykernel_launcher -f CONNECTION) run inside the sandbox; `library`, a copy of
         attnlab, takes the place of the installed one (which is then out of sight). With args_file (a file
         the sandbox cannot see), bwrap's options (every host path it mounts) are written there and read
-        from a file descriptor, so the sandbox's pid 1 (bwrap) shows only the command it runs inside.
+        from a file descriptor, so the sandbox's pid 1 (bwrap) shows only the command it runs inside; with
+        info_file as well, bwrap writes there the host pid of the sandbox's pid 1 (`sandbox_pid`).
         """
         args = self._bwrap_args(kernel_cmd, runtime, notebook, env, library)
         if args_file is None:
             return args
         # bwrap takes its options from the file; the command, which runs inside, stays on its command line.
         end = args.index("--")
-        args_file.write_bytes(b"".join(arg.encode() + b"\0" for arg in args[1:end]))
+        options = args[1:end] + (["--info-fd", "4"] if info_file is not None else [])
+        args_file.write_bytes(b"".join(arg.encode() + b"\0" for arg in options))
         args_file.chmod(0o600)
-        return ["/bin/sh", "-c", 'f=$1; shift; exec "$0" --args 3 "$@" 3< "$f"', args[0], str(args_file), *args[end:]]
+        info = str(info_file) if info_file is not None else "/dev/null"
+        launch = 'f=$1; i=$2; shift 2; exec "$0" --args 3 "$@" 3< "$f" 4> "$i"'
+        return ["/bin/sh", "-c", launch, args[0], str(args_file), info, *args[end:]]
 
     def _bwrap_args(
         self,
@@ -282,12 +307,15 @@ class Sandbox:
         elif cache.is_dir():
             require_safe_model_cache()
             args += _bind("--ro-bind", cache)
-        args += _bind("--bind", runtime)
+        args += _bind("--ro-bind", runtime)
         args += ["--perms", "0777", "--dir", "/tmp/matplotlib"]
         for font_list in _font_cache():
             args += ["--ro-bind", str(font_list), f"/tmp/matplotlib/{font_list.name}"]
         if notebook is not None:
             args += ["--ro-bind", str(notebook), f"{HOME}/{notebook.name}"]
+        # Writable: /tmp, the home and /dev/shm (shared memory), each a tmpfs of bounded size. Without a uid
+        # of its own (a grader not running as root), the kernel owns bwrap's root and /dev: read-only too.
+        args += ["--size", size, "--perms", "1777", "--tmpfs", "/dev/shm", "--remount-ro", "/dev", "--remount-ro", "/"]
         venv_bin = str(Path(sys.prefix) / "bin")
         inside_env = {
             "HOME": HOME,

@@ -6,13 +6,20 @@ Only public jupyter_client interfaces are overridden: `format_kernel_cmd` (wrap 
 `write_connection_file` (readable by the sandbox's uid), `start_kernel` (the kernel's own stdout and
 stderr kept off the grader's terminal, no environment), `interrupt_kernel` (remember that a cell was
 interrupted at its timeout), `kernel_spec` (interrupt by message: a signal would stop at bwrap) and
-`cleanup_resources` (remove the socket folder) and `client` (a cap on the size of every message the
+`cleanup_resources` (remove the kernel's folders) and `client` (a cap on the size of every message the
 grader's sockets take: zmq refuses a larger one before reading it into memory and closes that channel;
-RobustExecute then connects a new client). `seal` and `unseal` close the socket folder to the kernel while it runs.
+RobustExecute then connects a new client).
+
+The kernel binds its sockets in its own /tmp (a tmpfs of the sandbox): the connection file, read-only in
+the sandbox, names that folder, while the grader names a link in a folder of its own that points into the
+sandbox's root (/proc/PID/root/tmp), made once bwrap says the sandbox's pid. So the kernel writes no host
+folder, whether the grader runs as root or not. A kernel that swaps its own sockets for links elsewhere
+reaches only what its messages are signed for: each kernel has its own HMAC key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +33,11 @@ from traitlets import Any, Int
 
 from attnlab.settings import RECORDING_ENV
 from autograder.sandbox import cgroups
+from autograder.sandbox.bwrap import sandbox_pid
+
+# Inside the sandbox: the kernel's sockets (/tmp/kernel-1, ...), in a tmpfs of its own.
+KERNEL_SOCKETS_DIR = "/tmp"
+KERNEL_SOCKETS = f"{KERNEL_SOCKETS_DIR}/kernel"
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -44,12 +56,17 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         if self.sandbox is not None:
-            # No network inside the sandbox: the kernel's sockets are files in a folder both sides see.
+            # No network inside the sandbox: the kernel's sockets are files, reached through its root.
             self._runtime = self.sandbox.runtime_dir()
             self._private = Path(tempfile.mkdtemp(prefix="attnlab-kernel-args-"))  # the grader's only
             self.transport = "ipc"
-            self.ip = str(self._runtime / "kernel")
+            self.ip = str(self._sockets_link / "kernel")
             self.connection_file = str(self._runtime / "kernel.json")
+
+    @property
+    def _sockets_link(self) -> Path:
+        """The grader's name for the kernel's socket folder: a link to it through the sandbox's root."""
+        return self._private / "sockets"
 
     @property
     def kernel_spec(self) -> KernelSpec | None:
@@ -70,8 +87,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.sandbox is None:
             return command
         notebook = Path(self.notebook_copy) if self.notebook_copy else None
+        self._info_file.unlink(missing_ok=True)  # a restart's bwrap writes its own
         wrapped = self.sandbox.command(
-            command, self._runtime, notebook, args_file=self._private / "bwrap.args", library=self.library
+            command,
+            self._runtime,
+            notebook,
+            args_file=self._private / "bwrap.args",
+            library=self.library,
+            info_file=self._info_file,
         )
         self._leave_group()  # a restart: the old kernel's group goes with it
         if self.sandbox.uid is not None and cgroups.available():
@@ -85,9 +108,20 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._group.remove()
             self._group = None
 
+    @property
+    def _info_file(self) -> Path:
+        return self._private / "bwrap.info"
+
     def write_connection_file(self, **kwargs) -> None:
+        written = self._connection_file_written and os.path.exists(self.connection_file)
         super().write_connection_file(**kwargs)
-        if self.sandbox is not None and self.sandbox.uid is not None:
+        if self.sandbox is None or written:
+            return
+        # The kernel binds its sockets where it can write, in its own /tmp; the grader keeps its own name.
+        path = Path(self.connection_file)
+        info = json.loads(path.read_text())
+        path.write_text(json.dumps(info | {"ip": KERNEL_SOCKETS}, indent=1))
+        if self.sandbox.uid is not None:
             # Readable by the kernel's uid through its group, not writable: it is a file on the host's disk.
             os.chown(self.connection_file, 0, self.sandbox.uid)
             os.chmod(self.connection_file, 0o440)
@@ -105,6 +139,23 @@ class SandboxedKernelManager(AsyncKernelManager):
                 )
         await super().start_kernel(**kw)
 
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        # jupyter_client's documented override point, called at every start and restart, before the manager
+        # connects its control socket (zmq retries an ipc path until it resolves).
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.sandbox is not None:
+            self._link_sockets()
+
+    def _link_sockets(self) -> None:
+        process = self.provisioner.process
+        pid = sandbox_pid(self._info_file, lambda: process.poll() is None, timeout=60)
+        if pid is None:
+            return  # bwrap failed or ended: the kernel is dead, and the caller finds out as it would anyway
+        fresh = self._sockets_link.with_name("sockets.new")
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(f"/proc/{pid}/root{KERNEL_SOCKETS_DIR}")
+        fresh.replace(self._sockets_link)  # a restarted kernel's sandbox has a new pid
+
     async def interrupt_kernel(self) -> None:
         self.interrupts += 1
         await super().interrupt_kernel()
@@ -115,19 +166,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         path.write_text(text, encoding="utf-8")
         path.chmod(0o444)
         return path
-
-    def seal(self) -> None:
-        """Once the kernel's sockets exist: its folder on the host becomes read-only for it (running as root,
-        where the kernel has a uid of its own), so it cannot fill the host's disk through it."""
-        if self._runtime is not None and self.sandbox.uid is not None:
-            os.chown(self._runtime, 0, 0)
-            self._runtime.chmod(0o711)
-
-    def unseal(self) -> None:
-        """Before a restart: the new kernel creates its sockets again."""
-        if self._runtime is not None and self.sandbox.uid is not None:
-            os.chown(self._runtime, self.sandbox.uid, self.sandbox.uid)
-            self._runtime.chmod(0o700)
 
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
