@@ -5,8 +5,9 @@ class of lesson 01 submissions.
     .venv/bin/python benchmarks/bench_grading.py [--part sandbox|scale|all] [--students 40] [--lesson-students 10]
 
 Part "scale" grades a class of 200 quiz and 40 lesson 01 submissions (generated) with 1 and 2 local
-workers and through a Dask cluster of 2 worker processes started on this machine, and prints seconds
-per submission and the speed-ups (and checks that every mode gives the same grades.csv).
+workers and through a Dask cluster of 2 worker processes started on this machine (over TLS, not as
+root), and prints seconds per submission and the speed-ups (and checks that every mode gives the same
+grades.csv).
 
 The quiz submissions are well formed (every answer a letter in quotes, drawn with a fixed seed), so
 the graders must agree on every score; the script says so, or lists where they differ. The lesson
@@ -33,6 +34,7 @@ from autograder.course.config import load_config
 from autograder.course.quizbank import COURSE_QUIZ, LETTERS, load_quizzes
 from autograder.release.example_submissions import solved_copy
 from autograder.run.grade import GradeOptions, grade
+from autograder.run.local_cluster import LocalCluster
 
 BIN = Path(sys.executable).parent
 
@@ -175,7 +177,7 @@ def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path
     for name, options in [("1 worker", {"workers": 1}), ("2 workers", {"workers": 2}), ("Dask, 2 workers", None)]:
         out = tmp / f"scale-{len(timings)}"
         if options is None:
-            with dask_cluster(2) as address:
+            with LocalCluster(tmp / "cluster", course.root, workers=2) as address:
                 start = time.perf_counter()
                 grade(course, folder, out, GradeOptions(scheduler=address))
         else:
@@ -191,55 +193,6 @@ def scale(course, questions, quiz_students: int, lesson_students: int, tmp: Path
         f"Dask / 2 workers {timings['Dask, 2 workers'] / timings['2 workers']:.2f}"
     )
     print(f"  every mode gives the same grades.csv: {len(set(grades.values())) == 1}")
-
-
-class dask_cluster:
-    """`dask scheduler` and `dask worker --nworkers N` processes on 127.0.0.1, stopped on exit."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-
-    def __enter__(self) -> str:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        address = f"tcp://127.0.0.1:{port}"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
-        self.processes = [
-            subprocess.Popen(
-                [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
-            ),
-            subprocess.Popen(
-                [
-                    str(BIN / "dask"),
-                    "worker",
-                    address,
-                    "--nworkers",
-                    str(self.workers),
-                    "--nthreads",
-                    "1",
-                    "--host",
-                    "127.0.0.1",
-                    "--no-dashboard",
-                ],
-                **quiet,
-            ),
-        ]
-        from distributed import Client
-
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(self.workers, timeout=120)
-        return address
-
-    def __exit__(self, *exc) -> None:
-        import os
-        import signal
-
-        for process in reversed(self.processes):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def main() -> None:

@@ -9,9 +9,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,6 +21,7 @@ import pytest
 from autograder.course.config import CourseError
 from autograder.course.quizbank import COURSE_QUIZ, load_quizzes
 from autograder.run.grade import GradeOptions, Selection, grade
+from autograder.run.local_cluster import NOT_ROOT, LocalCluster, certificates, dask_command, free_port, tls_flags
 from autograder.sandbox.bwrap import bwrap_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap (bwrap)")]
@@ -34,12 +33,6 @@ TIMEOUT = 30
 STUDENTS = ("ada", "ben", "cy", "eve", "fay", "gus")
 LESSON = ("ben", "00_tiny_transformer")
 PASSWORD = "pg-secret-of-the-grader"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -153,132 +146,11 @@ def test_the_class_report(one_worker, course):
 # --- A Dask cluster of real processes on this machine -----------------------------------------------
 
 
-def _certificates(folder: Path) -> dict[str, str]:
-    """A certificate authority and one certificate it signed for 127.0.0.1 (scheduler, workers and grader
-    share it here; a real cluster gives each its own), made with openssl as the README shows."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=attnlab test CA",
-    )
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "cert.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    )
-    return {name: str(folder / f"{name}.pem") for name in ("ca", "cert", "key")}
-
-
-def _worker_install(folder: Path, course) -> Path:
-    """What a grading host holds: the library and the grader, not solutions/ (a worker that can read the
-    answer key refuses to grade). Its Python finds them first on PYTHONPATH."""
-    for package in ("attnlab", "autograder"):
-        shutil.copytree(course.root / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
-    return folder
-
-
 @pytest.fixture
 def cluster(tmp_path, course):
-    import dask
-
-    bin_dir = Path(sys.executable).parent
-    (tmp_path / "tls").mkdir()
-    tls = _certificates(tmp_path / "tls")
-    port = _free_port()
-    address = f"tls://127.0.0.1:{port}"
-    flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
-    env = os.environ | {"OMP_NUM_THREADS": "1", "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
-    scheduler = subprocess.Popen(
-        [
-            str(bin_dir / "dask"),
-            "scheduler",
-            "--protocol",
-            "tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-dashboard",
-            *flags,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    install = _worker_install(tmp_path / "host", course)
-    workers = subprocess.Popen(
-        [
-            str(bin_dir / "dask"),
-            "worker",
-            address,
-            "--nworkers",
-            "2",
-            "--nthreads",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--no-dashboard",
-            "--preload",
-            "autograder.run.dask_worker",
-            "--local-directory",
-            str(tmp_path / "dask"),
-            *flags,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env | {"PYTHONPATH": str(install)},
-        start_new_session=True,
-    )
-    grader_tls = {
-        "distributed.comm.require-encryption": True,
-        "distributed.comm.tls.ca-file": tls["ca"],
-        "distributed.comm.tls.client.cert": tls["cert"],
-        "distributed.comm.tls.client.key": tls["key"],
-    }
-    try:
-        from distributed import Client
-
-        with dask.config.set(grader_tls):
-            with Client(address, timeout="60s") as client:
-                client.wait_for_workers(2, timeout=120)
-            yield address
-    finally:
-        for process in (workers, scheduler):
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in (workers, scheduler):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    """Two worker processes over TLS, not root, from a copy without solutions/ (autograder/run/local_cluster.py)."""
+    with LocalCluster(tmp_path / "cluster", course.root, workers=2) as address:
+        yield address
 
 
 def _kill_a_busy_worker(address: str, stop: threading.Event, killed: list) -> None:
@@ -320,31 +192,21 @@ def test_the_grader_reaches_a_cluster_only_over_tls_with_certificates(tmp_path, 
         grade(course, klass, tmp_path / "bare", GradeOptions(timeout=TIMEOUT, scheduler="tls://127.0.0.1:8786"))
 
 
-@pytest.mark.parametrize("scheduler_flags, says", [((), "not over TLS"), (("tls",), "answer key")])
-def test_a_worker_refuses_to_start_without_tls_or_with_the_answer_key(tmp_path, scheduler_flags, says):
-    """This repository's own worker: as root it reads solutions/ (an unprivileged user on a grading host
-    would not); without TLS it is refused first."""
-    bin_dir = Path(sys.executable).parent
-    if scheduler_flags:
-        (tmp_path / "tls").mkdir()
-        tls = _certificates(tmp_path / "tls")
-        flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
-        address = f"tls://127.0.0.1:{_free_port()}"
-    else:
-        flags, address = [], f"tcp://127.0.0.1:{_free_port()}"
+@pytest.mark.parametrize(
+    "over_tls, as_root, says",
+    [(False, False, "not over TLS"), (True, True, "runs as root"), (True, False, "answer key")],
+)
+def test_a_worker_refuses_to_start_without_tls_as_root_or_with_the_answer_key(tmp_path, over_tls, as_root, says):
+    """This repository's own worker, which can read solutions/ (a copy on a grading host would not)."""
+    if as_root and os.geteuid() != 0:
+        pytest.skip("runs as root only when the tests do")
+    flags, address = [], f"tcp://127.0.0.1:{free_port()}"
+    if over_tls:
+        flags, address = tls_flags(certificates(tmp_path / "tls")), f"tls://127.0.0.1:{free_port()}"
+    as_user = NOT_ROOT if os.geteuid() == 0 and not as_root else []
+    worker = dask_command("worker", address, "--no-nanny", "--no-dashboard", "--host", "127.0.0.1")
     done = subprocess.run(
-        [
-            str(bin_dir / "dask"),
-            "worker",
-            address,
-            "--no-nanny",
-            "--no-dashboard",
-            "--host",
-            "127.0.0.1",
-            "--preload",
-            "autograder.run.dask_worker",
-            *flags,
-        ],
+        [*as_user, *worker, "--preload", "autograder.run.dask_worker", *flags],
         capture_output=True,
         text=True,
         timeout=120,
@@ -373,7 +235,7 @@ def postgres():
         shutil.chown(home / "password", "postgres", "postgres")
         as_postgres = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
     (home / "password").chmod(0o600)
-    port = _free_port()
+    port = free_port()
 
     def pg(*args: str) -> None:
         subprocess.run(as_postgres + [str(bin_dir / args[0]), *args[1:]], check=True, capture_output=True, cwd=home)

@@ -65,6 +65,8 @@ def worker_refusal(address: str | None) -> str | None:
 
     if address is not None and not address.startswith("tls://"):
         return f"it listens at {address}, not over TLS (tls://): anyone who reaches it could run code on it"
+    if os.geteuid() == 0:
+        return "it runs as root: run Dask workers as an unprivileged user (their sandboxes have that user's rights)"
     solutions = Path(attnlab.__file__).resolve().parents[1] / "solutions"
     if solutions.is_dir() and os.access(solutions, os.R_OK):
         return f"it can read the answer key ({solutions}): run workers as a user, or from a copy, without solutions/"
