@@ -221,3 +221,48 @@ def test_a_grader_without_root_runs_the_kernel_in_the_same_sandbox(tmp_path):
     assert uid == 1000  # the grader's own uid: no uid of its own without root
     assert set(written) == WRITABLE
     assert answer == "42"
+
+
+def test_a_kernel_that_swaps_its_sockets_for_links_does_not_redirect_the_grader(course, tmp_path):
+    """The kernel owns the files of its sockets: it replaces them with links to a socket of the host (here
+    one this test listens on; it could be another kernel's) and closes its own, so the grader's sockets
+    reconnect. They must reconnect to nothing but the kernel's own sockets."""
+    import socket
+    import threading
+
+    lure = tmp_path / "lure.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(lure))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    reached, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                reached.append(listener.accept()[0].recv(16))
+            except OSError:
+                pass
+
+    server = threading.Thread(target=serve)
+    server.start()
+    attack = (
+        "import json, os, sys, time\n"
+        "info = json.load(open(sys.argv[sys.argv.index('-f') + 1]))\n"
+        "for name in ('hb_port', 'stdin_port', 'shell_port', 'control_port'):\n"
+        "    path = f\"{info['ip']}-{info[name]}\"\n"
+        f"    os.unlink(path); os.symlink({str(lure)!r}, path)\n"
+        "kernel = get_ipython().kernel\n"
+        "kernel.parent.heartbeat.socket.close(linger=0)\n"
+        "kernel.stdin_socket.close(linger=0)\n"
+        "time.sleep(4)  # zmq reconnects every 0.1 s; the heartbeat makes a new socket after 3 s\n"
+        "print('swapped')"
+    )
+    try:
+        nb = run(course, attack, "print(6 * 7)", timeout=20)
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+    assert text(nb.cells[0]) == "swapped\n" and text(nb.cells[1]) == "42\n"
+    assert reached == []

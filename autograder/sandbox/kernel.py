@@ -11,19 +11,23 @@ grader's sockets take: zmq refuses a larger one before reading it into memory an
 RobustExecute then connects a new client).
 
 The kernel binds its sockets in its own /tmp (a tmpfs of the sandbox): the connection file, read-only in
-the sandbox, names that folder, while the grader names a link in a folder of its own that points into the
-sandbox's root (/proc/PID/root/tmp), made once bwrap says the sandbox's pid. So the kernel writes no host
-folder, whether the grader runs as root or not. A kernel that swaps its own sockets for links elsewhere
-reaches only what its messages are signed for: each kernel has its own HMAC key.
+the sandbox, names that folder. Once they exist, and before any of the kernel's code runs, the grader
+holds each socket by a descriptor reached through the sandbox's root (/proc/PID/root/tmp, the pid from
+bwrap) and connects through links to those descriptors. So the kernel writes no host folder, whether the
+grader runs as root or not, and a kernel that swaps its sockets for links to elsewhere (a socket of the
+host, another kernel's) does not redirect the grader's reconnections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import zmq
@@ -51,6 +55,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     _runtime: Path | None = None
 
     _private: Path | None = None
+    _socket_fds: list[int] = []
     _group = None  # the kernel's cgroup (cgroups.py), when one can be made
 
     def __init__(self, **kwargs) -> None:
@@ -60,12 +65,13 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._runtime = self.sandbox.runtime_dir()
             self._private = Path(tempfile.mkdtemp(prefix="attnlab-kernel-args-"))  # the grader's only
             self.transport = "ipc"
-            self.ip = str(self._sockets_link / "kernel")
+            self._sockets.mkdir()
+            self.ip = str(self._sockets / "kernel")
             self.connection_file = str(self._runtime / "kernel.json")
 
     @property
-    def _sockets_link(self) -> Path:
-        """The grader's name for the kernel's socket folder: a link to it through the sandbox's root."""
+    def _sockets(self) -> Path:
+        """The grader's names for the kernel's sockets: links to the descriptors it holds (_hold_sockets)."""
         return self._private / "sockets"
 
     @property
@@ -144,17 +150,42 @@ class SandboxedKernelManager(AsyncKernelManager):
         # connects its control socket (zmq retries an ipc path until it resolves).
         await super()._async_launch_kernel(kernel_cmd, **kw)
         if self.sandbox is not None:
-            self._link_sockets()
+            await self._hold_sockets()
 
-    def _link_sockets(self) -> None:
+    async def _hold_sockets(self, timeout: float = 60) -> None:
+        """Once the kernel has bound its sockets, and before any of its code can run, take hold of each:
+        an O_PATH descriptor of the socket itself, reached through the sandbox's root, and the grader's
+        name for the socket a link to that descriptor. Every later connection (zmq's reconnects, a fresh
+        heartbeat socket) reaches that very socket, even if the kernel puts a link elsewhere in its place."""
+        self._release_sockets()
         process = self.provisioner.process
-        pid = sandbox_pid(self._info_file, lambda: process.poll() is None, timeout=60)
+        pid = sandbox_pid(self._info_file, lambda: process.poll() is None, timeout=timeout)
         if pid is None:
             return  # bwrap failed or ended: the kernel is dead, and the caller finds out as it would anyway
-        fresh = self._sockets_link.with_name("sockets.new")
-        fresh.unlink(missing_ok=True)
-        fresh.symlink_to(f"/proc/{pid}/root{KERNEL_SOCKETS_DIR}")
-        fresh.replace(self._sockets_link)  # a restarted kernel's sandbox has a new pid
+        inside = Path(f"/proc/{pid}/root{KERNEL_SOCKETS_DIR}")
+        deadline = time.monotonic() + timeout
+        for port in self.ports:
+            while True:
+                try:
+                    fd = os.open(inside / f"kernel-{port}", os.O_PATH | os.O_NOFOLLOW)
+                except OSError:  # not bound yet
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        return
+                    await asyncio.sleep(0.02)
+                    continue
+                if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.close(fd)
+                    return  # not the kernel's socket: connections fail, and the kernel counts as dead
+                self._socket_fds.append(fd)
+                (self._sockets / f"kernel-{port}").symlink_to(f"/proc/{os.getpid()}/fd/{fd}")
+                break
+
+    def _release_sockets(self) -> None:
+        for fd in self._socket_fds:
+            os.close(fd)
+        self._socket_fds = []
+        for link in self._sockets.iterdir():
+            link.unlink()
 
     async def interrupt_kernel(self) -> None:
         self.interrupts += 1
@@ -170,6 +201,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def cleanup_resources(self, restart: bool = False) -> None:
         await super().cleanup_resources(restart=restart)
         if not restart and self._runtime is not None:
+            self._release_sockets()
             self._leave_group()
             shutil.rmtree(self._runtime, ignore_errors=True)
             shutil.rmtree(self._private, ignore_errors=True)
