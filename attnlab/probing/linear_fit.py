@@ -1,6 +1,6 @@
 """
 Training the linear probe families without autograd: the gradient of their loss in closed form, and
-Adam written out as torch.optim.Adam computes it.
+Adam written out as torch.optim.Adam computes it (attnlab.adam).
 
 A linear probe's scores are linear in its weights, and the gradient of the softmax cross-entropy with
 respect to the scores is softmax(scores) - onehot(label). So each training step is two batched matrix
@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the autograd path uses
-EPS = 1e-8
+from attnlab.adam import adam_state, adam_step
 
 
 def scores_and_backward(
@@ -68,9 +67,9 @@ def train_linear(
     """
     pair = allowed is not None
     params = {name: p.detach() for name, p in params.items()}
-    state = {name: (torch.zeros_like(p), torch.zeros_like(p)) for name, p in params.items()}
+    state = {name: adam_state(p) for name, p in params.items()}
     n_words = labels.shape[1]
-    for step in range(1, steps + 1):
+    for _ in range(steps):
         scores, backward = scores_and_backward(params, inputs, pair)  # (P, M, K) or (P, M, C)
         if pair:
             scores = scores.masked_fill(~allowed, float("-inf"))  # only candidates compete
@@ -79,26 +78,5 @@ def train_linear(
         grad.scatter_add_(-1, labels[..., None], torch.full_like(grad[..., :1], -1.0))
         grad /= n_words
         for name, g in backward(grad).items():
-            adam_step(params[name], g, *state[name], step, lr, weight_decay)
+            adam_step(params[name], g, state[name], lr, weight_decay)
     return params
-
-
-def adam_step(
-    param: torch.Tensor,
-    grad: torch.Tensor,
-    exp_avg: torch.Tensor,
-    exp_avg_sq: torch.Tensor,
-    step: int,
-    lr: float,
-    weight_decay: float = 0.0,
-) -> None:
-    """One step of torch.optim.Adam (defaults: L2 weight decay, no amsgrad), in place, as its CPU code computes it."""
-    beta1, beta2 = BETAS
-    if weight_decay != 0:
-        grad = grad.add(param, alpha=weight_decay)
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
-    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(EPS)
-    param.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
