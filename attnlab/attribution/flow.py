@@ -18,13 +18,16 @@ tests/ checks both against networkx's Edmonds-Karp, which the paper's code uses.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_flow
 
 from attnlab.attribution.rollout import HEAD_FUSIONS, FusedHeadsAttribution, fuse_heads, normalise_rows
 from attnlab.attribution.validate import check_attentions
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_array
 
 CAPACITY_SCALE = 1 << 24  # integer capacity steps per unit of attention
 
@@ -45,6 +48,8 @@ def _integer_capacities(capacities: np.ndarray) -> np.ndarray:
 def _layered_graph(steps: np.ndarray) -> csr_array:
     """steps (L, T, T) integer capacities -> the (L+1)T x (L+1)T capacity matrix; node l*T + i is position i
     of layer l."""
+    from scipy.sparse import csr_array  # here, not at the top: scipy.sparse takes a quarter of a second to import
+
     L, T, _ = steps.shape
     graph = np.zeros(((L + 1) * T, (L + 1) * T), dtype=np.int32)
     for l in range(L):
@@ -55,6 +60,8 @@ def _layered_graph(steps: np.ndarray) -> csr_array:
 def _dinic_flows(steps: np.ndarray, sources: list[int]) -> np.ndarray:
     """steps (L, n, n) integer capacities -> (len(sources), n) max-flow values from each source (a position
     of the last layer) to each input position, by scipy's Dinic: one problem per pair."""
+    from scipy.sparse.csgraph import maximum_flow
+
     L, n, _ = steps.shape
     graph = _layered_graph(steps)
     return np.array(
