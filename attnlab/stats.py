@@ -57,15 +57,32 @@ def _mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean(-1)
 
 
+def _draws(n: int, n_resamples: int, seed: int) -> torch.Tensor:
+    """(n_resamples, n) indices of the resampled examples, drawn from a generator seeded with `seed`."""
+    return torch.randint(n, (n_resamples, n), generator=torch.Generator().manual_seed(seed))
+
+
 @lru_cache(maxsize=4)
 def _resample_index(n: int, n_resamples: int, seed: int) -> torch.Tensor:
-    """(n_resamples * n,) indices of the resampled examples, drawn from a generator seeded with `seed`.
+    """(n_resamples * n,) the drawn indices, for a statistic other than the mean.
 
     A lesson bootstraps many figures over the same examples: drawing the indices (most of the cost)
     once per (n, n_resamples, seed) gives the same intervals. Read-only: callers never modify it.
     """
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(n, (n_resamples, n), generator=generator).flatten()
+    return _draws(n, n_resamples, seed).flatten()
+
+
+@lru_cache(maxsize=4)
+def _resample_counts(n: int, n_resamples: int, seed: int) -> torch.Tensor:
+    """(n_resamples, n) float64: how often each example is drawn in each resample, from the same draws.
+
+    The mean of a resample is then one matrix-vector product (counts @ x / n) instead of gathering
+    R * n values; sums of whole numbers are exact in float64, so 0/1 data get the very same means.
+    Cached and read-only like _resample_index (the same memory: 8 bytes per draw).
+    """
+    draws = _draws(n, n_resamples, seed)  # (R, n)
+    counts = torch.zeros(n_resamples, n, dtype=torch.double)
+    return counts.scatter_add_(1, draws, torch.ones(n_resamples, n, dtype=torch.double))
 
 
 def bootstrap(
@@ -102,8 +119,11 @@ def bootstrap(
         if ids.shape != defined.shape:
             raise ValueError(f"groups need one id per value: {tuple(ids.shape)} ids for {tuple(defined.shape)} values")
         return _cluster_bootstrap(x, ids[defined], n_resamples, level, seed)
-    index = _resample_index(len(x), n_resamples, seed)  # (R * N,)
-    resampled = statistic(x.index_select(0, index).view(n_resamples, len(x)))  # (R, N) -> (R,)
+    if statistic is _mean:
+        resampled = _resample_counts(len(x), n_resamples, seed) @ x / len(x)  # (R, N) @ (N,) -> (R,)
+    else:
+        index = _resample_index(len(x), n_resamples, seed)  # (R * N,)
+        resampled = statistic(x.index_select(0, index).view(n_resamples, len(x)))  # (R, N) -> (R,)
     tail = (1.0 - level) / 2
     low, high = torch.quantile(resampled, torch.tensor([tail, 1.0 - tail], dtype=torch.double)).tolist()
     return Interval(float(statistic(x[None])[0]), low, high, len(x), level)
@@ -114,8 +134,8 @@ def _cluster_bootstrap(x: torch.Tensor, ids: torch.Tensor, n_resamples: int, lev
     G = int(cluster.max()) + 1
     sums = torch.zeros(G, dtype=torch.double).index_add_(0, cluster, x)  # (G,)
     counts = torch.zeros(G, dtype=torch.double).index_add_(0, cluster, torch.ones_like(x))  # (G,)
-    index = _resample_index(G, n_resamples, seed).view(n_resamples, G)  # (R, G) clusters drawn
-    resampled = sums[index].sum(-1) / counts[index].sum(-1)  # (R,) mean over the drawn clusters' examples
+    drawn = _resample_counts(G, n_resamples, seed) @ torch.stack([sums, counts], 1)  # (R, G) @ (G, 2) -> (R, 2)
+    resampled = drawn[:, 0] / drawn[:, 1]  # (R,) mean over the drawn clusters' examples
     tail = (1.0 - level) / 2
     low, high = torch.quantile(resampled, torch.tensor([tail, 1.0 - tail], dtype=torch.double)).tolist()
     return Interval(float(x.mean()), low, high, len(x), level)

@@ -3,6 +3,7 @@
 import copy
 
 import networkx as nx
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from attnlab.attribution import (
     attention_rollout,
     grad_weighted_rollout,
 )
+from attnlab.attribution.flow import CAPACITY_SCALE, _dinic_flows, _shallow_flows
 from attnlab.attribution.gradients import input_embeddings, logit_from_embeddings
 from attnlab.attribution.lrp import lrp_hooks
 from attnlab.models import TinyTransformer, preset
@@ -113,6 +115,25 @@ def test_flow_matches_networkx(random_attention):
         for i in (0, 4):
             assert torch.allclose(flows[b, i].double(), networkx_flow(A[:, b], i), atol=1e-6)
     assert torch.allclose(flows.sum(-1), torch.ones(2, 6), atol=1e-6)
+
+
+def test_flow_of_two_layers_matches_networkx(random_attention):
+    # one and two layers take the closed form, three and more scipy's Dinic: both against networkx
+    A = random_attention(L=2, B=2, T=7)
+    flows = attention_flow(A)  # (B, T, T)
+    for b in range(2):
+        for i in (0, 3, 6):
+            assert torch.allclose(flows[b, i].double(), networkx_flow(A[:, b], i), atol=1e-6)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_closed_form_flow_is_dinics_to_the_last_integer_step(layers):
+    g = np.random.default_rng(layers)
+    steps = g.integers(0, CAPACITY_SCALE, size=(layers, 9, 9))
+    steps[:, :, 4] = 0  # edges without capacity: paths that carry nothing
+    steps[0, 2] = CAPACITY_SCALE  # and a saturating row
+    sources = [0, 4, 8]
+    assert np.array_equal(_shallow_flows(steps, sources), _dinic_flows(steps, sources))
 
 
 def test_one_layer_flow_is_the_capacity_itself(random_attention):

@@ -39,6 +39,15 @@ from attnlab.probing import (
     train_and_evaluate,
     train_and_evaluate_together,
 )
+from attnlab.probing.probes import (
+    ProbeData,
+    _feature_statistics,
+    _scores,
+    _standardise,
+    fit_probe,
+    make_probe,
+    probe_data,
+)
 from attnlab.probing.tasks import AGREEMENT, agreement_classes, antecedent_class_distribution, pos_distribution
 from attnlab.tasks.base import mask_one_word
 from attnlab.tasks.toy_language import (
@@ -149,6 +158,56 @@ def test_probes_trained_together_are_the_probes_trained_alone(kind: str, pairs: 
         assert (joint.correct != alone.correct).float().mean() <= 0.01
         assert joint.accuracy == pytest.approx(alone.accuracy, abs=0.01)
         assert joint.train_accuracy == pytest.approx(alone.train_accuracy, abs=0.01)
+
+
+def autograd_probe(data: ProbeData, n_classes: int, cfg: ProbeConfig) -> torch.nn.Module:
+    """The straightforward training of one probe: its module, autograd, torch.optim.Adam."""
+    pair = data.allowed is not None
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        module = make_probe(cfg, data.n_features, 1 if pair else n_classes, pairs_of_vectors=len(data.inputs) == 2)
+    standardised = _standardise(data, *_feature_statistics(data))
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.steps):
+        loss = torch.nn.functional.cross_entropy(_scores(module, standardised), data.labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return module
+
+
+@pytest.mark.parametrize("inputs", ["words", "pair features", "pairs of word vectors"])
+def test_linear_probes_trained_in_closed_form_are_the_probes_autograd_trains(inputs: str) -> None:
+    # fit_probes trains the linear families with their gradient written out and Adam written out:
+    # the weights must be those of the plain autograd + torch.optim.Adam loop, up to rounding.
+    if inputs == "words":
+        x, task = planted_token_task(100, seed=0)
+        n_positions = x.shape[:2].numel()
+    else:
+        pairs, vectors, task = planted_pair_task(80, seed=0)
+        task.candidates[:, :, 0] = False  # not every position is a candidate...
+        task.candidates[task.labels == 0] = True  # ...but the gold one is
+        x = pairs if inputs == "pair features" else vectors
+        n_positions = pairs.shape[:3].numel()  # every candidate pair adds to the gradient
+    data = probe_data(x, task)
+    cfg = ProbeConfig(steps=30, weight_decay=0.01 if inputs == "words" else 0.0)
+    fast = fit_probe(data, task.n_classes, cfg)
+    plain = autograd_probe(data, task.n_classes, cfg)
+    # Each step's gradient is a float32 sum over the positions, exact to n eps relative, summed in
+    # another order here; the steps compound it (the same bound as for probes trained together).
+    weights_rtol = cfg.steps * n_positions * torch.finfo(torch.float32).eps
+    for (name, a), b in zip(fast.module.named_parameters(), plain.parameters()):
+        if inputs == "pair features" and name == "linear.bias":
+            # One bias shared by every candidate cancels in the softmax: its gradient is 0 up to rounding,
+            # which Adam scales up to steps of size lr. It is arbitrary in both and changes no prediction.
+            continue
+        assert (a - b).norm() <= weights_rtol * b.norm(), name
+    assert (fast.predict(data) == plain_predictions(plain, data)).float().mean() >= 0.99
+
+
+def plain_predictions(module: torch.nn.Module, data: ProbeData) -> torch.Tensor:
+    with torch.no_grad():
+        return _scores(module, _standardise(data, *_feature_statistics(data))).argmax(-1)
 
 
 def test_probes_of_different_shapes_are_not_trained_together() -> None:

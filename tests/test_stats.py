@@ -50,15 +50,36 @@ def test_nan_is_left_out_and_shares_format_as_percent():
 
 
 def test_intervals_are_the_plain_percentile_bootstrap_also_when_indices_are_reused():
-    # bootstrap draws the resampling indices once per (n, n_resamples, seed) and reuses them: every
-    # interval must still be the textbook one, for any data of that size
+    # bootstrap draws the resamples once per (n, n_resamples, seed), reuses them, and takes each
+    # resample's mean as a product with the draw counts: every interval must still be the textbook
+    # one (the mean of the gathered values), for any data of that size
     g = torch.Generator().manual_seed(3)
-    for x in (torch.rand(250, generator=g), (torch.rand(250, generator=g) > 0.4).float()):
+    ones_and_zeros = (torch.rand(250, generator=g) > 0.4).float()
+    for x in (torch.rand(250, generator=g), ones_and_zeros):
         index = torch.randint(250, (500, 250), generator=torch.Generator().manual_seed(7))
         means = x.double()[index].mean(-1)
         low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.double)).tolist()
         interval = bootstrap(x, n_resamples=500, seed=7)
-        assert (interval.low, interval.high) == (low, high)
+        if x is ones_and_zeros:  # sums of whole numbers are exact in float64, in any order: the same bits
+            assert (interval.low, interval.high) == (low, high)
+        else:  # another order of summation: a float64 sum of n terms of size <= 1 is exact to n eps
+            assert (interval.low, interval.high) == pytest.approx((low, high), rel=0, abs=250 * 2.0**-52)
+
+
+def test_clustered_intervals_are_the_means_of_the_drawn_sentences():
+    # the clustered bootstrap draws sentences and takes the mean over all words of the drawn ones
+    # (computed from the draw counts): the same as gathering each resample's words
+    g = torch.Generator().manual_seed(5)
+    sentence = torch.randint(60, (400,), generator=g).sort().values  # (400,) words of 60 sentences, uneven
+    assert len(sentence.unique()) == 60  # every sentence has words: ids 0..59 are the clusters drawn
+    right = (torch.rand(400, generator=g) < 0.7).float()
+    drawn = torch.randint(60, (300, 60), generator=torch.Generator().manual_seed(11))  # (R, G) sentences drawn
+    sums = torch.zeros(60, dtype=torch.double).index_add_(0, sentence, right.double())
+    sizes = torch.bincount(sentence, minlength=60).double()
+    means = sums[drawn].sum(-1) / sizes[drawn].sum(-1)  # (R,)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.double)).tolist()
+    interval = bootstrap(right, groups=sentence, n_resamples=300, seed=11)
+    assert (interval.low, interval.high) == (low, high)  # whole numbers: exact sums
 
 
 def test_clustered_examples_give_a_wider_interval_and_one_per_cluster_gives_the_plain_one():

@@ -10,19 +10,24 @@ input node j; each row is then normalised to sum to 1, as in the paper's code.
 Unlike rollout, which multiplies the weights along every path, max-flow is limited by the narrowest
 edge of each path. It costs one max-flow problem per (output position, input token); here they are
 solved by scipy's Dinic algorithm on capacities scaled to integers (2^24 steps: error below 1e-6),
-fast enough for the lessons' short sentences. tests/ checks it against networkx's Edmonds-Karp,
-which the paper's code uses.
+fast enough for the lessons' short sentences. With one or two layers the max-flow has a closed form,
+used instead: every path from output i to input j is i -> k -> j, and no two paths share an edge, so
+the flow is sum_k min(cap_1[i, k], cap_0[k, j]) (one layer: cap_0[i, j]), the same integer Dinic finds.
+tests/ checks both against networkx's Edmonds-Karp, which the paper's code uses.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_flow
 
 from attnlab.attribution.rollout import HEAD_FUSIONS, FusedHeadsAttribution, fuse_heads, normalise_rows
 from attnlab.attribution.validate import check_attentions
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_array
 
 CAPACITY_SCALE = 1 << 24  # integer capacity steps per unit of attention
 
@@ -35,13 +40,41 @@ def flow_capacities(attentions: torch.Tensor, head_fusion: str = "mean", residua
     return normalise_rows(fused) if residual or head_fusion != "mean" else fused
 
 
-def _layered_graph(capacities: np.ndarray) -> csr_array:
-    """capacities (L, T, T) -> the (L+1)T x (L+1)T integer capacity matrix; node l*T + i is position i of layer l."""
-    L, T, _ = capacities.shape
+def _integer_capacities(capacities: np.ndarray) -> np.ndarray:
+    """(L, T, T) capacities in [0, 1] -> int64 steps of 1 / CAPACITY_SCALE."""
+    return np.round(capacities * CAPACITY_SCALE).astype(np.int64)
+
+
+def _layered_graph(steps: np.ndarray) -> csr_array:
+    """steps (L, T, T) integer capacities -> the (L+1)T x (L+1)T capacity matrix; node l*T + i is position i
+    of layer l."""
+    from scipy.sparse import csr_array  # here, not at the top: scipy.sparse takes a quarter of a second to import
+
+    L, T, _ = steps.shape
     graph = np.zeros(((L + 1) * T, (L + 1) * T), dtype=np.int32)
     for l in range(L):
-        graph[(l + 1) * T : (l + 2) * T, l * T : (l + 1) * T] = np.round(capacities[l] * CAPACITY_SCALE)
+        graph[(l + 1) * T : (l + 2) * T, l * T : (l + 1) * T] = steps[l]
     return csr_array(graph)
+
+
+def _dinic_flows(steps: np.ndarray, sources: list[int]) -> np.ndarray:
+    """steps (L, n, n) integer capacities -> (len(sources), n) max-flow values from each source (a position
+    of the last layer) to each input position, by scipy's Dinic: one problem per pair."""
+    from scipy.sparse.csgraph import maximum_flow
+
+    L, n, _ = steps.shape
+    graph = _layered_graph(steps)
+    return np.array(
+        [[maximum_flow(graph, L * n + i, j, method="dinic").flow_value for j in range(n)] for i in sources],
+        dtype=np.int64,
+    )
+
+
+def _shallow_flows(steps: np.ndarray, sources: list[int]) -> np.ndarray:
+    """_dinic_flows for one or two layers, in closed form: the paths i -> k -> j share no edge."""
+    if len(steps) == 1:
+        return steps[0][sources]  # (P, n): the one edge i -> j
+    return np.minimum(steps[1][sources][:, :, None], steps[0][None]).sum(1)  # (P, k, 1) vs (1, k, j) -> (P, n)
 
 
 def attention_flow(
@@ -74,12 +107,11 @@ def attention_flow(
     for b in range(B):
         # the network's positions: the real tokens, or all when a row is asked of a padding position
         keep = mask[b].nonzero()[:, 0].tolist() if mask[b, positions].all() else list(range(T))
-        n = len(keep)
-        graph = _layered_graph(capacities[:, b][np.ix_(range(L), keep, keep)])  # (L, n, n) capacities
-        for i in positions:
-            source = L * n + keep.index(i)  # position i of the last layer
-            row = [maximum_flow(graph, source, j, method="dinic").flow_value for j in range(n)]  # to input keep[j]
-            row = torch.tensor(row, dtype=torch.float64)
+        steps = _integer_capacities(capacities[:, b][np.ix_(range(L), keep, keep)])  # (L, n, n)
+        sources = [keep.index(i) for i in positions]  # the network's index of each output position
+        solve = _shallow_flows if L <= 2 else _dinic_flows
+        rows = torch.from_numpy(solve(steps, sources)).double()  # (P, n) to input keep[j]
+        for i, row in zip(positions, rows):
             flows[b, i, keep] = (row / row.sum()).to(attentions.dtype)
     return flows[0] if single else flows
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from attnlab.adam import adam_state, adam_step
 from attnlab.faithfulness.scores import require_classifier
 from attnlab.interventions import replace_attention
 from attnlab.models import TinyTransformer
@@ -97,7 +98,7 @@ def adversarial_attention(
     uniform = keys.float() / keys.float().sum(-1, keepdim=True)
     theta = (uniform + EPS).log() + cfg.init_std * torch.randn(original.shape, generator=generator)
     theta.requires_grad_(True)
-    opt = torch.optim.Adam([theta], lr=cfg.lr, amsgrad=True)
+    state = adam_state(theta, amsgrad=True)  # torch.optim.Adam(amsgrad=True), written out (attnlab.adam)
 
     best, best_jsd = original.clone(), torch.zeros(len(tokens))
     best_change = torch.zeros(len(tokens))
@@ -114,8 +115,8 @@ def adversarial_attention(
                 change[better].detach(),
             )
         loss = (-jsd + cfg.penalty * F.relu(change - cfg.tolerance)).sum()
-        (theta.grad,) = torch.autograd.grad(loss, [theta])
-        opt.step()
+        (grad,) = torch.autograd.grad(loss, [theta])
+        adam_step(theta, grad, state, cfg.lr)
 
     with torch.no_grad():
         final = _run_with_row(model, tokens, pattern, best, layer, position)

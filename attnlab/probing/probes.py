@@ -12,6 +12,7 @@ Probes: small classifiers trained to read a property off frozen features.
 Every probe is trained full-batch with Adam for a fixed number of steps on standardised features,
 from a seeded initialisation, so the same inputs always give the same probe. `fit_probes` trains
 several probes of the same shapes side by side (the lesson's probe of every layer and its control).
+The linear families are trained with their gradient in closed form (`linear_fit`), the MLPs by autograd.
 Accuracy is measured on a held-out split the probe never saw.
 
 Shapes: M words asked about, C candidates per word (= T), D / F feature size, K classes.
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlab.probing.linear_fit import train_linear
 from attnlab.probing.tasks import ProbingTask
 
 
@@ -187,12 +189,13 @@ def fit_probes(data: Sequence[ProbeData], n_classes: int = 0, cfg: ProbeConfig =
     """Train one probe per ProbeData, side by side: the probe of every layer of a model and of its control
     task, say. All must have the same shapes (the same words asked, features of the same size).
 
-    The P probes share one training loop: their parameters are stacked (P, ...), torch.func.vmap runs
-    the one probe module on every probe's own parameters and data, and the loss is the *sum* of the
-    probes' losses, so each probe's gradient, and with Adam (elementwise) its every step, is the one it
-    would get if trained alone. Only floating-point rounding differs. On CPU, small probes are bound by
-    the cost of each step more than by arithmetic, so training them together saves most of that cost;
-    the larger the probe, the less (benchmarks/bench_probing.py measures it).
+    The P probes share one training loop: their parameters are stacked (P, ...), every probe's scores
+    come from its own parameters and data (batched products for the linear families, torch.func.vmap of
+    the probe module for the MLPs), and the loss is the *sum* of the probes' losses, so each probe's
+    gradient, and with Adam (elementwise) its every step, is the one it would get if trained alone. Only
+    floating-point rounding differs. On CPU, small probes are bound by the cost of each step more than
+    by arithmetic, so training them together saves most of that cost; the larger the probe, the less
+    (benchmarks/bench_probing.py measures it).
     """
     if not data:
         return []
@@ -215,22 +218,37 @@ def fit_probes(data: Sequence[ProbeData], n_classes: int = 0, cfg: ProbeConfig =
     params = {
         name: p.detach().expand(len(data), *p.shape).clone().requires_grad_() for name, p in module.named_parameters()
     }
-    each_probe = torch.func.vmap(lambda own, *x: torch.func.functional_call(module, own, x))
-    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    for _ in range(cfg.steps):
-        scores = each_probe(params, *inputs)  # (P, M, K) or (P, M, C)
-        if pair:
-            scores = scores.masked_fill(~allowed, float("-inf"))  # only candidates compete
-        loss = F.cross_entropy(scores.transpose(1, 2), labels, reduction="none").mean(1).sum()  # sum of P means
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    if cfg.kind == "linear":  # the same training with the gradient in closed form: several times faster
+        params = train_linear(params, inputs, labels, allowed, cfg.steps, cfg.lr, cfg.weight_decay)
+    else:
+        _train_with_autograd(module, params, inputs, labels, allowed, cfg)
     fitted = []
     for k, (mean, std) in enumerate(statistics):
         own = copy.deepcopy(module).eval()
         own.load_state_dict({name: p[k].detach() for name, p in params.items()})  # probe k's trained weights
         fitted.append(FittedProbe(own, mean, std))
     return fitted
+
+
+def _train_with_autograd(
+    module: nn.Module,
+    params: dict[str, torch.Tensor],
+    inputs: list[torch.Tensor],
+    labels: torch.Tensor,
+    allowed: torch.Tensor | None,
+    cfg: ProbeConfig,
+) -> None:
+    """Full-batch Adam on the sum of the probes' mean cross-entropies, in place on the stacked `params`."""
+    each_probe = torch.func.vmap(lambda own, *x: torch.func.functional_call(module, own, x))
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.steps):
+        scores = each_probe(params, *inputs)  # (P, M, K) or (P, M, C)
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed, float("-inf"))  # only candidates compete
+        loss = F.cross_entropy(scores.transpose(1, 2), labels, reduction="none").mean(1).sum()  # sum of P means
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from attnlab.tasks.multihop import make_multihop_task
 from attnlab.tasks.rationale import MAX_LEN as RATIONALE_MAX_LEN
 from attnlab.tasks.rationale import RationaleData, make_rationale_task
 from attnlab.tasks.toy_language import MAX_LEN as TOY_MAX_LEN
-from attnlab.tasks.toy_language import make_toy_language, masked_lm_accuracy
+from attnlab.tasks.toy_language import ToyLanguageData, make_toy_language, masked_lm_accuracy
 from attnlab.train import TrainConfig, classifier_accuracy, train_classifier, train_masked_lm
 from attnlab.zoo.cache import TrainedModel, cached_model
 
@@ -70,14 +70,20 @@ def rationale_model(
     return cached_model("rationale", key, cfg, train, test, build)
 
 
+@lru_cache(maxsize=4)
+def _toy_language_splits(seed: int, n_train: int, n_test: int) -> tuple[ToyLanguageData, ToyLanguageData]:
+    """Generated once per process, as _rationale_splits: lesson 04 asks for seed 0's model again in a hidden
+    test (the tensors are shared, and nothing in the course modifies them)."""
+    return make_toy_language(n_train + n_test, seed=seed).split(n_train)
+
+
 def toy_language_model(
     seed: int = 0, size: str = "micro", n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None
 ) -> TrainedModel:
     """The masked language model of the toy language, for the probing lesson."""
     train_cfg = train_cfg or TrainConfig(seed=seed, steps=800, lr=3e-3)
-    data = make_toy_language(n_train + n_test, seed=seed)
-    train, test = data.split(n_train)
-    cfg = preset(size, vocab_size=len(data.vocab), max_len=TOY_MAX_LEN, head="token")
+    train, test = _toy_language_splits(seed, n_train, n_test)
+    cfg = preset(size, vocab_size=len(train.vocab), max_len=TOY_MAX_LEN, head="token")
 
     def build(model: TinyTransformer) -> dict:
         train_masked_lm(model, train, train_cfg)
