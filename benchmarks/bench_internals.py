@@ -2,7 +2,7 @@
 in fresh Python processes (what they save is start-up work), alternately (A B A B ...) so that the load
 of a shared machine falls on both sides alike. Prints each side's range and median, and the saving.
 
-    .venv/bin/python benchmarks/bench_internals.py [--repeat 5] [--scheduler]
+    .venv/bin/python benchmarks/bench_internals.py [--repeat 5]
 
 - rfc3987: autograder/__init__.py marks jsonschema's optional rfc3987_syntax as absent. Timed: a process
   that imports the grader and validates a notebook, with the mark (A) and with rfc3987_syntax imported
@@ -10,11 +10,8 @@ of a shared machine falls on both sides alike. Prints each side's range and medi
 - gradebook: autograder.pipeline.nbgrader_api.create_gradebook writes nbgrader's tables and stamps them with the
   head of nbgrader's migrations in-process. Timed: a new gradebook made that way, then opened by nbgrader
   (A), against one nbgrader makes itself on first opening (B), which runs the `alembic` program.
-- scheduler (with --scheduler; it retrains two models per run): tests/conftest.py overrides xdist's private
-  LoadScopeScheduling._split_scope so that each test of test_checkpoints.py and test_cpu_kernels.py is a
-  unit of work of its own. Timed: test_checkpoints.py on two workers with the override (A, --dist
-  loadscope) and without it (B, --dist loadfile: the module whole on one worker, what loadscope gives it
-  without the override).
+
+The test scheduler's override (tests/conftest.py) is timed by benchmarks/bench_scheduler.py (minutes per run).
 """
 
 from __future__ import annotations
@@ -49,25 +46,13 @@ def seconds(code: str) -> float:
         return time.perf_counter() - started
 
 
-def pytest_seconds(dist: str) -> float:
-    root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", dist, "tests/test_checkpoints.py"]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=root, env=os.environ | {"OMP_NUM_THREADS": "1"}, capture_output=True)
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--scheduler", action="store_true", help="time the test scheduler only (minutes)")
     args = parser.parse_args()
-    cases = {"scheduler": (lambda: pytest_seconds("loadscope"), lambda: pytest_seconds("loadfile"))}
-    if not args.scheduler:
-        cases = {name: (lambda c=a: seconds(c), lambda c=b: seconds(c)) for name, (a, b) in CASES.items()}
+    cases = {name: (lambda c=a: seconds(c), lambda c=b: seconds(c)) for name, (a, b) in CASES.items()}
     for name, (with_it, without_it) in cases.items():
-        if not args.scheduler:
-            with_it(), without_it()  # warm the file cache for both
+        with_it(), without_it()  # warm the file cache for both
         times: dict[str, list[float]] = {"with": [], "without": []}
         for _ in range(args.repeat):
             times["with"].append(with_it())

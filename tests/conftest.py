@@ -62,8 +62,9 @@ LONGEST_FIRST = (
 EVERY_TEST_ON_ITS_OWN = ("tests/test_checkpoints.py::", "tests/test_cpu_kernels.py::")
 
 
-# A private override: xdist's public way, --dist loadgroup with xdist_group marks, groups nothing under
-# pytest 9.2 (pytest-dev/pytest-xdist#1386). tests/test_internals.py fails when xdist changes under it.
+# A private override, kept for what it saves (benchmarks/bench_scheduler.py, RESULTS.md): xdist's public way,
+# --dist loadgroup with xdist_group marks, groups nothing under pytest 9.2 (pytest-dev/pytest-xdist#1386).
+# tests/test_internals.py fails when xdist changes under the override, and when loadgroup groups again.
 class LoadScopeWithIndependentTests(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         return nodeid if nodeid.startswith(EVERY_TEST_ON_ITS_OWN) else super()._split_scope(nodeid)

@@ -237,6 +237,7 @@ def test_the_students_kernel_leaves_a_graded_apart_hidden_part_to_the_kernel_apa
 
     config = Config()
     config.RobustExecute.sandbox = False  # what runs where does not depend on the sandbox
+    config.RobustExecute.grade_apart_follows = True  # as the pipeline's settings say (nbgrader_api)
     resources = {"metadata": {"path": str(tmp_path)}}
     nb = _guarded_notebook()
     ran, _ = RobustExecute(config=config).preprocess(nb, resources)
@@ -244,6 +245,20 @@ def test_the_students_kernel_leaves_a_graded_apart_hidden_part_to_the_kernel_apa
     assert ran.cells[1].source == _guarded_notebook().cells[1].source  # the cell itself is whole
     judged, _ = GradeApart(config=config).preprocess(ran, resources)
     assert _errors(judged.cells[1]) == ["the hidden part ran, f() = 1"]  # it ran apart, on the answer's code
-    config.GradeApart.enabled = False  # nothing would run it apart: the student's kernel runs the whole cell
+    del config.RobustExecute.grade_apart_follows  # a pipeline without GradeApart: the student's kernel runs it all
     whole, _ = RobustExecute(config=config).preprocess(_guarded_notebook(), resources)
     assert _errors(whole.cells[1]) == ["the hidden part ran, f() = 1"]
+
+
+def test_the_pipeline_tells_its_kernel_that_grade_apart_follows_it(course):
+    # The student's kernel skips a graded-apart hidden part only because the next step runs it: the settings
+    # every runner uses (check, the workers, nbgrader_config.py) say so exactly when the pipeline does.
+    from autograder.pipeline.execution import RUN_STUDENT_CODE
+    from autograder.pipeline.guards import GradeApart
+    from autograder.pipeline.nbgrader_api import Execution, pipeline_settings
+    from autograder.pipeline.preprocessors import RobustExecute
+
+    follows = RUN_STUDENT_CODE[RUN_STUDENT_CODE.index(RobustExecute) + 1] is GradeApart
+    for execution in (Execution(), Execution(sandbox=False, writable_cache=True)):
+        assert pipeline_settings(course, execution)["RobustExecute"]["grade_apart_follows"] is follows is True
+    assert RobustExecute().grade_apart_follows is False  # alone, or in another pipeline, it runs every cell whole

@@ -1,5 +1,5 @@
 """The plan of the houses: the grader's rooms import only the rooms their docstrings allow, with no circle
-between rooms, and the library's metric modules never import training code."""
+between rooms nor between the modules of a room, and the library's metric modules never import training code."""
 
 import ast
 import re
@@ -12,8 +12,9 @@ GRADER = REPO / "autograder"
 ROOMS = sorted(p.parent.name for p in GRADER.glob("*/__init__.py"))
 
 
-def imported_modules(path: Path, old_addresses: bool = True) -> set[str]:
-    """Every module path imported anywhere in the file, inside functions too (the grader imports lazily).
+def imported_modules(path: Path, old_addresses: bool = True, package: str | None = None) -> set[str]:
+    """Every module path imported anywhere in the file, inside functions too (a lazy import is an arrow all
+    the same: it only hides it from a reader). Relative imports are resolved when the file's package is given.
     old_addresses=False leaves out a module's `__getattr__`, which only resolves names that moved away for
     notebooks written before they moved (attnlab.faithfulness's trained variants)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -23,9 +24,17 @@ def imported_modules(path: Path, old_addresses: bool = True) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                module = node.module
+            elif package is not None:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                continue
+            if module:
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -45,6 +54,27 @@ def room_arrows(grader: Path = GRADER) -> dict[str, set[str]]:
     return arrows
 
 
+def room_modules(room: str, grader: Path = GRADER) -> dict[str, Path]:
+    """autograder.<room>.<module> -> its file (the room's __init__ as autograder.<room>), examples left out."""
+    modules = {}
+    for path in (grader / room).rglob("*.py"):
+        parts = path.relative_to(grader).with_suffix("").parts
+        if "examples" in parts:
+            continue
+        modules[".".join(("autograder", *parts[: -1 if parts[-1] == "__init__" else None]))] = path
+    return modules
+
+
+def module_arrows(room: str, grader: Path = GRADER) -> dict[str, set[str]]:
+    """module -> the other modules of the same room it imports (lazily or not)."""
+    modules = room_modules(room, grader)
+    arrows = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        arrows[name] = {m for m in imported_modules(path, package=package) if m in modules and m != name}
+    return arrows
+
+
 def allowed(room: str) -> set[str]:
     """The rooms the room's __init__ docstring says it may import ("May import: a, b." or "nothing")."""
     doc = ast.get_docstring(ast.parse((GRADER / room / "__init__.py").read_text(encoding="utf-8"))) or ""
@@ -54,7 +84,7 @@ def allowed(room: str) -> set[str]:
 
 
 def circles(arrows: dict[str, set[str]]) -> list[list[str]]:
-    """Every room that can reach itself, with the path it takes."""
+    """Every room (or module) that can reach itself, with the path it takes."""
     found = []
     for start in arrows:
         stack = [(start, [start])]
@@ -83,6 +113,43 @@ def test_a_room_imports_only_the_rooms_its_docstring_allows(room):
 
 def test_no_circle_between_rooms():
     assert circles(room_arrows()) == []
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_circle_between_the_modules_of_a_room(room):
+    # A module that needs a module that needs it back has no place on the plan; a lazy import only hides it.
+    assert circles(module_arrows(room)) == []
+
+
+def test_the_module_check_finds_a_circle_through_a_lazy_or_relative_import(tmp_path):
+    room = tmp_path / "pipeline"
+    room.mkdir()
+    for name, body in {
+        "__init__": '"""May import: nothing."""\n',
+        "judge": "from autograder.pipeline.key import load\n",
+        "key": "def load():\n    from . import steps\n",  # lazy and relative: an arrow all the same
+        "steps": "import autograder.pipeline.judge\nfrom autograder.course import config\n",
+        "lower": "from autograder.pipeline import judge\n",  # into the circle (and the package), not part of it
+    }.items():
+        (room / f"{name}.py").write_text(body)
+    prefix = "autograder.pipeline."
+    arrows = {
+        name.removeprefix(prefix): {m.removeprefix(prefix) for m in to}
+        for name, to in module_arrows("pipeline", tmp_path).items()
+    }
+    assert arrows == {
+        "autograder.pipeline": set(),
+        "judge": {"key"},
+        "key": {"autograder.pipeline", "steps"},
+        "steps": {"judge"},
+        "lower": {"autograder.pipeline", "judge"},
+    }
+    found = {tuple(c) for c in circles(arrows)}
+    assert found == {
+        ("judge", "key", "steps", "judge"),
+        ("key", "steps", "judge", "key"),
+        ("steps", "judge", "key", "steps"),
+    }
 
 
 def test_the_checks_find_a_circle_and_a_forbidden_import(tmp_path):

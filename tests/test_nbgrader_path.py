@@ -266,9 +266,9 @@ def test_the_formgrader_autograde_button_gives_grades_scores(graded_examples, co
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root is refused")
 def test_the_formgrader_refuses_to_run_as_root(course, tmp_path):
-    from autograder.pipeline import nbgrader_api
+    from autograder.pipeline.course_folder import write_config_file
 
-    nbgrader_api.write_config_file(course, tmp_path, "sqlite:///gradebook.db")
+    write_config_file(course, tmp_path, "sqlite:///gradebook.db")
     done = subprocess.run(
         [sys.executable, "-m", "autograder", "formgrader", str(tmp_path)], capture_output=True, text=True, timeout=60
     )

@@ -214,13 +214,14 @@ def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, 
     from nbgrader.preprocessors import OverwriteCells
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autograder.pipeline import nbgrader_api
-    from autograder.pipeline.steps import AUTOGRADE, GRADEBOOK_ONLY, SANITIZE, execution_steps, judging_steps
+    from autograder.pipeline import course_folder, nbgrader_api
+    from autograder.pipeline.execution import GRADEBOOK_ONLY, SANITIZE, execution_steps
+    from autograder.pipeline.steps import AUTOGRADE, judging_steps
 
     course_dir = tmp_path / "course"
-    nbgrader_api.write_config_file(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
+    course_folder.write_config_file(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
     written = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
-    graded = nbgrader_api.course_config(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
+    graded = course_folder.course_config(course, course_dir, nbgrader_api.sqlite_url(tmp_path / "gradebook.db"))
     assert written == graded  # the relative paths of the file resolve to the same folders
 
     autograde = Autograde(config=written)  # what `nbgrader autograde` builds from the file
@@ -241,10 +242,10 @@ def test_grade_check_and_the_written_nbgrader_config_share_one_pipeline(course, 
 def test_a_moved_course_folder_keeps_its_own_gradebook(course, tmp_path):
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autograder.pipeline import nbgrader_api
+    from autograder.pipeline import course_folder, nbgrader_api
 
     out = tmp_path / "out"
-    nbgrader_api.write_config_file(course, out / "course", nbgrader_api.sqlite_url(out / "gradebook.db"))
+    course_folder.write_config_file(course, out / "course", nbgrader_api.sqlite_url(out / "gradebook.db"))
     moved = tmp_path / "elsewhere"
     (out).rename(moved)
     written = PyFileConfigLoader("nbgrader_config.py", path=str(moved / "course")).load_config()

@@ -113,12 +113,12 @@ def test_record_is_silent_outside_grading(monkeypatch, capsys):
 
 def test_a_run_that_needs_a_solution_another_run_is_computing_waits_for_its_records(course, tmp_path, monkeypatch):
     # Two gradings (or a grading and a `check`) of the same lesson at once run the instructor's solution once.
-    import autograder.pipeline.running
+    import autograder.pipeline.reference
     from autograder.pipeline.nbgrader_api import Execution
     from autograder.pipeline.reference import cache_file, instructor_references, save
 
     runs = []
-    monkeypatch.setattr(autograder.pipeline.running, "run_notebook", lambda *args: runs.append(args))
+    monkeypatch.setattr(autograder.pipeline.reference, "run_notebook", lambda *args: runs.append(args))
     solution = course.solutions_dir / "00_tiny_transformer.ipynb"
     path = cache_file(tmp_path, solution.name, nbformat.read(solution, as_version=4))
     found = []

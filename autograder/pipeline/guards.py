@@ -44,12 +44,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from attnlab.protocol import RECORD_MIME
-from autograder.course.notebooks import grade_id_of, is_answer, is_graded, nbgrader_of
+from autograder.course.notebooks import grade_id_of, is_answer, nbgrader_of
+from autograder.pipeline.hidden import hidden_from, is_test_cell, withheld_names, without_hidden_tests
+from autograder.pipeline.preprocessors import RobustExecute, stopped
 
-HIDDEN_START = "### BEGIN HIDDEN TESTS"
-DECLARATION = re.compile(r"^\s*#\s*graded without:\s*(.+)$")
 WITHHELD = "is not available while this exercise is graded: write the exercise's code yourself"
-# autograder.pipeline.preprocessors lists this module's step in its pipeline: what is needed from it is imported late.
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -57,36 +56,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # --- Declarations ---------------------------------------------------------------------------------
 
 
-def hidden_from(source: str) -> int | None:
-    """The line number (1-based) of the hidden tests' start marker, or None."""
-    return next((n for n, line in enumerate(source.splitlines(), 1) if line.strip() == HIDDEN_START), None)
-
-
-def withheld_names(source: str) -> list[str]:
-    """The library names a test cell's hidden tests declare withheld (empty: not graded apart)."""
-    start = hidden_from(source)
-    if start is None:
-        return []
-    names = []
-    for line in source.splitlines()[start:]:
-        match = DECLARATION.match(line)
-        if match:
-            names += [name.strip() for name in match.group(1).split(",") if name.strip()]
-    return names
-
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and is_graded(cell) and not is_answer(cell)
-
-
 def _is_answer_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and is_answer(cell)
-
-
-def visible_part(source: str) -> str:
-    """A test cell's source before its hidden tests (all of it when it has none)."""
-    start = hidden_from(source)
-    return source if start is None else "".join(source.splitlines(keepends=True)[: start - 1])
 
 
 def guarded_tests(nb: NotebookNode) -> dict[str, list[str]]:
@@ -264,7 +235,6 @@ def _execute_apart(
     """nb run by RobustExecute (its settings from config) in a kernel whose attnlab is `library`; the
     notebook file that kernel can read is `shown` without its hidden tests (nb itself holds the hidden
     parts it runs, without their start marker: it is never shown)."""
-    from autograder.pipeline.preprocessors import RobustExecute, without_hidden_tests
 
     class ApartExecute(RobustExecute):
         def create_kernel_manager(self):
@@ -302,8 +272,6 @@ def _raised_in_hidden_part(output: NotebookNode, start: int) -> bool:
 
 def take_over(cell: NotebookNode, apart: NotebookNode) -> None:
     """The test cell keeps its visible part's outputs; its records and hidden-part error come from apart."""
-    from autograder.pipeline.preprocessors import stopped
-
     start = hidden_from(cell.source) or 0
     if stopped(cell) is None:
         cell.outputs = [

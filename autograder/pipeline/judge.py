@@ -36,6 +36,7 @@ from traitlets import Integer, Unicode
 
 from autograder.course.config import KEY_DIR
 from autograder.course.quizbank import Question
+from autograder.pipeline.key import load_key
 from autograder.pipeline.records import strip_records
 from autograder.pipeline.results import References, Verdict, verdicts
 
@@ -95,8 +96,6 @@ class JudgeGrades(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         questions, references = self.questions, self.references
         if not self.given:  # under nbgrader: the key of this assignment from the course folder
-            from autograder.pipeline.key import load_key
-
             assignment = resources.get("nbgrader", {}).get("assignment", "")
             root = Path(CourseDirectory(config=self.config).root)
             questions, references = load_key(root / self.key_dir, root, assignment, self.shuffle_seed, self.config)

@@ -24,6 +24,8 @@ from nbformat import NotebookNode
 from autograder.course.config import CourseConfig
 from autograder.course.files import write_atomically
 from autograder.course.quizbank import Question, load_quizzes
+from autograder.pipeline.execution import execute
+from autograder.pipeline.reference import as_references, fingerprint, one_process_at_a_time, records_of
 from autograder.pipeline.results import References
 
 BANK = "quiz_bank.toml"
@@ -40,15 +42,11 @@ def _records_file(key_dir: Path, assignment: str) -> Path:
 
 def save_records(key_dir: Path, assignment: str, source: NotebookNode, payloads: dict[str, list[dict]]) -> None:
     """Keep the instructor's records of a lesson, computed for (a notebook with the code of) source."""
-    from autograder.pipeline.reference import fingerprint
-
     data = {"fingerprint": fingerprint(source), "records": payloads}
     write_atomically(_records_file(key_dir, assignment), json.dumps(data))
 
 
 def _saved_records(key_dir: Path, assignment: str, source: NotebookNode) -> dict | None:
-    from autograder.pipeline.reference import fingerprint
-
     try:
         data = json.loads(_records_file(key_dir, assignment).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -62,8 +60,6 @@ def load_key(
     key_dir: Path, course_root: Path, assignment: str, shuffle_seed: int, config
 ) -> tuple[list[Question] | None, References | None]:
     """The questions of a quiz, or the instructor's records of a lesson (computed when missing)."""
-    from autograder.pipeline.reference import as_references, one_process_at_a_time, records_of
-
     bank = key_dir / BANK
     if bank.is_file():
         quiz = load_quizzes(bank, shuffle_seed).get(assignment)
@@ -84,9 +80,8 @@ def load_key(
 
 
 def _run_solution(source: NotebookNode, folder: Path, config) -> NotebookNode:
-    """The instructor's notebook through the same pipeline (sandboxed), allowed to train and cache models."""
-    from autograder.pipeline.steps import execute
-
+    """The instructor's notebook through the same steps that run a submission's code (sandboxed), allowed to
+    train and cache models. Those steps never read a key (execution.py): the key is built on them."""
     trusted = copy.deepcopy(config)
     trusted.RobustExecute.writable_cache = True
     return execute(copy.deepcopy(source), source, str(folder), trusted)

@@ -1,10 +1,12 @@
 """
-The one place that configures and calls nbgrader, so build, grade and the tests agree on how.
+The one place that calls nbgrader and holds the settings of the grading pipeline's steps, so build,
+grade, check and the tests agree on how.
 
 nbgrader's Python API is used in-process (nbgrader is imported once, not once per CLI call); its methods
 never raise, they return {"success": bool, "log": str, "error": str}, so `run` turns failures into
-NbgraderFailed. A course directory gets an `nbgrader_config.py` too, so an instructor can drive it
-with the `nbgrader` command (formgrader, export) directly.
+NbgraderFailed. The settings of the steps (pipeline_settings) are what `check` and the grading workers
+run the steps with, and part of a course folder's whole nbgrader configuration (course_folder.py), which
+names the steps themselves.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ class Execution:
 def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) -> dict[str, dict]:
     """
     Every setting of our grading pipeline's steps, as {configurable class: {trait: value}}: what `check`
-    and the grading workers run the steps with (pipeline.execution_steps and judging_steps), and the step settings
-    of nbgrader_settings (the nbgrader configuration and the nbgrader_config.py written for instructors).
+    and the grading workers run the steps with (execution.execution_steps and steps.judging_steps), and the
+    step settings of course_folder.nbgrader_settings (the nbgrader configuration and the nbgrader_config.py
+    written for instructors).
     """
     from autograder.pipeline.preprocessors import ALL_STDERR
 
@@ -66,44 +69,15 @@ def pipeline_settings(course: CourseConfig, execution: Execution = Execution()) 
             "processes": limits.processes,
             "file_size_mb": limits.file_size_mb,
             "disk_mb": limits.disk_mb,
+            # The pipeline runs GradeApart right after it (execution.RUN_STUDENT_CODE): the hidden part of a
+            # test cell graded apart runs there, not in the student's kernel.
+            "grade_apart_follows": True,
         },
         "TruncateOutputs": {"max_chars": course.max_output_chars, "max_total_chars": course.max_total_output_chars},
         "JudgeGrades": {"shuffle_seed": course.shuffle_seed},
         # A test cell's score must not depend on warnings: drop every stderr stream before grading.
         "IgnorePattern": {"enabled": True, "pattern": ALL_STDERR},
     }
-
-
-def nbgrader_settings(course: CourseConfig, db_url: str, execution: Execution = Execution()) -> dict[str, dict]:
-    """
-    The whole nbgrader configuration of a course directory, as plain data: the course, the steps of the
-    grading pipeline (preprocessors.SANITIZE and AUTOGRADE, by import name) and their settings. The one
-    source of the configuration `build` and `grade` hand nbgrader and of the nbgrader_config.py written
-    for instructors; `check` and the grading workers run the same steps from pipeline_settings.
-    """
-    from autograder.pipeline import steps as pipeline  # imports nbgrader: keep `python -m autograder --help` fast
-
-    return {
-        "CourseDirectory": {"course_id": course.course_id, "db_url": db_url},
-        "Autograde": {
-            "sanitize_preprocessors": _import_names(pipeline.SANITIZE),
-            "autograde_preprocessors": _import_names(pipeline.AUTOGRADE),
-        },
-        "GenerateAssignment": {"preprocessors": _import_names(pipeline.GENERATE_ASSIGNMENT)},
-        "GenerateFeedback": {"preprocessors": _import_names(pipeline.GENERATE_FEEDBACK)},
-        **pipeline_settings(course, execution),
-    }
-
-
-def _import_names(steps: list[type]) -> list[str]:
-    return [f"{step.__module__}.{step.__qualname__}" for step in steps]
-
-
-def course_config(course: CourseConfig, course_dir: Path, db_url: str, *, execution: Execution = Execution()) -> Config:
-    """nbgrader configuration for a course directory, with our grading pipeline (see pipeline.py)."""
-    c = config_from_settings(nbgrader_settings(course, db_url, execution))
-    c.CourseDirectory.root = str(course_dir.resolve())
-    return c
 
 
 def config_from_settings(settings: dict[str, dict]) -> Config:
@@ -113,39 +87,6 @@ def config_from_settings(settings: dict[str, dict]) -> Config:
         for trait, value in values.items():
             setattr(c[section], trait, value)
     return c
-
-
-def write_config_file(course: CourseConfig, course_dir: Path, db_url: str) -> None:
-    """
-    nbgrader_config.py for instructors who drive the course folder with nbgrader itself (its commands,
-    the Formgrader): the same pipeline, settings and scores as `python -m autograder grade`. Paths are
-    written relative to the file, so the folder can be moved or copied to a grading account.
-    """
-    course_dir.mkdir(parents=True, exist_ok=True)
-    settings = nbgrader_settings(course, db_url)
-    del settings["CourseDirectory"]["db_url"]
-    lines = [
-        "# Written by `python -m autograder`: `nbgrader ...` and the Formgrader run in this folder with the",
-        "# course's grading pipeline (sandboxed kernels, the course's scores, feedback without hidden tests).",
-        "import os",
-        "",
-        "c = get_config()  # noqa: F821",
-        "here = os.path.dirname(os.path.abspath(__file__))",
-        "c.CourseDirectory.root = here",
-        _db_url_line(course_dir, db_url),
-    ]
-    for section, values in settings.items():
-        lines += [f"c.{section}.{trait} = {value!r}" for trait, value in values.items()]
-    (course_dir / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
-
-
-def _db_url_line(course_dir: Path, db_url: str) -> str:
-    """The gradebook's address, relative to the course folder when it is an SQLite file."""
-    prefix = "sqlite:///"
-    if db_url.startswith(prefix):
-        relative = os.path.relpath(db_url[len(prefix) :], course_dir.resolve())
-        return f"c.CourseDirectory.db_url = {prefix!r} + os.path.normpath(os.path.join(here, {relative!r}))"
-    return f"c.CourseDirectory.db_url = {db_url!r}"
 
 
 def create_gradebook(db_url: str) -> None:

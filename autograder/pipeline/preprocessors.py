@@ -39,7 +39,7 @@ from autograder.course.notebooks import grade_id_of, is_graded, nbgrader_of
 from autograder.course.quiz_notebook import ANSWER_STUB
 from autograder.course.quizbank import answer_cell_number, answer_variable, graded_cell_number
 from autograder.course.student_cells import EXERCISE_STUB
-from autograder.pipeline.guards import GradeApart, is_test_cell, visible_part, withheld_names
+from autograder.pipeline.hidden import is_test_cell, visible_part, withheld_names, without_hidden_tests
 from autograder.sandbox.bwrap import Sandbox, process_slot
 from autograder.sandbox.kernel import SandboxedKernelManager
 
@@ -140,6 +140,12 @@ class RobustExecute(Execute):
     max_received_chars = Integer(64_000_000, help="output kept in memory while running; the rest is dropped").tag(
         config=True
     )
+    grade_apart_follows = Bool(
+        False,
+        help="the pipeline's next step is GradeApart (autograder/pipeline/guards.py), which runs the hidden part of "
+        "each test cell that declares `graded without` in a kernel of its own: this kernel runs its visible part only. "
+        "Set by the pipeline's settings (nbgrader_api.pipeline_settings); without GradeApart every cell runs whole",
+    ).tag(config=True)
 
     def create_kernel_manager(self):
         sandbox = None
@@ -161,16 +167,11 @@ class RobustExecute(Execute):
     def source_to_run(self, cell: NotebookNode) -> str:
         """What the kernel runs of a cell. A test cell graded apart (autograder/pipeline/guards.py) runs its visible
         part only: its hidden part runs again in the kernel apart, whose records and errors alone count
-        (guards.take_over), so running it here as well would only cost its time. Without GradeApart in the
-        pipeline (disabled), every cell runs whole."""
-        if self._grades_apart() and is_test_cell(cell) and withheld_names(cell.source):
+        (guards.take_over), so running it here as well would only cost its time. Unless the pipeline says
+        GradeApart follows (grade_apart_follows), every cell runs whole."""
+        if self.grade_apart_follows and is_test_cell(cell) and withheld_names(cell.source):
             return visible_part(cell.source)
         return cell.source
-
-    def _grades_apart(self) -> bool:
-        if getattr(self, "_apart_enabled", None) is None:
-            self._apart_enabled = GradeApart(config=self.config).enabled
-        return self._apart_enabled
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         full, cell.source = cell.source, self.source_to_run(cell)
@@ -267,27 +268,6 @@ class RobustExecute(Execute):
             except (CellTimeoutError, DeadKernelError):
                 self.log.warning("cell %d failed when replayed; the remaining cells run without it", index)
                 break
-
-
-HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-
-
-def without_hidden_tests(nb: NotebookNode) -> NotebookNode:
-    """A copy of nb as the student may see it: no hidden test (they hold the key), no output."""
-    shown = copy.deepcopy(nb)
-    for cell in shown.cells:
-        kept, hidden = [], False
-        for line in cell.source.splitlines(keepends=True):
-            if line.strip() == HIDDEN_BEGIN:
-                hidden = True
-            elif hidden and line.strip() == HIDDEN_END:
-                hidden = False
-            elif not hidden:
-                kept.append(line)
-        cell.source = "".join(kept)
-        if cell.cell_type == "code":
-            cell.outputs = []
-    return shown
 
 
 async def ensure_async_call(function) -> None:

@@ -24,8 +24,10 @@ from nbformat import NotebookNode
 from autograder.course.config import CourseConfig, CourseError
 from autograder.course.files import write_atomically
 from autograder.course.notebooks import grade_id_of, is_graded
+from autograder.pipeline.preprocessors import stopped
 from autograder.pipeline.records import from_payload, record_payloads
 from autograder.pipeline.results import References
+from autograder.pipeline.running import run_notebook
 
 FORMAT = 1
 
@@ -55,8 +57,6 @@ def fingerprint(source: NotebookNode) -> str:
 
 def records_of(executed: NotebookNode, name: str) -> dict[str, list[dict]]:
     """grade id -> record payloads of an executed instructor notebook; refuses a solution that fails its tests."""
-    from autograder.pipeline.preprocessors import stopped
-
     found = {}
     for cell in executed.cells:
         if cell.cell_type != "code" or not is_graded(cell):
@@ -98,8 +98,6 @@ def instructor_references(course: CourseConfig, source_path: Path, folder: Path,
 
 def instructor_payloads(course: CourseConfig, source_path: Path, folder: Path, execution) -> dict[str, list[dict]]:
     """instructor_references, as the raw payloads (what a cache or the course folder's key keeps)."""
-    from autograder.pipeline.running import run_notebook
-
     source = nbformat.read(source_path, as_version=4)
     path = cache_file(folder, source_path.name, source)
     cached = _load_payloads(path)

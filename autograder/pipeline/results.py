@@ -25,10 +25,10 @@ from nbgrader.utils import determine_grade, is_grade
 from autograder.course.notebooks import grade_id_of
 from autograder.course.quizbank import LETTERS, Question, answer_cell_number, normalize_choice
 from autograder.pipeline.guards import WITHHELD
+from autograder.pipeline.hidden import hidden_from
 from autograder.pipeline.preprocessors import BUDGET, DIED, STOPPED, stopped, truncated, written_answer
 from autograder.pipeline.records import Record, judge, read_records
 
-HIDDEN_START = "### BEGIN HIDDEN TESTS"
 TRUNCATED_BY_NBGRADER = "... Output truncated ..."  # nbgrader LimitOutput's marker
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_FRAME = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -74,26 +74,21 @@ def _first_error(cell: NotebookNode) -> NotebookNode | None:
     return next((out for out in cell.get("outputs", []) if out.get("output_type") == "error"), None)
 
 
-def _hidden_from(source: str) -> int | None:
-    lines = source.splitlines()
-    return next((i + 1 for i, line in enumerate(lines) if line.strip() == HIDDEN_START), None)
-
-
 def _failed_in_hidden_part(cell: NotebookNode, error: NotebookNode) -> bool:
-    hidden_from = _hidden_from(cell.source)
-    if hidden_from is None:
+    start = hidden_from(cell.source)
+    if start is None:
         return False
     for frame in error.get("traceback", []):
         match = _CELL_FRAME.search(_ANSI.sub("", str(frame)))
         if match:
-            return int(match.group(1)) > hidden_from
+            return int(match.group(1)) > start
     return True  # no line to go by: say nothing that could come from a hidden test
 
 
 def course_strings(source: str) -> set[str]:
     """Every plain string literal of the visible part of a test cell: text the instructor wrote."""
-    hidden_from = _hidden_from(source)
-    visible = "\n".join(source.splitlines()[: hidden_from - 1]) if hidden_from else source
+    start = hidden_from(source)
+    visible = "\n".join(source.splitlines()[: start - 1]) if start else source
     try:
         tree = ast.parse(visible)
     except SyntaxError:

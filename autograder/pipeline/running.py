@@ -1,5 +1,6 @@
 """
-Running a notebook through the grading pipeline without a gradebook (autograder/pipeline/steps.py), in
+Running a notebook through the grading pipeline's first half without a gradebook
+(autograder/pipeline/execution.py), in
 the sandbox when one is asked for, and saying in one sentence why its kernel did not start when it
 did not. `check`, the instructor's references and every grading worker run notebooks this way.
 """
@@ -12,16 +13,14 @@ from nbformat import NotebookNode
 
 from autograder.course.config import CourseConfig, CourseError
 from autograder.course.notebooks import KERNELSPEC
-from autograder.pipeline.nbgrader_api import Execution
+from autograder.pipeline.execution import execute
+from autograder.pipeline.nbgrader_api import Execution, config_from_settings, pipeline_settings
 
 
 def run_notebook(
     course: CourseConfig, nb: NotebookNode, source: NotebookNode, folder: Path, execution: Execution
 ) -> NotebookNode:
     """nb with its code run by the grading pipeline, without a gradebook (the instructor's test cells from source)."""
-    from autograder.pipeline.nbgrader_api import config_from_settings, pipeline_settings
-    from autograder.pipeline.steps import execute
-
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     try:
         return execute(nb, source, str(folder), config_from_settings(pipeline_settings(course, execution)))

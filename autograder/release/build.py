@@ -34,7 +34,7 @@ from autograder.course.notebooks import write_notebook
 from autograder.course.quiz_notebook import quiz_notebook
 from autograder.course.quizbank import load_quizzes
 from autograder.course.student_cells import for_students
-from autograder.pipeline import nbgrader_api
+from autograder.pipeline import course_folder, nbgrader_api
 from autograder.release.example_submissions import write_examples
 
 EXAMPLES_DIR = Path("autograder") / "release" / "examples"
@@ -70,12 +70,12 @@ def prepare_course(
         target = course_dir / "source" / assignment.id / assignment.notebook_name
         shutil.rmtree(target.parent, ignore_errors=True)
         write_notebook(for_students(nb, header_source, assignment.is_quiz), target)
-    nbgrader_api.write_config_file(course, course_dir, db_url)
+    course_folder.write_config_file(course, course_dir, db_url)
     from autograder.pipeline.key import write_bank  # nbgrader's imports: not on a student's `check` path
 
     write_bank(course, course_dir / KEY_DIR)
     nbgrader_api.create_gradebook(db_url)
-    api = nbgrader_api.api(nbgrader_api.course_config(course, course_dir, db_url))
+    api = nbgrader_api.api(course_folder.course_config(course, course_dir, db_url))
     for assignment in todo:
         nbgrader_api.run(api.generate_assignment(assignment.id), f"release {assignment.id}")
     return todo

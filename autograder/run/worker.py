@@ -87,8 +87,8 @@ def run_task(task: Task) -> Outcome:
     """Run one submission; every failure is contained in the Outcome."""
     import nbformat
 
+    from autograder.pipeline.execution import execute
     from autograder.pipeline.nbgrader_api import config_from_settings
-    from autograder.pipeline.steps import execute
 
     start = time.perf_counter()
     address = _dask_address()
