@@ -245,7 +245,10 @@ def test_the_students_kernel_leaves_a_graded_apart_hidden_part_to_the_kernel_apa
     assert ran.cells[1].source == _guarded_notebook().cells[1].source  # the cell itself is whole
     judged, _ = GradeApart(config=config).preprocess(ran, resources)
     assert _errors(judged.cells[1]) == ["the hidden part ran, f() = 1"]  # it ran apart, on the answer's code
-    del config.RobustExecute.grade_apart_follows  # a pipeline without GradeApart: the student's kernel runs it all
+    config.GradeApart.enabled = False  # an instructor switches GradeApart off: the student's kernel runs it all
+    whole, _ = RobustExecute(config=config).preprocess(_guarded_notebook(), resources)
+    assert _errors(whole.cells[1]) == ["the hidden part ran, f() = 1"]
+    del config.GradeApart.enabled, config.RobustExecute.grade_apart_follows  # a pipeline without GradeApart
     whole, _ = RobustExecute(config=config).preprocess(_guarded_notebook(), resources)
     assert _errors(whole.cells[1]) == ["the hidden part ran, f() = 1"]
 

@@ -168,8 +168,10 @@ class RobustExecute(Execute):
         """What the kernel runs of a cell. A test cell graded apart (autograder/pipeline/guards.py) runs its visible
         part only: its hidden part runs again in the kernel apart, whose records and errors alone count
         (guards.take_over), so running it here as well would only cost its time. Unless the pipeline says
-        GradeApart follows (grade_apart_follows), every cell runs whole."""
-        if self.grade_apart_follows and is_test_cell(cell) and withheld_names(cell.source):
+        GradeApart follows (grade_apart_follows) and is not switched off in the configuration (an instructor's
+        `c.GradeApart.enabled = False`: its hidden part would then run nowhere), every cell runs whole."""
+        apart = self.grade_apart_follows and self.config.get("GradeApart", {}).get("enabled", True) is not False
+        if apart and is_test_cell(cell) and withheld_names(cell.source):
             return visible_part(cell.source)
         return cell.source
 
