@@ -55,11 +55,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     _runtime: Path | None = None
 
     _private: Path | None = None
-    _socket_fds: list[int] = []
     _group = None  # the kernel's cgroup (cgroups.py), when one can be made
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._socket_fds: list[int] = []  # O_PATH descriptors of the kernel's sockets (_hold_sockets)
         if self.sandbox is not None:
             # No network inside the sandbox: the kernel's sockets are files, reached through its root.
             self._runtime = self.sandbox.runtime_dir()
@@ -147,7 +147,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         # jupyter_client's documented override point, called at every start and restart, before the manager
-        # connects its control socket (zmq retries an ipc path until it resolves).
+        # connects its control socket.
         await super()._async_launch_kernel(kernel_cmd, **kw)
         if self.sandbox is not None:
             await self._hold_sockets()
