@@ -26,8 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -83,18 +81,13 @@ def _take_a_slot() -> tuple[int, object]:
     raise CourseError(f"all {MAX_SLOTS} sandbox slots of this machine are taken by running graders; try again later")
 
 
-def sandbox_pid(info_file: Path, running: Callable[[], bool], timeout: float) -> int | None:
-    """The host pid of a sandbox's pid 1, as bwrap writes it to its --info-fd once the sandbox exists;
-    None if bwrap ended first (`running` says whether it still runs) or took longer than `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return int(json.loads(info_file.read_text())["child-pid"])
-        except (OSError, ValueError, KeyError):  # not written (completely) yet
-            if not running():
-                return None
-            time.sleep(0.01)
-    return None
+def sandbox_pid(info_file: Path) -> int | None:
+    """The host pid of a sandbox's pid 1, as bwrap writes it to its --info-fd once the sandbox exists, or
+    None while it has not (completely) written it."""
+    try:
+        return int(json.loads(info_file.read_text())["child-pid"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 class SandboxUnavailable(CourseError):

@@ -159,11 +159,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         heartbeat socket) reaches that very socket, even if the kernel puts a link elsewhere in its place."""
         self._release_sockets()
         process = self.provisioner.process
-        pid = sandbox_pid(self._info_file, lambda: process.poll() is None, timeout=timeout)
-        if pid is None:
-            return  # bwrap failed or ended: the kernel is dead, and the caller finds out as it would anyway
-        inside = Path(f"/proc/{pid}/root{KERNEL_SOCKETS_DIR}")
         deadline = time.monotonic() + timeout
+        while (pid := sandbox_pid(self._info_file)) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return  # bwrap failed or ended: the kernel is dead, and the caller finds out as it would anyway
+            await asyncio.sleep(0.01)
+        inside = Path(f"/proc/{pid}/root{KERNEL_SOCKETS_DIR}")
         for port in self.ports:
             while True:
                 try:
