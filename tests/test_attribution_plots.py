@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attnlab.attribution.plausibility import MethodScore
-from attnlab.plots import plot_attribution_grid, plot_method_scores
+from attnlab.plots import plot_attribution_grid, plot_method_comparison, plot_method_scores
 
 WORDS = ["[CLS]", "not", "bad", "film"]
 SCORES = {"rollout": torch.tensor([0.5, 0.1, 0.3, 0.1, 0.0]), "LRP": torch.tensor([0.0, 2.0, -1.0, 0.5, 0.0])}
@@ -48,3 +48,22 @@ def test_method_scores_one_bar_per_method():
     plt.close(fig)
     with pytest.raises(ValueError):
         plot_method_scores([])
+
+
+def test_method_comparison_one_bar_per_model_and_method_at_the_mean_auc():
+    def rows(aucs):  # per-sentence AUCs of "random" and "rollout"
+        return [
+            MethodScore(name, 0.0, float(torch.tensor(a).mean()), None, None, 0.1, per_example={"auc": torch.tensor(a)})
+            for name, a in zip(("random", "rollout"), aucs)
+        ]
+
+    fig = plot_method_comparison(
+        {"course model": rows([[0.4, 0.6], [0.9, 1.0]]), "BERT": rows([[0.5, 0.5], [0.6, 0.8]])}
+    )
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["random", "rollout"]
+    assert [p.get_width() for p in ax.patches] == pytest.approx([0.5, 0.95, 0.5, 0.7])  # model by model
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["course model", "BERT"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no models"):
+        plot_method_comparison({})

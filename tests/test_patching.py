@@ -16,6 +16,7 @@ from attnlab.patching import (
     activation_patching,
     attribution_patching,
     logit_difference,
+    patch_together,
     path_patching,
     probability,
 )
@@ -126,6 +127,36 @@ def test_the_embedding_of_the_one_changed_position_carries_everything_and_the_ot
     layer0 = result.per_pair[0]  # (T, N)
     assert torch.allclose(layer0[WHERE], torch.ones(4), atol=1e-4)
     assert torch.allclose(layer0[torch.arange(5) != WHERE], torch.zeros(4, 4), atol=1e-4)  # float noise only
+
+
+def test_patching_positions_together_is_one_patched_run_of_all_of_them():
+    model = random_model(seed=3)
+    single = activation_patching(model, CLEAN, CORRUPT, class_one_minus_zero, "resid_pre")
+    for layer, position in [(0, WHERE), (1, 0), (1, 2)]:  # one position: the single site's recovery
+        together = patch_together(model, CLEAN, CORRUPT, class_one_minus_zero, layer, [position])
+        assert torch.allclose(together, single.per_pair[layer, position], atol=1e-5)
+    everywhere = patch_together(model, CLEAN, CORRUPT, class_one_minus_zero, 1, range(5))  # the whole clean input
+    assert torch.allclose(everywhere, torch.ones(4), atol=1e-5)
+    # two positions at once are not the sum of each alone: the definition, one run with both replaced
+    name = "blocks.1.hook_resid_pre"
+    _, cache = model.run_with_cache(CLEAN, names=[name])
+
+    def both(x, hook):
+        x = x.clone()
+        x[:, [0, 2]] = cache[name][:, [0, 2]]
+        return x
+
+    with torch.no_grad(), model.hooks([(name, both)]):
+        patched = class_one_minus_zero(model(CORRUPT).logits)
+    expected = (patched - single.corrupt) / (single.clean - single.corrupt)
+    assert torch.allclose(patch_together(model, CLEAN, CORRUPT, class_one_minus_zero, 1, [0, 2]), expected, atol=1e-5)
+    assert model.active_hook_count() == 0
+
+
+@pytest.mark.parametrize("layer, positions, problem", [(2, [0], "layer"), (0, [7], "position"), (0, [], "position")])
+def test_patching_together_refuses_a_site_outside_the_model(layer, positions, problem):
+    with pytest.raises((ValueError, IndexError), match=problem):
+        patch_together(random_model(), CLEAN, CORRUPT, class_one_minus_zero, layer, positions)
 
 
 # --- a hand-built two-layer model with a known route -------------------------------------------------------

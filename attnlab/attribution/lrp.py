@@ -79,6 +79,13 @@ def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
     return _ScaleGradient.apply(x, factor)
 
 
+def identity_rule(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """LRP's identity rule for an elementwise activation out = f(x) (GELU here; a pooler's tanh in lesson
+    06): the value is `out` as it is, and on the way back x receives grad · f(x) / x, so the relevance
+    f(x) · grad passes through f whole instead of x · f'(x) · grad."""
+    return _IdentityRule.apply(x, out)
+
+
 def _named(suffix: str) -> Callable[[str], bool]:
     return lambda name: name.endswith(suffix)
 
@@ -102,13 +109,13 @@ def lrp_hooks(rule: str = "attnlrp") -> list[tuple[Callable[[str], bool], HookFn
     def remember_pre(x: torch.Tensor, hook: HookPoint) -> None:
         pre_activation[hook.name.rsplit(".", 1)[0]] = x
 
-    def identity_rule(post: torch.Tensor, hook: HookPoint) -> torch.Tensor:
-        return _IdentityRule.apply(pre_activation.pop(hook.name.rsplit(".", 1)[0]), post)
+    def gelu_rule(post: torch.Tensor, hook: HookPoint) -> torch.Tensor:
+        return identity_rule(pre_activation.pop(hook.name.rsplit(".", 1)[0]), post)
 
     hooks = [
         (_named("hook_scale"), detach),  # LayerNorm: identity rule
         (_named("mlp.hook_pre"), remember_pre),
-        (_named("mlp.hook_post"), identity_rule),  # GELU: identity rule
+        (_named("mlp.hook_post"), gelu_rule),  # GELU: identity rule
     ]
     if rule == "cp":  # attention weights are constants: no relevance through the softmax
         return hooks + [(_named("attn.hook_q"), detach), (_named("attn.hook_k"), detach)]

@@ -4,7 +4,8 @@ Activation patching: which components *cause* a behaviour, found by intervening 
 - sites.py:        where to patch: the residual stream per (layer, position), a head's output per
                    (layer, head), its q, k or v per (layer, head, position)
 - metrics.py:      what to measure: logit difference, probability
-- activation.py:   activation_patching, batched over sites (Meng et al., 2022; Wang et al., 2023)
+- activation.py:   activation_patching, batched over sites (Meng et al., 2022; Wang et al., 2023);
+                   patch_together, several positions at once
 - ablation.py:     zero, mean and resample ablation (Heimersheim & Nanda, 2024)
 - path.py:         path patching from sender heads through a receiver head's q, k or v (Wang et al., 2023)
 - attribution.py:  attribution patching, the gradient estimate (Nanda, 2023; Syed et al., 2023)
@@ -18,7 +19,7 @@ Activation patching: which components *cause* a behaviour, found by intervening 
 """
 
 from attnlab.patching.ablation import METHODS, ablation
-from attnlab.patching.activation import activation_patching, run_patched
+from attnlab.patching.activation import activation_patching, patch_together, run_patched
 from attnlab.patching.attribution import attribution_patching
 from attnlab.patching.metrics import logit_difference, probability
 from attnlab.patching.pairs import PatchingPairs, multihop_pairs, negation_pairs
@@ -40,6 +41,7 @@ __all__ = [
     "logit_difference",
     "multihop_pairs",
     "negation_pairs",
+    "patch_together",
     "path_patching",
     "probability",
     "run_patched",

@@ -6,6 +6,7 @@ recovers the clean behaviour on its own is sufficient to carry the information t
 
     result = activation_patching(model, clean, corrupt, logit_difference(y_clean, y_corrupt), "resid_pre")
     result.mean()        # (L, T) mean recovery per (layer, position)
+    patch_together(model, clean, corrupt, metric, layer=1, positions=[0, 5])  # (N,) two positions at once
 
 Every site is patched in its own copy of the batch, and the copies run together, `max_batch`
 sequences per forward pass. On a model this small the arithmetic dominates, so batching saves the
@@ -15,10 +16,12 @@ engine, `run_patched`, takes any source of activations, so ablation and path pat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from attnlab.patching.metrics import Metric, evaluate
-from attnlab.patching.results import PatchingResult, recovery_result
+from attnlab.patching.results import PatchingResult, recovery, recovery_result
 from attnlab.patching.sites import Sites
 
 MAX_BATCH = 2048  # sequences per forward pass: sites x pairs are split into chunks of this size
@@ -143,3 +146,23 @@ def activation_patching(
     sites = as_sites(model, sites, clean.shape[1])
     patched = run_patched(model, corrupt, sites, cache_layers(model, clean, sites), metric, max_batch)
     return recovery_result(sites, patched, metric_on(model, clean, metric), metric_on(model, corrupt, metric))
+
+
+@torch.no_grad()
+def patch_together(
+    model, clean: torch.Tensor, corrupt: torch.Tensor, metric: Metric, layer: int, positions: Sequence[int]
+) -> torch.Tensor:
+    """Recovery per pair (N,) when the residual stream entering `layer` is taken from the clean run at
+    every one of `positions` at once. activation_patching patches one site at a time, so a route held
+    in two places at once (either copy enough on its own) shows only here."""
+    check_pair(model, clean, corrupt)
+    sites = Sites.of(model, "resid_pre", clean.shape[1], layers=[layer], positions=positions)  # checks both
+    index = torch.tensor(sites.positions)
+    source = cache_layers(model, clean, sites)[sites.layers[0]]  # (N, T, D)
+
+    def patch(resid: torch.Tensor, hook) -> torch.Tensor:
+        return resid.index_copy(1, index, source.index_select(1, index))  # (N, T, D), a patched copy
+
+    with model.hooks([(sites.hook_name(sites.layers[0]), patch)]):
+        patched = metric_on(model, corrupt, metric)
+    return recovery(patched, metric_on(model, clean, metric), metric_on(model, corrupt, metric))

@@ -75,10 +75,9 @@ class PatchingResult(SiteEffects):
     corrupt: torch.Tensor  # (N,) the metric on the corrupted input
 
 
-def recovery_result(
-    sites: Sites, patched: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor, name: str = "recovery"
-) -> PatchingResult:
-    """Normalise patched metrics (*grid, N) into recovery per pair; refuses pairs with nothing to recover."""
+def recovery(patched: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
+    """(patched - corrupt) / (clean - corrupt): patched (..., N), clean and corrupt (N,); refuses pairs
+    with nothing to recover."""
     gap = clean - corrupt  # (N,)
     flat = (gap.abs() < MIN_GAP).nonzero()
     if len(flat):
@@ -87,8 +86,20 @@ def recovery_result(
             f"({float(clean[flat[0]]):.4g}), so there is nothing to recover; use pairs on which the model's "
             "behaviour differs (for instance those whose predicted label flips)"
         )
+    return (patched - corrupt) / gap
+
+
+def recovery_result(
+    sites: Sites, patched: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor, name: str = "recovery"
+) -> PatchingResult:
+    """Normalise patched metrics (*grid, N) into recovery per pair; refuses pairs with nothing to recover."""
     return PatchingResult(
-        sites=sites, per_pair=(patched - corrupt) / gap, name=name, patched=patched, clean=clean, corrupt=corrupt
+        sites=sites,
+        per_pair=recovery(patched, clean, corrupt),
+        name=name,
+        patched=patched,
+        clean=clean,
+        corrupt=corrupt,
     )
 
 

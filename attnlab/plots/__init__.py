@@ -1,7 +1,7 @@
 """Figures for the lessons (matplotlib only). Every figure shows words, not token ids."""
 
 from attnlab.plots.attention import plot_attention_maps, plot_token_scores
-from attnlab.plots.attribution import plot_attribution_grid, plot_method_scores
+from attnlab.plots.attribution import plot_attribution_grid, plot_method_comparison, plot_method_scores
 from attnlab.plots.faithfulness import plot_erasure_curves, plot_permutation_effect
 from attnlab.plots.patching import plot_estimate_vs_patching, plot_patching_map
 from attnlab.plots.probing import plot_head_map, plot_probe_accuracy
@@ -11,6 +11,7 @@ __all__ = [
     "plot_attribution_grid",
     "plot_erasure_curves",
     "plot_estimate_vs_patching",
+    "plot_method_comparison",
     "plot_method_scores",
     "plot_head_map",
     "plot_patching_map",

@@ -4,6 +4,7 @@ Figures that compare attribution methods, with the words on the axes.
 - plot_attribution_grid: one sentence, one row per method, each word's cell coloured by its score
   (each row scaled by its largest |score|), the gold rationale as the top row.
 - plot_method_scores: precision@k and ranking AUC of every method against the gold rationale.
+- plot_method_comparison: the ranking AUC of every method on two or more models, with 95% intervals.
 (Words coloured by one score per method, as text: attnlab.plots.plot_token_scores.)
 """
 
@@ -15,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from attnlab.stats import bootstrap
 
 
 def plot_attribution_grid(
@@ -80,6 +83,36 @@ def plot_method_scores(rows: Sequence, chance_auc: float = 0.5, title: str | Non
     axes[1].set_xlim(0, 1)
     axes[0].set_yticks(y, names, fontsize=9)
     axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_method_comparison(
+    by_model: Mapping[str, Sequence], chance_auc: float = 0.5, title: str | None = None
+) -> Figure:
+    """by_model: {model name: MethodScore records of the same methods}; one bar per model and method: the
+    ranking AUC, with its 95% bootstrap interval over the sentences."""
+    if not by_model:
+        raise ValueError("no models to plot")
+    models = list(by_model)
+    methods = [r.method for r in by_model[models[0]]]
+    height = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(methods) * max(1, len(models) / 2) + 1.4))
+    for k, name in enumerate(models):
+        rows = {r.method: r for r in by_model[name]}
+        intervals = [bootstrap(rows[m].per_example["auc"]) for m in methods]
+        y = np.arange(len(methods)) + (k - (len(models) - 1) / 2) * height
+        estimates = np.array([i.estimate for i in intervals])
+        errors = np.array([[i.estimate - i.low for i in intervals], [i.high - i.estimate for i in intervals]])
+        ax.barh(y, estimates, height=height, xerr=errors, capsize=2, label=name, color=f"C{k}")
+    ax.axvline(chance_auc, color="gray", ls="--", lw=1)
+    ax.set_xlabel("ranking AUC against the gold rationale (0.5 = chance), 95% interval")
+    ax.set_xlim(0, 1)
+    ax.set_yticks(np.arange(len(methods)), methods, fontsize=9)
+    ax.invert_yaxis()
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(models), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
