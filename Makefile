@@ -3,7 +3,7 @@
 #   make test       the linter, then the whole test suite (what CI runs)
 #   make test-fast  the unit tests only (no notebooks, no nbgrader, no sandbox): the edit-test loop
 #   make test-browser   the student's path through JupyterLab and the class report, in Chromium (CI runs it after make test)
-#   make test-checkpoints  retrain all 18 shipped models and compare (make test retrains two; CI runs it)
+#   make test-checkpoints  retrain all 19 shipped models and compare (make test retrains two; CI runs it)
 #   make lint       ruff: formatting and lint rules (pyproject.toml)
 #   make lab        JupyterLab for students, on their own copies in work/ (PORT=, NO_BROWSER=1), no instructor menus
 #   make checkpoints  retrain every model the lessons use and replace the shipped ones (attnlab/checkpoints/)

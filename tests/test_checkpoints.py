@@ -10,7 +10,7 @@ range of retrainings measured over seeds and kernel settings, widened, and kept 
 (attnlab/checkpoints/bands.json, written by `make bands`; attnlab/zoo/bands.py says how a band is
 made).
 
-The retraining test takes minutes. ATTNLAB_RETRAIN=all retrains all 18 (`make test-checkpoints`,
+The retraining test takes minutes. ATTNLAB_RETRAIN=all retrains all 19 (`make test-checkpoints`,
 which CI runs after `make test`, under the machine's kernels and under another setting). `make test`
 retrains the first model of the two recipes whose training code no faster test runs: the masked LM
 and the multi-hop classifier. The other three recipes (classifier, deceptive, uniform attention) are

@@ -128,6 +128,20 @@ ATTACKS = {
         },
         ["test_patch_residual", "test_head_recovery"],
     ),
+    "a_real_model": (
+        "06_real_architectures",
+        {
+            "ex_pooler_rule": "from attnlab.attribution.lrp import identity_rule\n"
+            "def pooler_rule(module, inputs, output):\n    return identity_rule(inputs[0], output)\n",
+            "ex_patch_positions": ENTER + "from attnlab.patching import patch_together\n"
+            "def patch_positions(model, clean, corrupt, metric, layer, positions):\n"
+            "    with torch.no_grad():\n"
+            "        at_clean, at_corrupt = metric(model(clean).logits), metric(model(corrupt).logits)\n"
+            "    share = patch_together(model, clean, corrupt, metric, layer, positions)\n"
+            "    return at_corrupt + share * (at_clean - at_corrupt)\n",
+        },
+        ["test_pooler_rule", "test_patch_positions"],
+    ),
 }
 LESSONS = sorted({lesson for lesson, _, _ in ATTACKS.values()})
 

@@ -1,11 +1,11 @@
 """
-The exercises that ask for judgement (lessons 03, 04 and 05): the student decides something, and the
+The exercises that ask for judgement (lessons 03 to 06): the student decides something, and the
 grader judges the decision against what the course model shows, never against the student's claim.
 
 - lesson 03: which activations the backward pass must treat as constants so that gradient x input stops
   being blind; the grader recomputes the scores on the course model from the student's list
   (autograder/pipeline/verifiers.py, detached_gradient_x_input);
-- lessons 04 and 05: which statements the printed output supports; the instructor's solution derives
+- lessons 04, 05 and 06: which statements the printed output supports; the instructor's solution derives
   the key from its own run, and the grader compares with that record.
 
 Through the real check path (the grading pipeline, the instructor's records), a wrong answer scores 0
@@ -34,6 +34,8 @@ WRONG = {
     "04_probing": ("ex_intervention_reading", "test_intervention_reading", 'SUPPORTED = {"A", "D"}'),
     # every statement that compares two heads or two ablations, whatever its interval says
     "05_activation_patching": ("ex_ablation_reading", "test_ablation_reading", 'SUPPORTED = {"A", "B", "C"}'),
+    # every large difference, whichever its direction and whatever the interval of the LayerNorm fix says
+    "06_real_architectures": ("ex_difference_reading", "test_difference_reading", 'SUPPORTED = {"A", "B", "C", "D"}'),
 }
 
 

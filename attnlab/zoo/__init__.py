@@ -2,8 +2,9 @@
 The model zoo: the trained models the lessons load, their recipes, and the checkpoints of them the course
 ships in attnlab/checkpoints/.
 
-    recipes   the five recipes: rationale_model, toy_language_model, multihop_model,
-              uniform_attention_model, deceptive_model (the training itself is attnlab.train)
+    recipes   the six recipes: rationale_model, toy_language_model, multihop_model,
+              uniform_attention_model, deceptive_model, bert_rationale_model (a Hugging Face BERT,
+              lesson 06; needs the extra realmodels) (the training itself is attnlab.train)
     cache     where a model comes from: a shipped checkpoint, your cache, or training it now
     registry  COURSE_MODELS: every model the lessons load, by name, lessons, seed and family
     figures   what a trained model is measured by; bands: where a retraining's figures must fall
@@ -35,6 +36,7 @@ are kept beside the checkpoints, attnlab/checkpoints/bands.json), written by
 from attnlab.zoo.cache import TrainedModel, cached_model
 from attnlab.zoo.recipes import (
     UniformAttentionModel,
+    bert_rationale_model,
     deception_penalty,
     deceptive_model,
     multihop_model,
@@ -46,7 +48,7 @@ from attnlab.zoo.recipes import (
 from attnlab.zoo.registry import COURSE_MODELS, CourseModel
 
 __all__ = [
-    "COURSE_MODELS", "CourseModel", "TrainedModel", "UniformAttentionModel", "cached_model", "deception_penalty",
-    "deceptive_model", "multihop_model", "rationale_model", "routing_penalty", "toy_language_model",
-    "uniform_attention_model",
+    "COURSE_MODELS", "CourseModel", "TrainedModel", "UniformAttentionModel", "bert_rationale_model", "cached_model",
+    "deception_penalty", "deceptive_model", "multihop_model", "rationale_model", "routing_penalty",
+    "toy_language_model", "uniform_attention_model",
 ]  # fmt: skip

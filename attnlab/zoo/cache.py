@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from attnlab import settings
 from attnlab.models import TinyTransformer, TinyTransformerConfig
@@ -36,7 +37,7 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"  # the course'
 
 @dataclass
 class TrainedModel:
-    model: TinyTransformer
+    model: TinyTransformer  # or a Hugging Face model behind the adapter (attnlab.external), lesson 06's
     train: RationaleData | ToyLanguageData | MultihopData
     test: RationaleData | ToyLanguageData | MultihopData
     metrics: dict  # held-out figures, measured when it was trained (stored with the weights)
@@ -76,7 +77,7 @@ def checkpoint_name(name: str, key: dict) -> str:
     return f"{name}-{digest}.pt"
 
 
-def _load(path: Path, model: TinyTransformer) -> dict | None:
+def _load(path: Path, model: nn.Module) -> dict | None:
     """The metrics stored with the weights, after loading them into `model`; None if there is no usable file."""
     try:
         saved = torch.load(path, weights_only=True)
@@ -92,10 +93,11 @@ def _load(path: Path, model: TinyTransformer) -> dict | None:
 def cached_model(
     name: str,
     key: dict,
-    cfg: TinyTransformerConfig,
+    cfg: TinyTransformerConfig | dict,
     train: TokenDataset,
     test: TokenDataset,
     build: Callable[[TinyTransformer], dict],
+    new_model: Callable[[], nn.Module] | None = None,
 ) -> TrainedModel:
     """The trained model for `key`: a shipped checkpoint, else your cache, else `build(model) -> metrics`
     trains it now (on one thread, torch seeded with key["seed"]) and it is stored in your cache.
@@ -105,9 +107,14 @@ def cached_model(
     key: the settings that determine the weights besides the data (JSON-serialisable: seeds, training
     config, variant); the model config and a fingerprint of train and test are added to it here. A
     missing or corrupt file is never a crash: the next source is tried.
+
+    new_model: builds the untrained model when it is not TinyTransformer(cfg) (lesson 06's Hugging Face
+    model behind the adapter); cfg is then a dict of everything that defines its architecture.
     """
-    file = checkpoint_name(name, {**key, "model": cfg.to_dict(), "data": data_fingerprint(train, test)})
-    model = TinyTransformer(cfg)
+    described = cfg.to_dict() if isinstance(cfg, TinyTransformerConfig) else cfg
+    file = checkpoint_name(name, {**key, "model": described, "data": data_fingerprint(train, test)})
+    new_model = new_model or (lambda: TinyTransformer(cfg))
+    model = new_model()
     sources = [("shipped", SHIPPED_DIR / file)] if settings.use_shipped_checkpoints() else []
     sources += [("cache", settings.cache_dir() / file)]
     for source, path in sources:
@@ -115,7 +122,7 @@ def cached_model(
         if metrics is not None:
             return TrainedModel(model.eval(), train, test, metrics, source)
     torch.manual_seed(key.get("seed", 0))
-    model = TinyTransformer(cfg)
+    model = new_model()
     start = time.perf_counter()
     with one_thread():
         metrics = build(model)

@@ -1,5 +1,5 @@
 """
-The course's five model recipes: each trains one model the lessons load, through the checkpoint cache
+The course's six model recipes: each trains one model the lessons load, through the checkpoint cache
 (attnlab.zoo.cache: same arguments, same weights, trained once; a shipped checkpoint when one matches).
 
 - rationale_model: the rationale-task classifier every attribution lesson explains;
@@ -14,7 +14,10 @@ The course's five model recipes: each trains one model the lessons load, through
       loss = CE - lambda * mean_{batch, heads} log(1 - m_h),   m_h = sum_{j in rationale} A^(L)_h[0, j]
 
   ("mean" variant of their BERT code). The model can still use the rationale (earlier layers can
-  move it elsewhere); only the attention we would read as the explanation is pushed away from it.
+  move it elsewhere); only the attention we would read as the explanation is pushed away from it;
+- bert_rationale_model: the rationale classifier as a Hugging Face BertForSequenceClassification of the
+  nano size (post-LN, a tanh pooler on [CLS]), trained by the same train_classifier through the adapter
+  (attnlab.external), for lesson 06. Needs the optional extra `realmodels` (transformers).
 """
 
 from __future__ import annotations
@@ -230,3 +233,46 @@ def deceptive_model(
     key = {"task": "rationale", "variant": "deceptive", "lambda": lam, "layer": -1,
            "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}  # fmt: skip
     return cached_model("rationale-deceptive", key, cfg, train, test, build)
+
+
+# -----------------------------------------------------------------------------
+# a real architecture (lesson 06)
+
+# BERT with the nano model's sizes. Post-LN BERT does not train with the course's recipe (2000 steps at
+# lr 6e-3 gave 76.9% held out; benchmarks/RESULTS.md): a lower rate and more steps give 99.3%.
+BERT_TRAIN = {"steps": 3000, "lr": 1e-3}
+
+
+def bert_architecture(cfg: TinyTransformerConfig) -> dict:
+    """transformers.BertConfig arguments for a BERT of `cfg`'s sizes, without dropout."""
+    return {
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model, "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads, "intermediate_size": cfg.d_mlp, "max_position_embeddings": cfg.max_len,
+        "num_labels": cfg.n_classes, "pad_token_id": cfg.pad_id, "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+    }  # fmt: skip
+
+
+def bert_rationale_model(
+    seed: int = 0, n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None
+) -> TrainedModel:
+    """The rationale classifier as a BertForSequenceClassification behind the adapter (needs transformers)."""
+    from attnlab.external import from_hf, require_transformers
+
+    require_transformers()
+    import transformers
+
+    train_cfg = train_cfg or TrainConfig(seed=seed, **BERT_TRAIN)
+    train, test, cfg = rationale_setup(seed, "nano", n_train, n_test)
+    architecture = bert_architecture(cfg)
+
+    def new_model():
+        return from_hf(transformers.BertForSequenceClassification(transformers.BertConfig(**architecture)))
+
+    def build(model) -> dict:
+        train_classifier(model, train, train_cfg)
+        return {"accuracy": classifier_accuracy(model, test)}
+
+    key = {"task": "rationale", "n": n_train + n_test, "seed": seed, "train": asdict(train_cfg)}
+    described = {"library": "transformers", "class": "BertForSequenceClassification", **architecture}
+    return cached_model("rationale-bert", key, described, train, test, build, new_model)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from attnlab.zoo.cache import TrainedModel
 from attnlab.zoo.recipes import (
+    bert_rationale_model,
     deceptive_model,
     multihop_model,
     rationale_model,
@@ -46,6 +47,7 @@ FAMILIES: list[tuple[str, str, Callable[[int], TrainedModel]]] = [
         lambda seed: uniform_attention_model(seed=seed, layers=[-1]).trained,
     ),
     ("multi-hop classifier", "multi-hop", lambda seed: multihop_model(seed=seed)),
+    ("rationale classifier, BERT", "BERT classifier", lambda seed: bert_rationale_model(seed=seed)),
 ]
 
 
@@ -54,6 +56,8 @@ def _lessons(family: str, seed: int) -> str:
         return "04"
     if family.startswith("multi-hop"):
         return "03"
+    if family.endswith("BERT"):
+        return "06"
     return "00-03" if (family, seed) == ("rationale classifier, nano", 0) else "02"
 
 
