@@ -1,7 +1,8 @@
 """
-A course model's weights in a Hugging Face GPT-2 of the same architecture: the bridge from the mini-models,
-where the ground truth is known, to the library students use. The copy is built from a config (nothing is
-downloaded) and, wrapped with causal=False and readout=0, computes what the course's model computes.
+A course model's weights in another library's model of the same architecture: the bridge from the
+mini-models, where the ground truth is known, to the libraries students use. Each copy is built from a
+config (nothing is downloaded) and computes what the course's model computes: a Hugging Face GPT-2
+(wrapped with from_hf(copy, causal=False, readout=0)) and a TransformerLens 4 bridge (from_tl).
 
 Why GPT-2 and not BERT: the course's TinyTransformer is pre-LN (x + attn(ln(x))) with learned positions,
 exact GELU and a final LayerNorm, which is GPT-2's block; BERT is post-LN (ln(x + attn(x))), normalises
@@ -65,6 +66,50 @@ def gpt2_copy(model: TinyTransformer):
         weights[f"{head}.bias"] = model.head.bias
     elif model.head.bias is not None and bool(model.head.bias.any()):
         raise ValueError("GPT-2's language-model head has no bias: this token-head model cannot be copied exactly")
+    with torch.no_grad():
+        copy.load_state_dict({k: v.detach().clone() for k, v in weights.items()}, strict=True)
+    return copy.eval()
+
+
+def tl_copy(model: TinyTransformer):
+    """A TransformerLens 4 TransformerBridge (boot_native) with `model`'s weights, built from a config.
+
+    Wrap it with from_tl(copy, head=model.cfg.head, readout=0); with head="cls" TL's unembed is the
+    course's classifier, its d_vocab_out outputs the classes. The bridge's linear layers are nn.Linear's
+    (out, in), so each weight is the course's own, q, k and v cut out of the fused qkv.
+    """
+    from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+    cfg = model.cfg
+    config = TransformerBridgeConfig(
+        d_model=cfg.d_model,
+        d_head=cfg.d_model // cfg.n_heads,
+        n_heads=cfg.n_heads,
+        n_layers=cfg.n_layers,
+        n_ctx=cfg.max_len,
+        d_vocab=cfg.vocab_size,
+        d_vocab_out=cfg.n_classes if cfg.head == "cls" else cfg.vocab_size,
+        d_mlp=cfg.d_mlp,
+        act_fn="gelu",  # the exact (erf) GELU of F.gelu
+        normalization_type="LN",
+        eps=1e-5,  # nn.LayerNorm's default, which the course uses
+        attention_dir="causal" if cfg.causal else "bidirectional",
+        positional_embedding_type="standard",
+    )
+    copy = TransformerBridge.boot_native(config)
+    weights = {"embed.weight": model.tok_emb.weight, "pos_embed.weight": model.pos_emb.weight}
+    d = cfg.d_model
+    for l, block in enumerate(model.blocks):
+        mine = {"ln1": block.ln1, "ln2": block.ln2, "attn.o": block.attn.out, "mlp.in": block.mlp.fc}
+        mine["mlp.out"] = block.mlp.proj
+        for name, module in mine.items():
+            weights[f"blocks.{l}.{name}.weight"], weights[f"blocks.{l}.{name}.bias"] = module.weight, module.bias
+        for i, name in enumerate("qkv"):
+            part = slice(i * d, (i + 1) * d)  # qkv's output rows: q, then k, then v
+            weights[f"blocks.{l}.attn.{name}.weight"] = block.attn.qkv.weight[part]
+            weights[f"blocks.{l}.attn.{name}.bias"] = block.attn.qkv.bias[part]
+    weights["ln_final.weight"], weights["ln_final.bias"] = model.ln_f.weight, model.ln_f.bias
+    weights["unembed.weight"], weights["unembed.bias"] = model.head.weight, model.head.bias
     with torch.no_grad():
         copy.load_state_dict({k: v.detach().clone() for k, v in weights.items()}, strict=True)
     return copy.eval()

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.external.liveness import mark_pattern_liveness
+from attnlab.external.points import BlockPoints, Scale, check_readout, readout_positions
 from attnlab.hooks import HookedModule, HookPoint
 from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, masks
 
@@ -90,36 +91,6 @@ def _register_attention() -> None:
     AttentionInterface.register(ATTENTION_NAME, _attention)
     # Outside adapter calls the function falls back to the eager formula, which needs the eager mask.
     AttentionMaskInterface.register(ATTENTION_NAME, eager_mask)
-
-
-# --- attnlab's hook points, under attnlab's names --------------------------------------------------
-
-
-class _Scale(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_scale = HookPoint()  # (B, T, 1)
-
-
-class _Attention(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        for name in ("hook_q", "hook_k", "hook_v", "hook_scores", "hook_pattern", "hook_z"):
-            setattr(self, name, HookPoint())
-
-
-class _MLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, T, d_mlp)
-
-
-class _Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ln1, self.attn, self.ln2, self.mlp = _Scale(), _Attention(), _Scale(), _MLP()
-        for name in ("hook_resid_pre", "hook_attn_out", "hook_mlp_out", "hook_resid_post"):
-            setattr(self, name, HookPoint())  # (B, T, D)
 
 
 @dataclass
@@ -219,9 +190,7 @@ class HFTransformer(HookedModule):
             raise ValueError("BERT's classifier reads [CLS] through its pooler: readout must be 0")
         if readout is None:
             readout = "last" if is_causal else 0
-        if not (readout == "last" or isinstance(readout, int)):
-            raise ValueError(f"readout must be a position (int) or 'last', got {readout!r}")
-        self.readout = readout
+        self.readout = check_readout(readout)
         if family == "gpt2":
             d_mlp = config.n_inner if config.n_inner is not None else 4 * config.hidden_size
             max_len = config.n_positions
@@ -240,11 +209,11 @@ class HFTransformer(HookedModule):
             pad_id=pad_id,
         )
         self.hook_embed = HookPoint()  # (B, T, D) what block 0 reads
-        self.blocks = nn.ModuleList([_Block() for _ in range(self.cfg.n_layers)])
+        self.blocks = nn.ModuleList([BlockPoints() for _ in range(self.cfg.n_layers)])
         if self.layout.ln_f is not None:
-            self.ln_f = _Scale()  # the LayerNorm after the last block (GPT-2; BERT has none)
+            self.ln_f = Scale()  # the LayerNorm after the last block (GPT-2; BERT has none)
         if family == "bert":
-            self.embed_ln = _Scale()  # the embeddings' LayerNorm, before hook_embed
+            self.embed_ln = Scale()  # the embeddings' LayerNorm, before hook_embed
         self._pass: _Pass | None = None
         _register_attention()
         model.set_attn_implementation(ATTENTION_NAME)
@@ -342,11 +311,7 @@ class HFTransformer(HookedModule):
 
     def readout_positions(self, mask: torch.Tensor) -> torch.Tensor:
         """(B,) the position each row is classified from (attention methods must read that row)."""
-        if self.readout == "last":
-            return mask.long().sum(1) - 1  # right padding: the last real token
-        if not 0 <= self.readout < mask.shape[1]:
-            raise ValueError(f"readout position {self.readout} is outside the {mask.shape[1]} tokens")
-        return torch.full((mask.shape[0],), self.readout, dtype=torch.long)
+        return readout_positions(self.readout, mask)
 
     def _logits(self, output, mask: torch.Tensor) -> torch.Tensor:
         hidden = output.last_hidden_state  # (B, T, D)

@@ -1,0 +1,260 @@
+"""attnlab's methods on TransformerLens models (attnlab.external.from_tl): the course's trained checkpoints
+copied into a TransformerLens 4 bridge of the same architecture (boot_native, built from a config) give
+attnlab's own numbers for every method and patching kind; TL 4's BERT bridge, built offline from a local
+random-init BERT, reads exactly what transformers computes and is refused the edits it would ignore.
+Nothing is downloaded."""
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("transformer_lens")
+transformers = pytest.importorskip("transformers")
+
+from test_external import assert_close  # noqa: E402  (the same float32 tolerance as the Hugging Face adapter)
+
+from attnlab.attribution import (  # noqa: E402
+    LRP,
+    GradWeightedRollout,
+    IntegratedGradients,
+    Rollout,
+    grad_weighted_rollout,
+    relevance_budget,
+    standard_methods,
+)
+from attnlab.external import from_tl  # noqa: E402
+from attnlab.external.copy import tl_copy  # noqa: E402
+from attnlab.faithfulness import comprehensiveness, deletion_flip, sufficiency  # noqa: E402
+from attnlab.interventions import block_keys, replace_attention  # noqa: E402
+from attnlab.patching import (  # noqa: E402
+    KINDS,
+    ablation,
+    activation_patching,
+    attribution_patching,
+    multihop_pairs,
+    path_patching,
+)
+from attnlab.probing import extract_features  # noqa: E402
+from attnlab.train import multihop_model, rationale_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wrap_copy(course):
+    return from_tl(tl_copy(course), head=course.cfg.head, readout=0, pad_id=course.cfg.pad_id)
+
+
+@pytest.fixture(scope="module")
+def rationale_pair():
+    course = rationale_model().model.eval()
+    return course, wrap_copy(course)
+
+
+@pytest.fixture(scope="module")
+def multihop_pair():
+    course = multihop_model().model.eval()
+    return course, wrap_copy(course)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return rationale_model().test.tokens[:24]  # padded rows of several lengths
+
+
+def test_the_copied_checkpoint_computes_the_course_models_forward_pass(rationale_pair, batch):
+    course, wrapped = rationale_pair
+    assert (batch == course.cfg.pad_id).any(1).sum() > 10  # padding is exercised
+    mine, theirs = wrapped(batch), course(batch)
+    assert_close(mine.logits, theirs.logits, "logits")
+    assert_close(mine.attentions, theirs.attentions, "attentions")
+    assert_close(mine.hidden_states, theirs.hidden_states, "hidden states")
+    assert_close(wrapped.embed(batch), course.embed(batch), "embeddings")
+    assert set(course.hook_names()) <= set(wrapped.hook_names())  # every hook point a method may use
+    # TL 4's native bridge fires its scores hook after the fact: attnlab's hook_scores is derived from the pattern
+    assert not wrapped.scores_live and wrapped.pattern_writable
+
+
+def test_every_attribution_method_gives_the_course_models_scores(rationale_pair, batch):
+    course, wrapped = rationale_pair
+    theirs, mine = standard_methods(course), standard_methods(wrapped)
+    for name, method in theirs.items():
+        if method.has_convergence_delta:
+            s_ref, d_ref = method.attribute(batch, return_convergence_delta=True)
+            s_mine, d_mine = mine[name].attribute(batch, return_convergence_delta=True)
+            assert_close(d_mine, d_ref, f"{name} delta")
+        else:
+            s_ref, s_mine = method.attribute(batch), mine[name].attribute(batch)
+        assert_close(s_mine, s_ref, name)
+    theirs_budget, mine_budget = relevance_budget(course, batch[:4]), relevance_budget(wrapped, batch[:4])
+    for part in ("logit", "inputs", "softmax"):
+        assert_close(getattr(mine_budget, part), getattr(theirs_budget, part), f"relevance budget {part}")
+    # TL 4's native bridge keeps its unembedding bias as a buffer, not a parameter: the one bias not counted
+    target = course(batch[:4]).logits.argmax(-1)
+    unembed_bias = course.head.bias[target]
+    assert_close(mine_budget.biases + unembed_bias, theirs_budget.biases, "relevance budget biases")
+
+
+def test_faithfulness_metrics_interventions_and_probing_features_match(rationale_pair, batch):
+    course, wrapped = rationale_pair
+    for metric in (comprehensiveness, sufficiency):
+        assert_close(metric(wrapped, batch, Rollout(wrapped), 0.2), metric(course, batch, Rollout(course), 0.2), "")
+    scores = Rollout(course).attribute(batch)  # one ranking for both, so only the models' outputs are compared
+    assert torch.equal(deletion_flip(wrapped, batch, scores).removed, deletion_flip(course, batch, scores).removed)
+    with replace_attention(wrapped, "uniform"), replace_attention(course, "uniform"):
+        assert_close(wrapped(batch).logits, course(batch).logits, "uniform attention")
+    hidden = torch.zeros_like(batch, dtype=torch.bool)
+    hidden[:, 1:3] = True
+    with block_keys(wrapped, hidden), block_keys(course, hidden):  # an edit of hook_scores, dead in this bridge
+        blocked = wrapped(batch).logits
+        assert_close(blocked, course(batch).logits, "keys blocked")
+    assert (blocked - wrapped(batch).logits).abs().max() > 0.1  # the edit took effect
+    mine, theirs = extract_features(wrapped, batch), extract_features(course, batch)
+    assert_close(mine.hidden, theirs.hidden, "probing hidden states")
+    assert_close(mine.attentions, theirs.attentions, "probing attentions")
+
+
+def test_every_patching_kind_gives_the_course_models_numbers_and_the_known_route(multihop_pair):
+    course, wrapped = multihop_pair
+    pairs = multihop_pairs(32, seed=0).where_model_is_right(course)
+    metric = pairs.metric()
+    for kind in KINDS:
+        mine = activation_patching(wrapped, pairs.clean, pairs.corrupt, metric, kind)
+        assert_close(mine.patched, activation_patching(course, pairs.clean, pairs.corrupt, metric, kind).patched, kind)
+    route = activation_patching(wrapped, pairs.clean, pairs.corrupt, metric, "resid_pre").mean()  # (L, T)
+    last = wrapped.cfg.n_layers - 1
+    assert route[last, pairs.roles["#"]] > 0.95  # the last layer reads the word from the marker, as built
+    assert route[0, pairs.roles["decisive"]] > 0.95
+    mine = attribution_patching(wrapped, pairs.clean, pairs.corrupt, metric)
+    assert_close(mine.per_pair, attribution_patching(course, pairs.clean, pairs.corrupt, metric).per_pair, "attrib.")
+    receivers = [(last, 0)]
+    mine = path_patching(wrapped, pairs.clean, pairs.corrupt, metric, receivers, "v")
+    assert_close(mine.patched, path_patching(course, pairs.clean, pairs.corrupt, metric, receivers, "v").patched, "")
+    for method in ("zero", "mean", "resample"):
+        mine = ablation(wrapped, pairs.clean, metric, method=method)
+        assert_close(mine.ablated, ablation(course, pairs.clean, metric, method=method).ablated, method)
+
+
+def test_a_padded_row_scores_as_the_same_row_alone(rationale_pair, batch):
+    _, wrapped = rationale_pair
+    row = int((batch == wrapped.cfg.pad_id).sum(1).argmax())  # the most padded row
+    length = int((batch[row] != wrapped.cfg.pad_id).sum())
+    for method in (Rollout(wrapped), GradWeightedRollout(wrapped), LRP(wrapped)):
+        padded = method.attribute(batch)[row]
+        alone = method.attribute(batch[row : row + 1, :length])[0]
+        assert_close(padded[:length], alone, method.name)
+        assert not padded[length:].any()
+
+
+def test_a_causal_model_attends_backwards_and_its_classifier_reads_the_last_real_token():
+    from transformer_lens import TransformerBridge, TransformerBridgeConfig
+
+    config = TransformerBridgeConfig(
+        d_model=32, d_head=8, n_heads=4, n_layers=2, n_ctx=16, d_vocab=40, d_mlp=64, act_fn="gelu",
+        normalization_type="LN", attention_dir="causal", seed=0,
+    )  # fmt: skip
+    model = TransformerBridge.boot_native(config)
+    wrapped = from_tl(model)
+    tokens = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 10, 11, 12]])
+    out = wrapped(tokens)
+    assert not out.attentions[..., torch.ones(5, 5, dtype=torch.bool).triu(1)].any()  # no position sees a later one
+    with torch.no_grad():
+        assert_close(out.logits, model(tokens), "next-token logits")
+    assert not Rollout(wrapped).attribute(tokens, position=2)[:, 3:].any()  # nor does any path through layers
+    classifier = from_tl(model, head="cls", pad_id=0, baseline_id=1)
+    assert classifier.readout == "last"
+    padded = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 10, 0, 0]])
+    with torch.no_grad():
+        expected = model(padded)[torch.arange(2), torch.tensor([4, 2])]  # each row's last real token
+    assert_close(classifier(padded).logits, expected, "read at the last real token")
+
+
+def test_integrated_gradients_refuses_a_model_without_a_baseline_token(rationale_pair):
+    _, wrapped = rationale_pair
+    no_pad = from_tl(wrapped.tl, head="cls")  # TL models have no pad token of their own
+    with pytest.raises(ValueError, match="baseline_id"):
+        IntegratedGradients(no_pad)
+    with pytest.raises(ValueError, match="baseline_id=-1 is not a token"):  # TL would embed the last row
+        from_tl(wrapped.tl, head="cls", baseline_id=-1)
+    chosen = from_tl(wrapped.tl, head="cls", baseline_id=wrapped.cfg.pad_id)
+    tokens = rationale_model().test.tokens[:2]
+    scores, delta = IntegratedGradients(chosen, n_steps=64).attribute(tokens, return_convergence_delta=True)
+    assert scores.shape == tokens.shape and float(delta.abs().max()) < 0.05 * float(scores.abs().sum())
+
+
+def bert_bridge(folder: Path):
+    """TL 4's bridge around a random-init BertForMaskedLM saved to `folder` (the bridge loads it offline),
+    and transformers' own eager model of the same weights, loaded from the same folder."""
+    from transformer_lens import TransformerBridge
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, pad_token_id=0,
+        initializer_range=0.3,  # larger than BERT's 0.02, so the random model's output depends on its input
+    )  # fmt: skip
+    transformers.BertForMaskedLM(config).save_pretrained(folder)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(25)]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    transformers.BertTokenizerFast(str(folder / "vocab.txt")).save_pretrained(folder)  # TL wants one on disk
+    library = transformers.BertForMaskedLM.from_pretrained(folder, local_files_only=True).eval()
+    library.set_attn_implementation("eager")
+    return TransformerBridge.boot_transformers(str(folder)), library
+
+
+BERT_TOKENS = torch.tensor([[2, 5, 6, 7, 8, 3], [2, 5, 9, 3, 0, 0], [2, 7, 7, 4, 3, 0]])  # [CLS]=2, [PAD]=0
+
+
+def test_a_read_only_pattern_reads_exactly_and_is_refused_every_edit(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bridge, library = bert_bridge(tmp_path)
+    wrapped = from_tl(bridge, pad_id=0)
+    assert wrapped.pattern_writable is False and wrapped.scores_live is False  # TL 4's BERT bridge
+    mask = BERT_TOKENS != 0
+    out = library(BERT_TOKENS, attention_mask=mask.long(), output_attentions=True)
+    mine = wrapped(BERT_TOKENS)
+    assert_close(mine.logits, out.logits, "logits")
+    for l, attention in enumerate(out.attentions):
+        assert_close(mine.attentions[l], attention, f"layer {l} attention")
+    position, token = 1, out.logits[:, 1].argmax(-1)  # explain the prediction at position 1
+    chosen = out.logits[torch.arange(3), position, token].sum()
+    grads = torch.autograd.grad(chosen, out.attentions)
+    expected = grad_weighted_rollout(torch.stack(out.attentions).detach(), torch.stack(grads))[:, position] * mask
+    scores = GradWeightedRollout(wrapped).attribute(BERT_TOKENS, target=token, position=position)
+    assert_close(scores, expected, "grad-weighted rollout")
+    with pytest.raises(ValueError, match="read-only"):
+        LRP(wrapped, rule="attnlrp")
+    with pytest.raises(ValueError, match="read-only"):
+        with replace_attention(wrapped, "uniform"):
+            pass
+    with pytest.raises(ValueError, match="read-only"), block_keys(wrapped, BERT_TOKENS == 5):
+        wrapped(BERT_TOKENS)  # an edit of the scores, which the bridge would drop too
+    assert LRP(wrapped, rule="cp").attribute(BERT_TOKENS, position=position).shape == (3, 6)  # CP-LRP edits nothing
+
+
+def test_what_is_not_a_transformerlens_model_is_refused_with_a_message():
+    with pytest.raises(TypeError, match="TransformerLens-style"):
+        from_tl(copy.deepcopy(rationale_model().model))  # attnlab's own model, which needs no wrapping
+
+
+def test_without_transformer_lens_every_module_imports_and_from_tl_says_what_to_install():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "sys.modules['transformer_lens'] = None  # what an install without the extra has\n"
+        "import attnlab\n"
+        "for module in pkgutil.walk_packages(attnlab.__path__, 'attnlab.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "from attnlab.external import from_tl\n"
+        "try:\n"
+        "    from_tl(object())\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pip install '.[transformerlens]'" in done.stdout
