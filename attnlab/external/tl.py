@@ -15,8 +15,8 @@ order and hands the result back to TL. TL's names differ from attnlab's in four 
 `ln_f` is TL's `ln_final`.
 
 What a backend does not let through, found by probing the model once when it is wrapped:
-- padding: attnlab masks padded keys with -inf. TL is given `attention_mask`, and where its scores hook
-  is live the adapter also masks there (a bidirectional TL 3 model ignores `attention_mask`).
+- padding: attnlab masks padded keys with -inf. Where TL's scores hook is live (TL 3) the adapter masks
+  there, as attnlab does; where it is dead (TL 4's bridges) TL is given `attention_mask` instead.
 - a dead scores hook (TL 4's bridges fire it after the attention was computed, with other values):
   attnlab's hook_scores then carries log(pattern), the scores less each row's log-sum-exp, which the
   softmax turns into the same pattern; an edit of it becomes the pattern softmax(edited) when the
@@ -260,7 +260,7 @@ class TLTransformer(HookedModule):
 
         try:
             with self.tl.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", stop)]):
-                self.tl(tokens, attention_mask=(tokens != self.cfg.pad_id).long())  # as forward() runs it
+                self.tl(tokens)  # no attention_mask: TL 3 would move padded tokens' positions (see forward)
         except _Stop as stopped:
             return stopped.value
         raise RuntimeError("the model never reached blocks.0.hook_resid_pre")
@@ -277,8 +277,12 @@ class TLTransformer(HookedModule):
             raise RuntimeError("this wrapped model is already running (a hook called it again)")
         self._pass = state = _Pass(key_mask)
         try:
+            # Padding: masked in the scores hook where it is live. TL's attention_mask only where it is not
+            # (TL 4's bridges, whose positions it leaves alone): TL 3 counts positions over the real tokens,
+            # so a padded token's position, and all a padded row computes there, would differ from attnlab's.
+            kwargs = {} if self.scores_live else {"attention_mask": mask.long()}
             with self.tl.hooks(fwd_hooks=self._tl_hooks()):
-                logits = self.tl(tokens, attention_mask=mask.long())  # (B, T, V)
+                logits = self.tl(tokens, **kwargs)  # (B, T, V)
         finally:
             self._pass = None
         if self.cfg.head == "cls":
