@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from attnlab.external.liveness import mark_pattern_liveness, probe_tokens
-from attnlab.external.points import BlockPoints, Scale, check_readout, readout_positions
-from attnlab.hooks import HookedModule, HookPoint
-from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, masks
+from attnlab.external.points import Adapter, BlockPoints, Pass, Scale, check_readout
+from attnlab.hooks import HookPoint
+from attnlab.models import TinyTransformerConfig, TransformerOutput
 
 REQUIRED = ("hook_dict", "hooks", "cfg")
 CONFIG = ("d_model", "n_heads", "n_layers", "d_vocab", "n_ctx")
@@ -64,15 +63,6 @@ class _Stop(Exception):
         self.value = value
 
 
-@dataclass
-class _Pass:
-    """What one adapter call collects: the key mask it attends with, the patterns and the residual stream."""
-
-    key_mask: torch.Tensor  # (B, 1, 1|T, T) bool, True where a key may be attended to
-    patterns: list[torch.Tensor] = field(default_factory=list)  # L x (B, H, T, T)
-    hidden: list[torch.Tensor] = field(default_factory=list)  # L+1 x (B, T, D)
-
-
 def _is_tl_bias(name: str) -> bool:
     last = name.rsplit(".", 1)[-1]
     return last == "b" or last.startswith("b_")  # TL 3: ln1.b, attn.b_Q, mlp.b_in, unembed.b_U
@@ -92,7 +82,7 @@ def _tl_hooks_edit_output(model, names: list[str], tokens: torch.Tensor) -> bool
     return not torch.equal(plain, edited)
 
 
-class TLTransformer(HookedModule):
+class TLTransformer(Adapter):
     """A TransformerLens-style model behind attnlab's model interface (attnlab.models.HookedTransformerModel).
 
     model: a TransformerLens 3 HookedTransformer, a TransformerLens 4 TransformerBridge (boot_native,
@@ -162,7 +152,7 @@ class TLTransformer(HookedModule):
         unmapped = [name for name in self.hook_dict if tl_name(name) not in model.hook_dict]
         if unmapped:
             raise TypeError(f"this model has no TransformerLens hook point for {', '.join(unmapped)}")
-        self._pass: _Pass | None = None
+        self._pass: Pass | None = None
         # Until probed, edits are passed on as if every hook were live (the probes find out whether they are).
         self.pattern_writable = True
         tokens = probe_tokens(self)
@@ -223,7 +213,7 @@ class TLTransformer(HookedModule):
 
         return hook
 
-    def _scores_from_pattern(self, pattern: torch.Tensor, point: HookPoint, state: _Pass) -> torch.Tensor:
+    def _scores_from_pattern(self, pattern: torch.Tensor, point: HookPoint, state: Pass) -> torch.Tensor:
         """attnlab's hook_scores on a backend whose scores hook is dead: log(pattern), -inf at masked keys,
         and the pattern becomes softmax of what the hook returns, so that the scores a hook holds are in the
         graph (softmax(log(pattern)) is the pattern to a few ulps). pattern: (B, H, T, T); returns the pattern."""
@@ -248,9 +238,6 @@ class TLTransformer(HookedModule):
         for name, parameter in super().named_parameters(*args, **kwargs):
             yield (f"{name}.bias" if _is_tl_bias(name) else name), parameter
 
-    def validate_tokens(self, tokens: torch.Tensor) -> None:
-        TinyTransformer.validate_tokens(self, tokens)
-
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, D): what block 0 reads (hook_embed) when the model runs on `tokens`."""
         self.validate_tokens(tokens)
@@ -265,17 +252,9 @@ class TLTransformer(HookedModule):
             return stopped.value
         raise RuntimeError("the model never reached blocks.0.hook_resid_pre")
 
-    def readout_positions(self, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) the position each row is classified from (attention methods must read that row)."""
-        return readout_positions(self.readout, mask)
-
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
         """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
-        self.validate_tokens(tokens)
-        mask, key_mask = masks(tokens, mask, self.cfg.pad_id, self.cfg.causal)
-        if self._pass is not None:
-            raise RuntimeError("this wrapped model is already running (a hook called it again)")
-        self._pass = state = _Pass(key_mask)
+        mask, state = self.begin(tokens, mask)
         try:
             # Padding: masked in the scores hook where it is live. TL's attention_mask only where it is not
             # (TL 4's bridges, whose positions it leaves alone): TL 3 counts positions over the real tokens,
@@ -287,13 +266,7 @@ class TLTransformer(HookedModule):
             self._pass = None
         if self.cfg.head == "cls":
             logits = logits[torch.arange(len(logits)), self.readout_positions(mask)]  # (B, C)
-        return TransformerOutput(
-            logits=logits,
-            attentions=torch.stack(state.patterns),  # (L, B, H, T, T)
-            hidden_states=torch.stack(state.hidden),  # (L+1, B, T, D)
-            attention_list=tuple(state.patterns),
-            mask=mask,
-        )
+        return state.output(logits, mask)
 
     def __repr__(self) -> str:
         kind = type(self.tl).__name__
