@@ -39,6 +39,7 @@ from attnlab.attribution import (  # noqa: E402
 from attnlab.external import from_tl  # noqa: E402
 from attnlab.external.copy import tl_copy  # noqa: E402
 from attnlab.interventions import block_keys, replace_attention  # noqa: E402
+from attnlab.patching.activation import MAX_BATCH, fitting_batch  # noqa: E402
 from attnlab.train import multihop_model, rationale_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +136,22 @@ def test_a_causal_model_attends_backwards_and_its_classifier_reads_the_last_real
     with torch.no_grad():
         expected = model(padded)[torch.arange(2), torch.tensor([4, 2])]  # each row's last real token
     assert_close(classifier(padded).logits, expected, "read at the last real token")
+
+
+def test_patching_a_large_vocabulary_takes_fewer_sequences_per_pass_even_for_a_classifier():
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+
+    config = TransformerBridgeConfig(
+        d_model=16, d_head=8, n_heads=2, n_layers=1, n_ctx=16, d_vocab=50257, d_mlp=32, act_fn="gelu",
+        normalization_type="LN", attention_dir="causal", seed=0,
+    )  # fmt: skip
+    model = TransformerBridge.boot_native(config)
+    # 2048 sequences of 16 tokens over GPT-2's vocabulary would be 6.6 GB of logits in one pass, and TL
+    # computes them at every position even when a classifier reads one
+    for head in ("token", "cls"):
+        per_pass = fitting_batch(from_tl(model, head=head), 16)
+        assert 1 <= per_pass < MAX_BATCH and per_pass * 16 * 50257 * 4 <= 2**28  # at most 256 MB of float32 logits
 
 
 def test_integrated_gradients_refuses_a_model_without_a_baseline_token(rationale_pair):

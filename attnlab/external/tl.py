@@ -144,7 +144,7 @@ class TLTransformer(Adapter):
             causal=causal,
             pad_id=pad_id,
         )
-        self.vocab_out = out
+        self.logits_at_every_position = True  # TL unembeds every position, a classifier too (fitting_batch)
         self.hook_embed = HookPoint()  # (B, T, D) what block 0 reads
         self.blocks = nn.ModuleList([BlockPoints() for _ in range(self.cfg.n_layers)])
         self.ln_f = Scale()
