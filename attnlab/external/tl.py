@@ -8,8 +8,8 @@ TransformerBridge, and both have what is used here: `hook_dict` (TL's hook names
 returning (B, T, V) logits.
 
 How the tensors reach attnlab's hook points: for one adapter call, one TL hook per TL point that attnlab
-needs (NAMES: the map), which converts TL's layout to attnlab's, runs the attnlab points mapped there in
-order and hands the result back to TL. TL's names differ from attnlab's in four places: q, k, v and z are
+needs (tl_name maps the names), which converts TL's layout to attnlab's, runs the attnlab points mapped
+there in order and hands the result back to TL. TL differs from attnlab in four places: q, k, v and z are
 (B, T, H, Dh) in TL, (B, H, T, Dh) here; `attn.hook_attn_scores` is attnlab's `attn.hook_scores`;
 `hook_embed` is TL's `blocks.0.hook_resid_pre` (TL's own hook_embed is the token embedding alone); and
 `ln_f` is TL's `ln_final`.
@@ -21,8 +21,9 @@ What a backend does not let through, found by probing the model once when it is 
   attnlab's hook_scores then carries log(pattern), the scores less each row's log-sum-exp, which the
   softmax turns into the same pattern; an edit of it becomes the pattern softmax(edited) when the
   pattern hook is live, and is refused when it is not.
-- a dead pattern hook (TL 4's BERT bridge): reading the pattern and its gradient still work; editing it
-  is refused (pattern_writable False: replace_attention and AttnLRP say so before they run).
+- a dead pattern hook (TL 4's BERT bridge, TL 3.9's native bridge): reading the pattern and its
+  gradient still work; editing it is refused (pattern_writable False: replace_attention and AttnLRP say
+  so before they run).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ HEAD_LAYOUT = ("hook_q", "hook_k", "hook_v", "hook_z")  # (B, T, H, Dh) in TL, (
 
 
 def tl_name(name: str) -> str:
-    """The TL hook point that attnlab's point `name` reads (NAMES, in the module docstring)."""
+    """The TL hook point that attnlab's point `name` reads (the map in the module docstring)."""
     if name == "hook_embed":
         return "blocks.0.hook_resid_pre"
     if name == "ln_f.hook_scale":
@@ -124,10 +125,11 @@ class TLTransformer(Adapter):
         out = vocab if out is None or out < 1 else out
         if head not in ("token", "cls"):
             raise ValueError(f"head must be 'token' or 'cls', got {head!r}")
-        for what, token in (("pad_id", pad_id), ("baseline_id", baseline_id)):
+        if not -1 <= pad_id < vocab:
+            raise ValueError(f"pad_id={pad_id} is not a token of the {vocab}-token vocabulary (or -1: no padding)")
+        if baseline_id is not None and not 0 <= baseline_id < vocab:
             # TL embeds with W_E[tokens]: an id of -1 would silently read the last row of the vocabulary
-            if token is not None and not (-1 <= token < vocab) or (what == "baseline_id" and token == -1):
-                raise ValueError(f"{what}={token} is not a token of the {vocab}-token vocabulary")
+            raise ValueError(f"baseline_id={baseline_id} is not a token of the {vocab}-token vocabulary")
         self.baseline_id = baseline_id if baseline_id is not None else (None if pad_id < 0 else pad_id)
         self.readout = check_readout(("last" if causal else 0) if readout is None else readout)
         self.tl = model.eval()
