@@ -217,6 +217,40 @@ def test_a_read_only_pattern_reads_exactly_and_is_refused_every_edit(tmp_path, m
     assert LRP(wrapped, rule="cp").attribute(BERT_TOKENS, position=position).shape == (3, 6)  # CP-LRP edits nothing
 
 
+def test_a_live_scores_hook_masks_the_padding_as_transformers_does(tmp_path, monkeypatch):
+    # TL 4's GPT-2 bridge, unlike its native and BERT ones, computes attention through its scores hook:
+    # the adapter masks padded keys there and gives TL no attention_mask (the path TL 3 takes too)
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformer_lens.model_bridge import TransformerBridge
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, embd_pdrop=0.0,
+        attn_pdrop=0.0, bos_token_id=0, eos_token_id=0,
+    )  # fmt: skip
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    words = Tokenizer(WordLevel({f"w{i}": i for i in range(40)}, unk_token="w1"))
+    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=words, bos_token="w0", eos_token="w0")
+    tokenizer.save_pretrained(tmp_path)  # TL 4 reads its tokenizer from the folder (an in-memory one crashes it)
+    library = transformers.GPT2LMHeadModel.from_pretrained(tmp_path, local_files_only=True).eval()
+    library.set_attn_implementation("eager")
+    wrapped = from_tl(TransformerBridge.boot_transformers(str(tmp_path)), pad_id=39, baseline_id=2)
+    assert wrapped.scores_live and wrapped.pattern_writable
+    tokens = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 10, 39, 39]])
+    out = library(tokens, attention_mask=(tokens != 39).long(), output_attentions=True)
+    mine = wrapped(tokens)
+    real = (tokens != 39)[..., None]
+    assert_close(mine.logits * real, out.logits * real, "logits at real tokens")
+    for l, attention in enumerate(out.attentions):
+        assert_close(mine.attentions[l], attention, f"layer {l} attention")
+    for method in (Rollout(wrapped), GradWeightedRollout(wrapped), LRP(wrapped)):
+        padded = method.attribute(tokens, position=2)[1]
+        assert_close(padded[:3], method.attribute(tokens[1:, :3], position=2)[0], method.name)
+        assert not padded[3:].any()
+
+
 def test_what_is_not_a_transformerlens_model_is_refused_with_a_message():
     with pytest.raises(TypeError, match="TransformerLens-style"):
         from_tl(copy.deepcopy(rationale_model().model))  # attnlab's own model, which needs no wrapping
