@@ -114,15 +114,20 @@ def test_an_edit_of_the_scores_takes_effect_as_on_the_course_model(rationale_pai
     assert (blocked - wrapped(batch).logits).abs().max() > 0.1  # the edit took effect
 
 
-def test_a_causal_model_attends_backwards_and_its_classifier_reads_the_last_real_token():
+def causal_bridge(vocabulary: int):
+    """A random-init causal TL bridge (boot_native, seeded): 2 layers, 4 heads, d_model 32."""
     from transformer_lens.config import TransformerBridgeConfig
     from transformer_lens.model_bridge import TransformerBridge
 
     config = TransformerBridgeConfig(
-        d_model=32, d_head=8, n_heads=4, n_layers=2, n_ctx=16, d_vocab=40, d_mlp=64, act_fn="gelu",
+        d_model=32, d_head=8, n_heads=4, n_layers=2, n_ctx=16, d_vocab=vocabulary, d_mlp=64, act_fn="gelu",
         normalization_type="LN", attention_dir="causal", seed=0,
     )  # fmt: skip
-    model = TransformerBridge.boot_native(config)
+    return TransformerBridge.boot_native(config)
+
+
+def test_a_causal_model_attends_backwards_and_its_classifier_reads_the_last_real_token():
+    model = causal_bridge(40)
     wrapped = from_tl(model)
     tokens = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 10, 11, 12]])
     out = wrapped(tokens)
@@ -139,14 +144,7 @@ def test_a_causal_model_attends_backwards_and_its_classifier_reads_the_last_real
 
 
 def test_patching_a_large_vocabulary_takes_fewer_sequences_per_pass_even_for_a_classifier():
-    from transformer_lens.config import TransformerBridgeConfig
-    from transformer_lens.model_bridge import TransformerBridge
-
-    config = TransformerBridgeConfig(
-        d_model=16, d_head=8, n_heads=2, n_layers=1, n_ctx=16, d_vocab=50257, d_mlp=32, act_fn="gelu",
-        normalization_type="LN", attention_dir="causal", seed=0,
-    )  # fmt: skip
-    model = TransformerBridge.boot_native(config)
+    model = causal_bridge(50257)
     # 2048 sequences of 16 tokens over GPT-2's vocabulary would be 6.6 GB of logits in one pass, and TL
     # computes them at every position even when a classifier reads one
     for head in ("token", "cls"):
