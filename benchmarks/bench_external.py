@@ -1,9 +1,10 @@
-"""attnlab's methods through the Hugging Face adapter (attnlab.external) against attnlab on the course's
-own TinyTransformer: the largest difference per method on the shipped checkpoints copied into GPT-2, and
-the CPU time per call of each; then the per-call cost at GPT-2-small's and BERT-base's shapes (random
+"""attnlab's methods through the Hugging Face and TransformerLens adapters (attnlab.external) against attnlab
+on the course's own TinyTransformer: the largest difference per method on the shipped checkpoints copied
+into GPT-2 and into a TransformerLens 4 bridge (when transformer_lens is installed), and the CPU time per
+call of each; then the per-call cost at GPT-2-small's and BERT-base's shapes (random
 weights), BERT against transformers' own eager forward pass.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_external.py [--repeats 3] [--skip-small]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_external.py [--repeats 3] [--skip-small] [--backend tl]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_external.py --recipes   # lesson 06's candidates
 
 CPU time (time.process_time, one torch thread), median of the repeats: the machine is shared.
@@ -12,6 +13,7 @@ CPU time (time.process_time, one torch thread), median of the repeats: the machi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -44,13 +46,32 @@ def row(name: str, worst: float, ms_course: float, ms_hf: float) -> None:
     print(f"| {name} | {worst:.1e} | {ms_course:.1f} | {ms_hf:.1f} |")
 
 
-def copied_checkpoints(repeats: int) -> None:
+def hf_copy(course):
+    return from_hf(gpt2_copy(course), causal=False, readout=0)
+
+
+def tl_copy_wrapped(course, backend: str = "bridge"):
+    from attnlab.external import from_tl
+    from attnlab.external.copy import tl_copy
+
+    return from_tl(tl_copy(course, backend), head=course.cfg.head, readout=0, pad_id=course.cfg.pad_id)
+
+
+BACKENDS = {
+    "hf": ("GPT2ForTokenClassification", hf_copy),
+    "tl": ("a TransformerLens TransformerBridge (boot_native)", tl_copy_wrapped),
+    "tl-hooked": ("a TransformerLens 3 HookedTransformer", lambda course: tl_copy_wrapped(course, "hooked")),
+}
+
+
+def copied_checkpoints(repeats: int, backend: str = "hf") -> None:
+    into, copy_of = BACKENDS[backend]
     rationale = rationale_model()
     course = rationale.model.eval()
-    wrapped = from_hf(gpt2_copy(course), causal=False, readout=0)
+    wrapped = copy_of(course)
     tokens = rationale.test.tokens[:32]
     padded = int((tokens == course.cfg.pad_id).any(1).sum())
-    print(f"\nRationale classifier copied into GPT2ForTokenClassification, 32 test rows ({padded} padded)\n")
+    print(f"\nRationale classifier copied into {into}, 32 test rows ({padded} padded)\n")
     print("| method | max abs difference | attnlab ms | adapter ms |\n|---|---|---|---|")
     ms_a, a = cpu_ms(lambda: course(tokens).logits, repeats)
     ms_b, b = cpu_ms(lambda: wrapped(tokens).logits, repeats)
@@ -71,10 +92,10 @@ def copied_checkpoints(repeats: int) -> None:
     row("extract_features (hidden states)", diff(a, b), ms_a, ms_b)
 
     multihop = multihop_model().model.eval()
-    wrapped = from_hf(gpt2_copy(multihop), causal=False, readout=0)
+    wrapped = copy_of(multihop)
     pairs = multihop_pairs(64, seed=0).where_model_is_right(multihop)
     clean, corrupt, metric = pairs.clean, pairs.corrupt, pairs.metric()
-    print(f"\nMulti-hop classifier copied into GPT-2, {len(clean)} pairs; the patched metric (logit difference)\n")
+    print(f"\nMulti-hop classifier copied into {into}, {len(clean)} pairs; the patched metric (logit difference)\n")
     print("| patching | max abs difference | attnlab ms | adapter ms |\n|---|---|---|---|")
     for kind in KINDS:
         ms_a, a = cpu_ms(lambda k=kind: activation_patching(multihop, clean, corrupt, metric, k).patched, repeats)
@@ -193,11 +214,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-small", action="store_true", help="leave out GPT-2-small and BERT-base")
     parser.add_argument("--recipes", action="store_true", help="only train GPT-2 and BERT on the rationale task")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), help="only the copied checkpoints, on this backend")
     args = parser.parse_args()
     if args.recipes:
         recipes()
         return
+    if args.backend:
+        copied_checkpoints(args.repeats, args.backend)
+        return
     copied_checkpoints(args.repeats)
+    if importlib.util.find_spec("transformer_lens") is not None:
+        copied_checkpoints(args.repeats, "tl")
     if not args.skip_small:
         gpt2_small(args.repeats)
         bert_base(args.repeats)

@@ -31,7 +31,7 @@ import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.external.liveness import mark_pattern_liveness
-from attnlab.hooks import HookedModule, HookPoint
-from attnlab.models import TinyTransformer, TinyTransformerConfig, TransformerOutput, masks
+from attnlab.external.points import Adapter, BlockPoints, Pass, Scale, check_readout
+from attnlab.hooks import HookPoint
+from attnlab.models import TinyTransformerConfig, TransformerOutput
 
 ATTENTION_NAME = "attnlab"
 SUPPORTED = (
@@ -92,45 +93,6 @@ def _register_attention() -> None:
     AttentionMaskInterface.register(ATTENTION_NAME, eager_mask)
 
 
-# --- attnlab's hook points, under attnlab's names --------------------------------------------------
-
-
-class _Scale(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_scale = HookPoint()  # (B, T, 1)
-
-
-class _Attention(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        for name in ("hook_q", "hook_k", "hook_v", "hook_scores", "hook_pattern", "hook_z"):
-            setattr(self, name, HookPoint())
-
-
-class _MLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, T, d_mlp)
-
-
-class _Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ln1, self.attn, self.ln2, self.mlp = _Scale(), _Attention(), _Scale(), _MLP()
-        for name in ("hook_resid_pre", "hook_attn_out", "hook_mlp_out", "hook_resid_post"):
-            setattr(self, name, HookPoint())  # (B, T, D)
-
-
-@dataclass
-class _Pass:
-    """What one adapter call collects: the key mask it attends with, the patterns and the residual stream."""
-
-    key_mask: torch.Tensor  # (B, 1, 1|T, T) bool, True where a key may be attended to
-    patterns: list[torch.Tensor] = field(default_factory=list)  # L x (B, H, T, T)
-    hidden: list[torch.Tensor] = field(default_factory=list)  # L+1 x (B, T, D)
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Where one family keeps the modules the hook points are attached to (paths from the backbone)."""
@@ -179,7 +141,7 @@ def _tuple_first(output, point: HookPoint):
     return point(output)
 
 
-class HFTransformer(HookedModule):
+class HFTransformer(Adapter):
     """A transformers model behind attnlab's model interface (attnlab.models.HookedTransformerModel).
 
     model: a supported transformers model (SUPPORTED); it is put in eval mode and its attention
@@ -219,9 +181,7 @@ class HFTransformer(HookedModule):
             raise ValueError("BERT's classifier reads [CLS] through its pooler: readout must be 0")
         if readout is None:
             readout = "last" if is_causal else 0
-        if not (readout == "last" or isinstance(readout, int)):
-            raise ValueError(f"readout must be a position (int) or 'last', got {readout!r}")
-        self.readout = readout
+        self.readout = check_readout(readout)
         if family == "gpt2":
             d_mlp = config.n_inner if config.n_inner is not None else 4 * config.hidden_size
             max_len = config.n_positions
@@ -240,12 +200,12 @@ class HFTransformer(HookedModule):
             pad_id=pad_id,
         )
         self.hook_embed = HookPoint()  # (B, T, D) what block 0 reads
-        self.blocks = nn.ModuleList([_Block() for _ in range(self.cfg.n_layers)])
+        self.blocks = nn.ModuleList([BlockPoints() for _ in range(self.cfg.n_layers)])
         if self.layout.ln_f is not None:
-            self.ln_f = _Scale()  # the LayerNorm after the last block (GPT-2; BERT has none)
+            self.ln_f = Scale()  # the LayerNorm after the last block (GPT-2; BERT has none)
         if family == "bert":
-            self.embed_ln = _Scale()  # the embeddings' LayerNorm, before hook_embed
-        self._pass: _Pass | None = None
+            self.embed_ln = Scale()  # the embeddings' LayerNorm, before hook_embed
+        self._pass: Pass | None = None
         _register_attention()
         model.set_attn_implementation(ATTENTION_NAME)
         self._attach()
@@ -262,7 +222,7 @@ class HFTransformer(HookedModule):
     def _attach(self) -> None:
         layout, me = self.layout, weakref.ref(self)
 
-        def active() -> _Pass | None:
+        def active() -> Pass | None:
             owner = me()
             return None if owner is None else owner._pass
 
@@ -330,23 +290,12 @@ class HFTransformer(HookedModule):
 
     # --- attnlab's model interface --------------------------------------------------------------------
 
-    def validate_tokens(self, tokens: torch.Tensor) -> None:
-        TinyTransformer.validate_tokens(self, tokens)
-
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, D): what block 0 reads (hook_embed) when the model runs on `tokens`."""
         if self.family == "gpt2":
             positions = torch.arange(tokens.shape[1], device=tokens.device)
             return self.backbone.wte(tokens) + self.backbone.wpe(positions)
         return self.backbone.embeddings(input_ids=tokens)
-
-    def readout_positions(self, mask: torch.Tensor) -> torch.Tensor:
-        """(B,) the position each row is classified from (attention methods must read that row)."""
-        if self.readout == "last":
-            return mask.long().sum(1) - 1  # right padding: the last real token
-        if not 0 <= self.readout < mask.shape[1]:
-            raise ValueError(f"readout position {self.readout} is outside the {mask.shape[1]} tokens")
-        return torch.full((mask.shape[0],), self.readout, dtype=torch.long)
 
     def _logits(self, output, mask: torch.Tensor) -> torch.Tensor:
         hidden = output.last_hidden_state  # (B, T, D)
@@ -364,24 +313,14 @@ class HFTransformer(HookedModule):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> TransformerOutput:
         """tokens: (B, T) ids; mask: (B, T) bool, True on real tokens (default: tokens != pad_id)."""
-        self.validate_tokens(tokens)
-        mask, key_mask = masks(tokens, mask, self.cfg.pad_id, self.cfg.causal)
-        if self._pass is not None:
-            raise RuntimeError("this wrapped model is already running (a hook called it again)")
-        self._pass = state = _Pass(key_mask)
+        mask, state = self.begin(tokens, mask)
         try:
             kwargs = {"use_cache": False} if self.family == "gpt2" else {}
             output = self.backbone(input_ids=tokens, attention_mask=mask.long(), **kwargs)
             logits = self._logits(output, mask)
         finally:
             self._pass = None
-        return TransformerOutput(
-            logits=logits,
-            attentions=torch.stack(state.patterns),  # (L, B, H, T, T)
-            hidden_states=torch.stack(state.hidden),  # (L+1, B, T, D)
-            attention_list=tuple(state.patterns),
-            mask=mask,
-        )
+        return state.output(logits, mask)
 
     def __repr__(self) -> str:
         return f"HFTransformer({self.kind}, {self.cfg.n_layers} layers, causal={self.cfg.causal})"

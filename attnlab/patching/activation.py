@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
+from attnlab.models import n_outputs
 from attnlab.patching.metrics import Metric, evaluate
 from attnlab.patching.results import PatchingResult, recovery, recovery_result
 from attnlab.patching.sites import Sites
@@ -66,8 +67,11 @@ def metric_on(model, tokens: torch.Tensor, metric: Metric) -> torch.Tensor:
 
 
 def fitting_batch(model, width: int, max_batch: int = MAX_BATCH) -> int:
-    """max_batch, lowered so that one forward pass's logits stay within LOGITS_BUDGET for `width` tokens."""
-    per_sequence = model.cfg.n_classes if model.cfg.head == "cls" else width * model.cfg.vocab_size
+    """max_batch, lowered so that one forward pass's logits stay within LOGITS_BUDGET for `width` tokens.
+    A wrapped model whose backend computes logits at every position before reading one (from_tl with
+    head="cls": TransformerLens always unembeds every position) says so with `logits_at_every_position`."""
+    every_position = model.cfg.head == "token" or getattr(model, "logits_at_every_position", False)
+    per_sequence = width * n_outputs(model) if every_position else model.cfg.n_classes
     return max(1, min(max_batch, LOGITS_BUDGET // per_sequence))
 
 
