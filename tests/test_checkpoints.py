@@ -13,9 +13,9 @@ made).
 The retraining test takes minutes. ATTNLAB_RETRAIN=all retrains all 19 (`make test-checkpoints`,
 which CI runs after `make test`, under the machine's kernels and under another setting). `make test`
 retrains the first model of the two recipes whose training code no faster test runs: the masked LM
-and the multi-hop classifier. The other three recipes (classifier, deceptive, uniform attention) are
-trained briefly by unit tests (test_train.py, test_faithfulness_variants.py); the models of one recipe
-differ in size, seed or layers only.
+and the multi-hop classifier. The other four recipes (classifier, deceptive, uniform attention, lesson
+06's BERT) are trained briefly by unit tests (test_train.py, test_faithfulness_variants.py,
+test_real_architecture.py); the models of one recipe differ in size, seed or layers only.
 """
 
 import pytest
