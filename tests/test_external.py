@@ -86,8 +86,10 @@ def test_the_copied_checkpoint_computes_the_course_models_forward_pass(rationale
     assert set(course.hook_names()) <= set(wrapped.hook_names())  # every hook point a method may use
 
 
-def test_every_attribution_method_gives_the_course_models_scores(rationale_pair, batch):
-    course, wrapped = rationale_pair
+def check_every_attribution_method(course, wrapped, batch, uncounted_bias=0.0) -> None:
+    """Every method's scores (and delta) and the relevance budget of `wrapped` equal `course`'s on `batch`.
+    uncounted_bias: the relevance of a bias the backend keeps outside its parameters (relevance_budget
+    counts parameters only)."""
     theirs, mine = standard_methods(course), standard_methods(wrapped)
     for name, method in theirs.items():
         if method.has_convergence_delta:
@@ -98,8 +100,13 @@ def test_every_attribution_method_gives_the_course_models_scores(rationale_pair,
             s_ref, s_mine = method.attribute(batch), mine[name].attribute(batch)
         assert_close(s_mine, s_ref, name)
     theirs_budget, mine_budget = relevance_budget(course, batch[:4]), relevance_budget(wrapped, batch[:4])
-    for part in ("logit", "inputs", "biases", "softmax"):
+    for part in ("logit", "inputs", "softmax"):
         assert_close(getattr(mine_budget, part), getattr(theirs_budget, part), f"relevance budget {part}")
+    assert_close(mine_budget.biases + uncounted_bias, theirs_budget.biases, "relevance budget biases")
+
+
+def test_every_attribution_method_gives_the_course_models_scores(rationale_pair, batch):
+    check_every_attribution_method(*rationale_pair, batch)
 
 
 def test_faithfulness_metrics_interventions_and_probing_features_match(rationale_pair, batch):
@@ -177,6 +184,17 @@ def bert(seed: int = 0):
 BERT_TOKENS = torch.tensor([[1, 5, 6, 7, 8, 9], [1, 5, 9, 0, 0, 0], [1, 7, 7, 4, 0, 0]])  # [CLS]=1, [PAD]=0
 
 
+def assert_same_forward_pass(wrapped, library, tokens, mask):
+    """The wrapped model's logits and attention are the library model's own (eager, given the padding
+    mask); returns the library's output."""
+    out = library(tokens, attention_mask=mask.long(), output_attentions=True)
+    mine = wrapped(tokens)
+    assert_close(mine.logits, out.logits, "logits")
+    for l, attention in enumerate(out.attentions):
+        assert_close(mine.attentions[l], attention, f"layer {l} attention")
+    return out
+
+
 def test_bert_wrapped_computes_the_librarys_own_forward_pass_and_gradients():
     # A post-LN BERT computes another function than the pre-LN course model, so no checkpoint copies into it:
     # the reference here is transformers' own eager attention on the same weights.
@@ -185,11 +203,7 @@ def test_bert_wrapped_computes_the_librarys_own_forward_pass_and_gradients():
     library.set_attn_implementation("eager")
     wrapped = from_hf(model)
     mask = BERT_TOKENS != 0
-    out = library(BERT_TOKENS, attention_mask=mask.long(), output_attentions=True)
-    mine = wrapped(BERT_TOKENS)
-    assert_close(mine.logits, out.logits, "logits")
-    for l, attention in enumerate(out.attentions):
-        assert_close(mine.attentions[l], attention, f"layer {l} attention")
+    out = assert_same_forward_pass(wrapped, library, BERT_TOKENS, mask)
     predicted = out.logits.argmax(-1)
     grads = torch.autograd.grad(out.logits.gather(1, predicted[:, None]).sum(), out.attentions)
     expected = grad_weighted_rollout(torch.stack(out.attentions).detach(), torch.stack(grads))[:, 0] * mask

@@ -21,6 +21,8 @@ transformers = pytest.importorskip("transformers")
 # for TL's (collected here too, with this module's fixtures: the TL copies).
 from test_external import (  # noqa: E402, F401
     assert_close,
+    assert_same_forward_pass,
+    check_every_attribution_method,
     test_a_padded_row_scores_as_the_same_row_alone,
     test_every_patching_kind_gives_the_course_models_numbers_and_the_known_route,
     test_faithfulness_metrics_interventions_and_probing_features_match,
@@ -33,8 +35,6 @@ from attnlab.attribution import (  # noqa: E402
     IntegratedGradients,
     Rollout,
     grad_weighted_rollout,
-    relevance_budget,
-    standard_methods,
 )
 from attnlab.external import from_tl  # noqa: E402
 from attnlab.external.copy import tl_copy  # noqa: E402
@@ -79,22 +79,10 @@ def batch():
 
 def test_every_attribution_method_gives_the_course_models_scores(rationale_pair, batch):
     course, wrapped = rationale_pair
-    theirs, mine = standard_methods(course), standard_methods(wrapped)
-    for name, method in theirs.items():
-        if method.has_convergence_delta:
-            s_ref, d_ref = method.attribute(batch, return_convergence_delta=True)
-            s_mine, d_mine = mine[name].attribute(batch, return_convergence_delta=True)
-            assert_close(d_mine, d_ref, f"{name} delta")
-        else:
-            s_ref, s_mine = method.attribute(batch), mine[name].attribute(batch)
-        assert_close(s_mine, s_ref, name)
-    theirs_budget, mine_budget = relevance_budget(course, batch[:4]), relevance_budget(wrapped, batch[:4])
-    for part in ("logit", "inputs", "softmax"):
-        assert_close(getattr(mine_budget, part), getattr(theirs_budget, part), f"relevance budget {part}")
     # The native bridge keeps its unembedding bias as a buffer, not a parameter: the one bias not counted there
     is_buffer = any("unembed" in name and name.endswith("bias") for name, _ in wrapped.tl.named_buffers())
     uncounted = course.head.bias[course(batch[:4]).logits.argmax(-1)] if is_buffer else 0.0
-    assert_close(mine_budget.biases + uncounted, theirs_budget.biases, "relevance budget biases")
+    check_every_attribution_method(course, wrapped, batch, uncounted)
 
 
 def test_the_embeddings_and_what_the_probes_found(rationale_pair, batch):
@@ -194,11 +182,7 @@ def test_a_read_only_pattern_reads_exactly_and_is_refused_every_edit(tmp_path, m
     wrapped = from_tl(bridge, pad_id=0)
     assert wrapped.pattern_writable is False and wrapped.scores_live is False  # TL 4's BERT bridge
     mask = BERT_TOKENS != 0
-    out = library(BERT_TOKENS, attention_mask=mask.long(), output_attentions=True)
-    mine = wrapped(BERT_TOKENS)
-    assert_close(mine.logits, out.logits, "logits")
-    for l, attention in enumerate(out.attentions):
-        assert_close(mine.attentions[l], attention, f"layer {l} attention")
+    out = assert_same_forward_pass(wrapped, library, BERT_TOKENS, mask)
     position, token = 1, out.logits[:, 1].argmax(-1)  # explain the prediction at position 1
     chosen = out.logits[torch.arange(3), position, token].sum()
     grads = torch.autograd.grad(chosen, out.attentions)
