@@ -157,8 +157,9 @@ def patch_together(
     model, clean: torch.Tensor, corrupt: torch.Tensor, metric: Metric, layer: int, positions: Sequence[int]
 ) -> torch.Tensor:
     """Recovery per pair (N,) when the residual stream entering `layer` is taken from the clean run at
-    every one of `positions` at once. activation_patching patches one site at a time, so a route held
-    in two places at once (either copy enough on its own) shows only here."""
+    every one of `positions` at once. activation_patching patches one site at a time: where the clean
+    behaviour needs several positions together, each alone restores nothing and only this shows the
+    route (with clean and corrupt swapped, the same holds for copies that are each enough alone)."""
     check_pair(model, clean, corrupt)
     sites = Sites.of(model, "resid_pre", clean.shape[1], layers=[layer], positions=positions)  # checks both
     index = torch.tensor(sites.positions)
