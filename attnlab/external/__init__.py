@@ -16,6 +16,7 @@ until a model is wrapped, so the course imports every module without the extras.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,20 +24,28 @@ if TYPE_CHECKING:
     from attnlab.external.tl import TLTransformer
 
 
-def require_transformers() -> None:
-    """An ImportError that says how to install the extra, where transformers is missing."""
+# extra -> (the module it provides, the package pip installs, the models it is for)
+EXTRAS = {
+    "realmodels": ("transformers", "transformers", "Hugging Face models"),
+    "transformerlens": ("transformer_lens", "transformer-lens", "TransformerLens models"),
+}
+
+
+def require_extra(extra: str) -> None:
+    """An ImportError that says how to install the optional extra `extra`, where its library is missing."""
+    module, package, models = EXTRAS[extra]
     try:
-        import transformers  # noqa: F401
+        importlib.import_module(module)
     except ImportError as error:
         raise ImportError(
-            "using attnlab on Hugging Face models needs the optional extra: pip install '.[realmodels]' "
-            "(in the course's folder), which installs transformers"
+            f"using attnlab on {models} needs the optional extra: pip install '.[{extra}]' "
+            f"(in the course's folder), which installs {package}"
         ) from error
 
 
 def from_hf(model, **options) -> HFTransformer:
     """Wrap a Hugging Face transformers model; options: see attnlab.external.hf.HFTransformer."""
-    require_transformers()
+    require_extra("realmodels")
     from attnlab.external.hf import HFTransformer
 
     return HFTransformer(model, **options)
@@ -44,27 +53,16 @@ def from_hf(model, **options) -> HFTransformer:
 
 def load_hf(folder, **options) -> HFTransformer:
     """Load a model saved with `save_pretrained(folder)`, offline, and wrap it (see attnlab.external.hf.load)."""
-    require_transformers()
+    require_extra("realmodels")
     from attnlab.external.hf import load
 
     return load(folder, **options)
 
 
-def require_transformer_lens() -> None:
-    """An ImportError that says how to install the extra, where transformer_lens is missing."""
-    try:
-        import transformer_lens  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            "using attnlab on TransformerLens models needs the optional extra: pip install '.[transformerlens]' "
-            "(in the course's folder), which installs transformer-lens"
-        ) from error
-
-
 def from_tl(model, **options) -> TLTransformer:
     """Wrap a TransformerLens-style model; options (head, readout, pad_id, baseline_id): see
     attnlab.external.tl.TLTransformer."""
-    require_transformer_lens()
+    require_extra("transformerlens")
     from attnlab.external.tl import TLTransformer
 
     return TLTransformer(model, **options)

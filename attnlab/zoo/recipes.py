@@ -257,9 +257,9 @@ def bert_rationale_model(
     seed: int = 0, n_train: int = 4000, n_test: int = 1000, train_cfg: TrainConfig | None = None
 ) -> TrainedModel:
     """The rationale classifier as a BertForSequenceClassification behind the adapter (needs transformers)."""
-    from attnlab.external import from_hf, require_transformers
+    from attnlab.external import from_hf, require_extra
 
-    require_transformers()
+    require_extra("realmodels")
     import transformers
 
     train_cfg = train_cfg or TrainConfig(seed=seed, **BERT_TRAIN)
